@@ -1,0 +1,206 @@
+//! The `dynrule` command line. See `README.md` for every subcommand.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use dynrule::diag::{JsonDiagnostic, Report};
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+/// Compile, check and evaluate Microsoft Entra ID dynamic membership rules offline.
+#[derive(Parser)]
+#[command(name = "dynrule", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check rules: exit 0 when every rule is valid, 1 when one is invalid, 2 on usage or I/O errors.
+    Check(CheckArgs),
+    /// Print a rule in canonical form.
+    Fmt {
+        /// The rule text.
+        rule: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// The rule text (or use --file / --jsonl).
+    #[arg(conflicts_with_all = ["file", "jsonl"], required_unless_present_any = ["file", "jsonl"])]
+    rule: Option<String>,
+    /// Read one rule from a file (the whole file, which may span lines).
+    #[arg(long, conflicts_with = "jsonl")]
+    file: Option<std::path::PathBuf>,
+    /// Read many rules, one per line: a rule, a JSON string, or a JSON object with a "rule" field.
+    /// Writes one JSON line per input line.
+    #[arg(long)]
+    jsonl: Option<std::path::PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check(args) => check(args),
+        Command::Fmt { rule } => match dynrule::format(&rule) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(diags) => {
+                print_text(&rule, "rule", &diags);
+                ExitCode::from(1)
+            }
+        },
+    }
+}
+
+fn json_line(rule: &str, checked: &dynrule::Checked) -> serde_json::Value {
+    let diags: Vec<JsonDiagnostic> = checked.diagnostics.iter().map(JsonDiagnostic::from).collect();
+    serde_json::json!({
+        "rule": rule,
+        "valid": checked.is_valid(),
+        "kind": checked.object,
+        "diagnostics": diags,
+    })
+}
+
+fn print_text(rule: &str, name: &str, diags: &[dynrule::diag::Diagnostic]) {
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let theme = if color { miette::GraphicalTheme::unicode() } else { miette::GraphicalTheme::unicode_nocolor() };
+    let handler = miette::GraphicalReportHandler::new_themed(theme);
+    for d in diags {
+        let mut out = String::new();
+        let report = Report::new(d.clone(), name, rule);
+        if handler.render_report(&mut out, &report).is_err() {
+            out = format!("{}: {}\n", d.code.as_str(), d.message);
+        }
+        eprint!("{out}");
+    }
+}
+
+fn summary(checked: &dynrule::Checked) -> String {
+    let errors = checked.errors().count();
+    let warnings = checked.diagnostics.len() - errors;
+    let kind = checked.object.map_or("", |o| o.as_str());
+    if checked.is_valid() {
+        format!("valid {kind} rule ({warnings} warning{})", if warnings == 1 { "" } else { "s" })
+    } else {
+        format!("invalid: {errors} error{}, {warnings} warning{}", if errors == 1 { "" } else { "s" }, if warnings == 1 { "" } else { "s" })
+    }
+}
+
+fn check(args: CheckArgs) -> ExitCode {
+    if let Some(path) = &args.jsonl {
+        return check_jsonl(path);
+    }
+    let (rule, name) = match (&args.rule, &args.file) {
+        (Some(r), _) => (r.clone(), "rule".to_string()),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let text = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_string();
+                (text, path.display().to_string())
+            }
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        (None, None) => {
+            eprintln!("error: give a rule, --file or --jsonl");
+            return ExitCode::from(2);
+        }
+    };
+    let checked = dynrule::check(&rule);
+    match args.format {
+        Format::Json => println!("{}", json_line(&rule, &checked)),
+        Format::Text => {
+            print_text(&rule, &name, &checked.diagnostics);
+            println!("{}", summary(&checked));
+        }
+    }
+    if checked.is_valid() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// One input line of `--jsonl`: a JSON object with "rule", a JSON string, or the raw rule text.
+fn rule_of_line(line: &str) -> Result<String, String> {
+    let trimmed = line.trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('"') {
+        return match serde_json::from_str::<serde_json::Value>(line) {
+            Ok(serde_json::Value::String(s)) => Ok(s),
+            Ok(serde_json::Value::Object(o)) => match o.get("rule") {
+                Some(serde_json::Value::String(s)) => Ok(s.clone()),
+                _ => Err("object has no string field \"rule\"".into()),
+            },
+            Ok(_) => Err("expected a JSON object or string".into()),
+            Err(e) if trimmed.starts_with('{') => Err(format!("invalid JSON: {e}")),
+            Err(_) => Ok(line.to_string()),
+        };
+    }
+    Ok(line.to_string())
+}
+
+fn check_jsonl(path: &std::path::Path) -> ExitCode {
+    let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        match std::fs::File::open(path) {
+            Ok(f) => Box::new(std::io::BufReader::new(f)),
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let (mut invalid, mut bad_lines) = (0usize, 0usize);
+    for (n, line) in reader.lines().enumerate() {
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: {}:{}: {e}", path.display(), n + 1);
+                return ExitCode::from(2);
+            }
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value = match rule_of_line(&line) {
+            Ok(rule) => {
+                let checked = dynrule::check(&rule);
+                if !checked.is_valid() {
+                    invalid += 1;
+                }
+                json_line(&rule, &checked)
+            }
+            Err(e) => {
+                bad_lines += 1;
+                eprintln!("error: {}:{}: {e}", path.display(), n + 1);
+                serde_json::json!({ "line": n + 1, "valid": false, "kind": null, "error": e, "diagnostics": [] })
+            }
+        };
+        if writeln!(out, "{value}").is_err() {
+            return ExitCode::from(2);
+        }
+    }
+    if out.flush().is_err() {
+        return ExitCode::from(2);
+    }
+    if bad_lines > 0 {
+        ExitCode::from(2)
+    } else if invalid > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
