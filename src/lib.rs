@@ -94,16 +94,12 @@ fn whitespace_warnings(src: &str, tokens: &[syntax::lex::Token]) -> Vec<Diagnost
     let mut out = Vec::new();
     for (i, t) in tokens.iter().enumerate() {
         let K::Dash(w) = &t.kind else { continue };
-        if let K::Dash(_) = t.kind {
-            if w.eq_ignore_ascii_case("null") {
-                continue;
-            }
-        }
         if syntax::ast::CmpOp::from_name(w).is_none() {
             continue;
         }
-        let before = i > 0 && !t.space_before && matches!(tokens.get(i - 1).map(|p| &p.kind), Some(K::Word(_)));
-        let after = tokens.get(i + 1).is_some_and(|n| !n.space_before && !matches!(n.kind, K::LParen | K::LBracket));
+        let prev = i.checked_sub(1).and_then(|p| tokens.get(p));
+        let before = prev.is_some_and(|p| p.span.end == t.span.start && matches!(p.kind, K::Word(_)));
+        let after = tokens.get(i + 1).is_some_and(|n| n.span.start == t.span.end && !matches!(n.kind, K::LParen | K::LBracket));
         if before || after {
             out.push(
                 Diagnostic::new(Code::MissingWhitespace, t.span, format!("no space around `{}`", t.span.slice(src)))

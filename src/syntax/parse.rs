@@ -419,20 +419,25 @@ pub fn parse_tokens(src: &str, tokens: &[Token]) -> Result<Rule, Diagnostic> {
 }
 
 fn check_nesting(tokens: &[Token]) -> Option<Diagnostic> {
+    // Parentheses, brackets and runs of `-not` all deepen the tree the parser builds.
     let mut depth = 0usize;
+    let mut nots = 0usize;
     for t in tokens {
         match t.kind {
-            TokenKind::LParen | TokenKind::LBracket => {
-                depth += 1;
-                if depth > MAX_NESTING {
-                    return Some(
-                        Diagnostic::new(Code::NestingTooDeep, t.span, format!("parentheses nested more than {MAX_NESTING} deep"))
-                            .with_help("flatten the rule: `-and`/`-or` chains need no nested parentheses"),
-                    );
-                }
-            }
+            TokenKind::LParen | TokenKind::LBracket => depth += 1,
             TokenKind::RParen | TokenKind::RBracket => depth = depth.saturating_sub(1),
             _ => {}
+        }
+        if keyword_is(t, "not") {
+            nots += 1;
+        } else if t.kind != TokenKind::LParen {
+            nots = 0;
+        }
+        if depth + nots > MAX_NESTING {
+            return Some(
+                Diagnostic::new(Code::NestingTooDeep, t.span, format!("expression nested more than {MAX_NESTING} deep"))
+                    .with_help("flatten the rule: `-and`/`-or` chains need no nested parentheses, and `-not -not x` is `x`"),
+            );
         }
     }
     None
