@@ -30,8 +30,15 @@ struct Cx<'s> {
 
 /// Checks a parsed rule. Returns the typed rule when there was no error, the object type the
 /// rule is about when it could be told, and every diagnostic found.
-pub fn check_ast(src: &str, rule: &ast::Rule) -> (Option<hir::Rule>, Option<ObjectType>, Vec<Diagnostic>) {
-    let mut cx = Cx { src, diags: Vec::new(), object: None };
+pub fn check_ast(
+    src: &str,
+    rule: &ast::Rule,
+) -> (Option<hir::Rule>, Option<ObjectType>, Vec<Diagnostic>) {
+    let mut cx = Cx {
+        src,
+        diags: Vec::new(),
+        object: None,
+    };
     let body = cx.rule(rule);
     let object = cx.object.map(|(o, _)| o);
     let has_error = cx.diags.iter().any(Diagnostic::is_error);
@@ -45,7 +52,10 @@ pub fn check_ast(src: &str, rule: &ast::Rule) -> (Option<hir::Rule>, Option<Obje
 fn is_guid(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() == 5
-        && parts.iter().zip([8, 4, 4, 4, 12]).all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Parses a date literal: an RFC 3339 instant, or a date-time or date without offset (read as
@@ -98,12 +108,18 @@ impl<'s> Cx<'s> {
 
     fn rule(&mut self, rule: &ast::Rule) -> Option<Body> {
         let top = rule.body.unparen();
-        let parenthesized = !matches!(rule.body.kind, ExprKind::Quantified(_) | ExprKind::DirectReports(_));
+        let parenthesized = !matches!(
+            rule.body.kind,
+            ExprKind::Quantified(_) | ExprKind::DirectReports(_)
+        );
         match &top.kind {
             ExprKind::DirectReports(v) => {
                 self.set_object(ObjectType::User, top.span);
                 let id = self.object_id(v, "manager")?;
-                Some(Body::DirectReports { manager_id: id, span: top.span })
+                Some(Body::DirectReports {
+                    manager_id: id,
+                    span: top.span,
+                })
             }
             ExprKind::Quantified(q) if self.is_member_of(&q.collection) => {
                 if parenthesized {
@@ -119,7 +135,7 @@ impl<'s> Cx<'s> {
     }
 
     fn is_member_of(&self, o: &ast::Operand) -> bool {
-        matches!(&o.kind, OperandKind::Path(s) if s.len() == 2 && s[1].eq_ignore_ascii_case("memberOf") && ObjectType::from_prefix(&s[0]).is_some())
+        matches!(&o.kind, OperandKind::Path(s) if matches!(s.as_slice(), [object, name] if name.eq_ignore_ascii_case("memberOf") && ObjectType::from_prefix(object).is_some()))
     }
 
     fn object_id(&mut self, v: &ast::Value, what: &str) -> Option<String> {
@@ -133,7 +149,11 @@ impl<'s> Cx<'s> {
                 None
             }
             _ => {
-                self.error(Diagnostic::new(Code::InvalidOperands, v.span, format!("the {what} id must be a quoted GUID")));
+                self.error(Diagnostic::new(
+                    Code::InvalidOperands,
+                    v.span,
+                    format!("the {what} id must be a quoted GUID"),
+                ));
                 None
             }
         }
@@ -155,23 +175,51 @@ impl<'s> Cx<'s> {
         let pred = q.predicate.unparen();
         let form_help = "the only memberOf form is `user.memberOf -any (group.objectId -in ['<group id>', ...])`";
         let ExprKind::Compare(c) = &pred.kind else {
-            self.error(Diagnostic::new(Code::InvalidOperands, pred.span, "unsupported memberOf predicate").with_help(form_help));
+            self.error(
+                Diagnostic::new(
+                    Code::InvalidOperands,
+                    pred.span,
+                    "unsupported memberOf predicate",
+                )
+                .with_help(form_help),
+            );
             return None;
         };
-        let lhs_ok = matches!(&c.lhs.kind, OperandKind::Path(s) if s.len() == 2 && s[0].eq_ignore_ascii_case("group") && s[1].eq_ignore_ascii_case("objectId"));
+        let lhs_ok = matches!(&c.lhs.kind, OperandKind::Path(s) if matches!(s.as_slice(), [g, id] if g.eq_ignore_ascii_case("group") && id.eq_ignore_ascii_case("objectId")));
         if !lhs_ok {
             self.error(
-                Diagnostic::new(Code::WrongPropertyApplied, c.lhs.span, format!("`{}` cannot be used in a memberOf rule", self.text(c.lhs.span)))
-                    .with_help(form_help),
+                Diagnostic::new(
+                    Code::WrongPropertyApplied,
+                    c.lhs.span,
+                    format!(
+                        "`{}` cannot be used in a memberOf rule",
+                        self.text(c.lhs.span)
+                    ),
+                )
+                .with_help(form_help),
             );
             return None;
         }
         if c.op.kind != CmpOp::In {
-            self.error(Diagnostic::new(Code::OperatorNotSupported, c.op.span, format!("memberOf supports only `-in`, not `{}`", c.op.kind.as_str())).with_help(form_help));
+            self.error(
+                Diagnostic::new(
+                    Code::OperatorNotSupported,
+                    c.op.span,
+                    format!("memberOf supports only `-in`, not `{}`", c.op.kind.as_str()),
+                )
+                .with_help(form_help),
+            );
             return None;
         }
         let ValueKind::List(items) = &c.rhs.kind else {
-            self.error(Diagnostic::new(Code::ValueNotApplicable, c.rhs.span, "`-in` takes a list of group ids").with_help(form_help));
+            self.error(
+                Diagnostic::new(
+                    Code::ValueNotApplicable,
+                    c.rhs.span,
+                    "`-in` takes a list of group ids",
+                )
+                .with_help(form_help),
+            );
             return None;
         };
         let mut ids: Vec<String> = Vec::new();
@@ -187,24 +235,39 @@ impl<'s> Cx<'s> {
             self.error(Diagnostic::new(
                 Code::TooManyGroups,
                 c.rhs.span,
-                format!("{} source groups; a memberOf rule can name at most {MAX_MEMBER_OF_GROUPS}", items.len()),
+                format!(
+                    "{} source groups; a memberOf rule can name at most {MAX_MEMBER_OF_GROUPS}",
+                    items.len()
+                ),
             ));
             ok = false;
         }
         if ids.is_empty() && ok {
-            self.error(Diagnostic::new(Code::ValueNotApplicable, c.rhs.span, "empty list of source groups"));
+            self.error(Diagnostic::new(
+                Code::ValueNotApplicable,
+                c.rhs.span,
+                "empty list of source groups",
+            ));
             ok = false;
         }
-        ok.then_some(Body::MemberOf { group_ids: ids, span })
+        ok.then_some(Body::MemberOf {
+            group_ids: ids,
+            span,
+        })
     }
 
     fn expr(&mut self, e: &ast::Expr, scope: Scope) -> Option<hir::Expr> {
         let kind = match &e.kind {
             ExprKind::Or(xs) | ExprKind::And(xs) => {
-                let items: Vec<Option<hir::Expr>> = xs.iter().map(|x| self.expr(x, scope)).collect();
+                let items: Vec<Option<hir::Expr>> =
+                    xs.iter().map(|x| self.expr(x, scope)).collect();
                 let items: Option<Vec<hir::Expr>> = items.into_iter().collect();
                 let items = items?;
-                if matches!(e.kind, ExprKind::Or(_)) { hir::ExprKind::Or(items) } else { hir::ExprKind::And(items) }
+                if matches!(e.kind, ExprKind::Or(_)) {
+                    hir::ExprKind::Or(items)
+                } else {
+                    hir::ExprKind::And(items)
+                }
             }
             ExprKind::Not(x) => {
                 if let ExprKind::Quantified(q) = &x.unparen().kind {
@@ -223,8 +286,14 @@ impl<'s> Cx<'s> {
             ExprKind::Quantified(q) => return self.quantified(q, e.span, scope),
             ExprKind::DirectReports(_) => {
                 self.error(
-                    Diagnostic::new(Code::MustStandAlone, e.span, "a Direct Reports rule cannot be combined with other expressions")
-                        .with_help("make it the whole rule; combine it with others through a second group"),
+                    Diagnostic::new(
+                        Code::MustStandAlone,
+                        e.span,
+                        "a Direct Reports rule cannot be combined with other expressions",
+                    )
+                    .with_help(
+                        "make it the whole rule; combine it with others through a second group",
+                    ),
                 );
                 return None;
             }
@@ -250,12 +319,21 @@ impl<'s> Cx<'s> {
         };
         match segs.as_slice() {
             [name] => {
-                let help = if schema::lookup(ObjectType::Device, name).is_some() && schema::lookup(ObjectType::User, name).is_none() {
+                let help = if schema::lookup(ObjectType::Device, name).is_some()
+                    && schema::lookup(ObjectType::User, name).is_none()
+                {
                     format!("write `device.{name}`")
                 } else {
                     format!("write `user.{name}` or `device.{name}`")
                 };
-                self.error(Diagnostic::new(Code::InvalidObjectType, o.span, format!("`{name}` has no object type")).with_help(help));
+                self.error(
+                    Diagnostic::new(
+                        Code::InvalidObjectType,
+                        o.span,
+                        format!("`{name}` has no object type"),
+                    )
+                    .with_help(help),
+                );
                 None
             }
             [object, name] if object.eq_ignore_ascii_case("assignedPlan") => {
@@ -266,13 +344,21 @@ impl<'s> Cx<'s> {
                     );
                     return None;
                 }
-                let field = [PlanField::ServicePlanId, PlanField::Service, PlanField::CapabilityStatus]
-                    .into_iter()
-                    .find(|f| f.as_str().eq_ignore_ascii_case(name));
+                let field = [
+                    PlanField::ServicePlanId,
+                    PlanField::Service,
+                    PlanField::CapabilityStatus,
+                ]
+                .into_iter()
+                .find(|f| f.as_str().eq_ignore_ascii_case(name));
                 if field.is_none() {
                     self.error(
-                        Diagnostic::new(Code::AttributeNotSupported, o.span, format!("`assignedPlan` has no field `{name}`"))
-                            .with_help("fields: `servicePlanId`, `service`, `capabilityStatus`"),
+                        Diagnostic::new(
+                            Code::AttributeNotSupported,
+                            o.span,
+                            format!("`assignedPlan` has no field `{name}`"),
+                        )
+                        .with_help("fields: `servicePlanId`, `service`, `capabilityStatus`"),
                     );
                 }
                 field.map(Attr::Plan)
@@ -286,8 +372,14 @@ impl<'s> Cx<'s> {
             }
             [object, name] => {
                 let Some(ot) = ObjectType::from_prefix(object) else {
-                    let guess = ["user", "device"].into_iter().find(|k| strsim::jaro_winkler(k, &object.to_ascii_lowercase()) > 0.8);
-                    let d = Diagnostic::new(Code::InvalidObjectType, o.span, format!("unknown object type `{object}`"));
+                    let guess = ["user", "device"]
+                        .into_iter()
+                        .find(|k| strsim::jaro_winkler(k, &object.to_ascii_lowercase()) > 0.8);
+                    let d = Diagnostic::new(
+                        Code::InvalidObjectType,
+                        o.span,
+                        format!("unknown object type `{object}`"),
+                    );
                     self.error(match guess {
                         Some(g) => d.with_help(format!("did you mean `{g}.{name}`?")),
                         None => d.with_help("rules read `user.<property>` or `device.<property>`"),
@@ -305,7 +397,11 @@ impl<'s> Cx<'s> {
                 self.property(ot, name, o.span)
             }
             _ => {
-                self.error(Diagnostic::new(Code::AttributeNotSupported, o.span, format!("`{}` is not a property", self.text(o.span))));
+                self.error(Diagnostic::new(
+                    Code::AttributeNotSupported,
+                    o.span,
+                    format!("`{}` is not a property", self.text(o.span)),
+                ));
                 None
             }
         }
@@ -315,8 +411,14 @@ impl<'s> Cx<'s> {
         if let Some(p) = schema::lookup(ot, name) {
             if let Status::Deprecated(why) = p.status {
                 self.diags.push(
-                    Diagnostic::new(Code::DeprecatedProperty, span, format!("`{}.{}` is deprecated: {why}", ot.as_str(), p.name))
-                        .with_help("the rule is accepted, but the property is unlikely to be populated"),
+                    Diagnostic::new(
+                        Code::DeprecatedProperty,
+                        span,
+                        format!("`{}.{}` is deprecated: {why}", ot.as_str(), p.name),
+                    )
+                    .with_help(
+                        "the rule is accepted, but the property is unlikely to be populated",
+                    ),
                 );
             }
             return Some(Attr::Prop(p));
@@ -324,7 +426,11 @@ impl<'s> Cx<'s> {
         if ot == ObjectType::User && schema::is_directory_extension(name) {
             return Some(Attr::Extension(name.to_string()));
         }
-        let mut d = Diagnostic::new(Code::AttributeNotSupported, span, format!("`{}.{name}` is not a supported property", ot.as_str()));
+        let mut d = Diagnostic::new(
+            Code::AttributeNotSupported,
+            span,
+            format!("`{}.{name}` is not a supported property", ot.as_str()),
+        );
         let lower = name.to_ascii_lowercase();
         if lower.starts_with("extension_") {
             d = d.with_help(if ot == ObjectType::Device {
@@ -332,14 +438,25 @@ impl<'s> Cx<'s> {
             } else {
                 "directory extension names read `extension_<application id, 32 hex digits without dashes>_<attribute>`".to_string()
             });
-        } else if let Some((_, _, why)) = schema::UNSUPPORTED_SEEN.iter().find(|(o, n, _)| *o == ot && n.eq_ignore_ascii_case(name)) {
+        } else if let Some((_, _, why)) = schema::UNSUPPORTED_SEEN
+            .iter()
+            .find(|(o, n, _)| *o == ot && n.eq_ignore_ascii_case(name))
+        {
             d = d.with_help(format!("`{name}` is {why}"));
         } else if let Some(s) = schema::suggest(ot, name) {
             d = d.with_help(format!("did you mean `{}.{s}`?", ot.as_str()));
         } else {
-            let other = if ot == ObjectType::User { ObjectType::Device } else { ObjectType::User };
+            let other = if ot == ObjectType::User {
+                ObjectType::Device
+            } else {
+                ObjectType::User
+            };
             if let Some(p) = schema::lookup(other, name) {
-                d = d.with_help(format!("`{}` is a {} property; a rule reads either user or device properties", p.name, other.as_str()));
+                d = d.with_help(format!(
+                    "`{}` is a {} property; a rule reads either user or device properties",
+                    p.name,
+                    other.as_str()
+                ));
             }
         }
         self.error(d);
@@ -349,8 +466,14 @@ impl<'s> Cx<'s> {
     fn quantified(&mut self, q: &ast::Quantified, span: Span, scope: Scope) -> Option<hir::Expr> {
         if self.is_member_of(&q.collection) {
             self.error(
-                Diagnostic::new(Code::MustStandAlone, span, "a memberOf rule cannot be combined with other expressions")
-                    .with_help("memberOf must be the whole rule (Microsoft Learn, memberOf limitations)"),
+                Diagnostic::new(
+                    Code::MustStandAlone,
+                    span,
+                    "a memberOf rule cannot be combined with other expressions",
+                )
+                .with_help(
+                    "memberOf must be the whole rule (Microsoft Learn, memberOf limitations)",
+                ),
             );
             return None;
         }
@@ -367,8 +490,12 @@ impl<'s> Cx<'s> {
             );
         }
         let (collection, inner_scope) = match &attr {
-            Attr::Prop(p) if p.ty == PropType::StringCollection => (Collection::Strings(p), Scope::Strings(p)),
-            Attr::Prop(p) if p.ty == PropType::AssignedPlans => (Collection::AssignedPlans, Scope::Plans),
+            Attr::Prop(p) if p.ty == PropType::StringCollection => {
+                (Collection::Strings(p), Scope::Strings(p))
+            }
+            Attr::Prop(p) if p.ty == PropType::AssignedPlans => {
+                (Collection::AssignedPlans, Scope::Plans)
+            }
             other => {
                 self.error(
                     Diagnostic::new(Code::OperatorNotSupported, q.quantifier_span, format!("`{}` is not supported on `{}`, which is not multi-valued", q.quantifier.as_str(), other.name()))
@@ -412,8 +539,14 @@ impl<'s> Cx<'s> {
                             self.text(c.rhs.span)
                         )),
                 );
-                let inner = hir::Expr { kind: hir::ExprKind::Cmp(inner), span };
-                return Some(hir::Expr { kind: hir::ExprKind::Any(Collection::Strings(p), Box::new(inner)), span });
+                let inner = hir::Expr {
+                    kind: hir::ExprKind::Cmp(inner),
+                    span,
+                };
+                return Some(hir::Expr {
+                    kind: hir::ExprKind::Any(Collection::Strings(p), Box::new(inner)),
+                    span,
+                });
             }
             PropType::AssignedPlans | PropType::MemberOf => {
                 self.error(
@@ -427,7 +560,10 @@ impl<'s> Cx<'s> {
                 return None;
             }
         };
-        Some(hir::Expr { kind: hir::ExprKind::Cmp(cmp), span })
+        Some(hir::Expr {
+            kind: hir::ExprKind::Cmp(cmp),
+            span,
+        })
     }
 
     /// Errors in the value alone (unquoted words, GUIDs), reported even when the property is
@@ -469,10 +605,20 @@ impl<'s> Cx<'s> {
 
     fn op_not_supported(&mut self, c: &ast::Compare, attr: &Attr, ty: &str, help: &str) {
         let what = match c.op.kind {
-            CmpOp::Gt | CmpOp::Lt => format!("`{}` is not an operator of the rule language", c.op.kind.as_str()),
-            op => format!("`{}` is not supported on `{}` ({ty})", op.as_str(), attr.name()),
+            CmpOp::Gt | CmpOp::Lt => format!(
+                "`{}` is not an operator of the rule language",
+                c.op.kind.as_str()
+            ),
+            op => format!(
+                "`{}` is not supported on `{}` ({ty})",
+                op.as_str(),
+                attr.name()
+            ),
         };
-        self.error(Diagnostic::new(Code::OperatorNotSupported, c.op.span, what).with_help(help.to_string()));
+        self.error(
+            Diagnostic::new(Code::OperatorNotSupported, c.op.span, what)
+                .with_help(help.to_string()),
+        );
     }
 
     fn bool_cmp(&mut self, attr: Attr, c: &ast::Compare) -> Option<Cmp> {
@@ -480,17 +626,28 @@ impl<'s> Cx<'s> {
             CmpOp::Eq => false,
             CmpOp::Ne => true,
             _ => {
-                self.op_not_supported(c, &attr, "a boolean", "booleans support only `-eq` and `-ne` with `true`/`false`");
+                self.op_not_supported(
+                    c,
+                    &attr,
+                    "a boolean",
+                    "booleans support only `-eq` and `-ne` with `true`/`false`",
+                );
                 return None;
             }
         };
         let test = match &c.rhs.kind {
             ValueKind::Bool(b) => Test::Bool(*b),
             ValueKind::Null => Test::IsNull,
-            ValueKind::Str(s) if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false") => {
+            ValueKind::Str(s)
+                if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false") =>
+            {
                 self.error(
-                    Diagnostic::new(Code::InvalidOperands, c.rhs.span, format!("quoted boolean {s:?}"))
-                        .with_help(format!("write `{}` without quotes", s.to_ascii_lowercase())),
+                    Diagnostic::new(
+                        Code::InvalidOperands,
+                        c.rhs.span,
+                        format!("quoted boolean {s:?}"),
+                    )
+                    .with_help(format!("write `{}` without quotes", s.to_ascii_lowercase())),
                 );
                 return None;
             }
@@ -499,18 +656,31 @@ impl<'s> Cx<'s> {
                 return None;
             }
         };
-        Some(Cmp { attr, test, negated })
+        Some(Cmp {
+            attr,
+            test,
+            negated,
+        })
     }
 
     fn date_cmp(&mut self, attr: Attr, c: &ast::Compare) -> Option<Cmp> {
         let op = c.op.kind;
         if !matches!(op, CmpOp::Eq | CmpOp::Ne | CmpOp::Ge | CmpOp::Le) {
-            self.op_not_supported(c, &attr, "a date", "dates support `-eq`, `-ne`, `-ge` and `-le`");
+            self.op_not_supported(
+                c,
+                &attr,
+                "a date",
+                "dates support `-eq`, `-ne`, `-ge` and `-le`",
+            );
             return None;
         }
         let value = match &c.rhs.kind {
             ValueKind::Null if matches!(op, CmpOp::Eq | CmpOp::Ne) => {
-                return Some(Cmp { attr, test: Test::IsNull, negated: op == CmpOp::Ne });
+                return Some(Cmp {
+                    attr,
+                    test: Test::IsNull,
+                    negated: op == CmpOp::Ne,
+                });
             }
             ValueKind::DateTime(s) | ValueKind::Str(s) => {
                 let Some((ts, had_offset)) = parse_date(s) else {
@@ -539,8 +709,12 @@ impl<'s> Cx<'s> {
                 if let Some((_, d)) = offset {
                     if parse_duration(d).is_none() {
                         self.error(
-                            Diagnostic::new(Code::InvalidDuration, c.rhs.span, format!("`{d}` is not an ISO 8601 duration"))
-                                .with_help("durations read `P30D` (30 days), `P1Y2M`, `PT12H`"),
+                            Diagnostic::new(
+                                Code::InvalidDuration,
+                                c.rhs.span,
+                                format!("`{d}` is not an ISO 8601 duration"),
+                            )
+                            .with_help("durations read `P30D` (30 days), `P1Y2M`, `PT12H`"),
                         );
                         return None;
                     }
@@ -558,7 +732,11 @@ impl<'s> Cx<'s> {
             CmpOp::Ge => (Test::DateGe(value), false),
             _ => (Test::DateLe(value), false),
         };
-        Some(Cmp { attr, test, negated })
+        Some(Cmp {
+            attr,
+            test,
+            negated,
+        })
     }
 
     fn string_cmp(&mut self, attr: Attr, c: &ast::Compare) -> Option<Cmp> {
@@ -579,8 +757,12 @@ impl<'s> Cx<'s> {
                 let ValueKind::List(items) = &c.rhs.kind else {
                     if let ValueKind::Str(s) = &c.rhs.kind {
                         self.error(
-                            Diagnostic::new(Code::ValueNotApplicable, c.rhs.span, format!("`{}` takes a list", op.as_str()))
-                                .with_help(format!("write [{}]", quote(s))),
+                            Diagnostic::new(
+                                Code::ValueNotApplicable,
+                                c.rhs.span,
+                                format!("`{}` takes a list", op.as_str()),
+                            )
+                            .with_help(format!("write [{}]", quote(s))),
                         );
                     } else {
                         self.bad_value(c, "a list of strings");
@@ -602,20 +784,34 @@ impl<'s> Cx<'s> {
                         _ => {
                             let text = self.text(item.span).to_string();
                             self.error(
-                                Diagnostic::new(Code::InvalidOperands, item.span, format!("list item `{text}` is not a quoted string"))
-                                    .with_help(format!("write {}", quote(&text))),
+                                Diagnostic::new(
+                                    Code::InvalidOperands,
+                                    item.span,
+                                    format!("list item `{text}` is not a quoted string"),
+                                )
+                                .with_help(format!("write {}", quote(&text))),
                             );
                             ok = false;
                         }
                     }
                 }
-                return ok.then(|| Cmp { attr, test: Test::In(values), negated });
+                return ok.then_some(Cmp {
+                    attr,
+                    test: Test::In(values),
+                    negated,
+                });
             }
             _ => {}
         }
         let value = match &c.rhs.kind {
             ValueKind::Str(s) => s.clone(),
-            ValueKind::Null if positive == CmpOp::Eq => return Some(Cmp { attr, test: Test::IsNull, negated }),
+            ValueKind::Null if positive == CmpOp::Eq => {
+                return Some(Cmp {
+                    attr,
+                    test: Test::IsNull,
+                    negated,
+                });
+            }
             _ => {
                 self.bad_value(c, "a quoted string");
                 return None;
@@ -634,14 +830,23 @@ impl<'s> Cx<'s> {
                         "`-match` takes a regular expression, case-insensitive and unanchored"
                     };
                     self.error(
-                        Diagnostic::new(Code::InvalidRegex, c.rhs.span, format!("invalid regular expression: {e}")).with_help(help),
+                        Diagnostic::new(
+                            Code::InvalidRegex,
+                            c.rhs.span,
+                            format!("invalid regular expression: {e}"),
+                        )
+                        .with_help(help),
                     );
                     return None;
                 }
                 Test::Match(value)
             }
         };
-        Some(Cmp { attr, test, negated })
+        Some(Cmp {
+            attr,
+            test,
+            negated,
+        })
     }
 }
 

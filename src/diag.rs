@@ -295,7 +295,10 @@ pub struct Report {
 impl Report {
     /// Pairs `diag` with its rule text; `name` labels the source (a file name and line, or `rule`).
     pub fn new(diag: Diagnostic, name: impl AsRef<str>, rule: &str) -> Self {
-        Report { diag, src: miette::NamedSource::new(name, rule.to_string()) }
+        Report {
+            diag,
+            src: miette::NamedSource::new(name, rule.to_string()),
+        }
     }
 }
 
@@ -309,7 +312,11 @@ impl std::error::Error for Report {}
 
 impl miette::Diagnostic for Report {
     fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
-        Some(Box::new(format!("{} ({})", self.diag.code.as_str(), self.diag.category.entra_message())))
+        Some(Box::new(format!(
+            "{} ({})",
+            self.diag.code.as_str(),
+            self.diag.category.entra_message()
+        )))
     }
 
     fn severity(&self) -> Option<miette::Severity> {
@@ -320,7 +327,10 @@ impl miette::Diagnostic for Report {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
-        self.diag.help.as_ref().map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
+        self.diag
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -341,8 +351,9 @@ impl miette::Diagnostic for Report {
 /// Renders diagnostics as plain text (no colour, no Unicode box drawing) for snapshots and
 /// non-terminal output.
 pub fn render_plain(diags: &[Diagnostic], name: &str, rule: &str) -> String {
-    let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
-        .with_width(100);
+    let handler =
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+            .with_width(100);
     let mut out = String::new();
     for d in diags {
         let report = Report::new(d.clone(), name, rule);

@@ -76,8 +76,12 @@ pub fn parse(src: &str) -> (Option<syntax::ast::Rule>, Vec<Diagnostic>) {
     let chars = src.chars().count();
     if chars > MAX_RULE_CHARS {
         diags.push(
-            Diagnostic::new(Code::RuleTooLong, Span::new(0, src.len()), format!("the rule has {chars} characters; Entra accepts at most {MAX_RULE_CHARS}"))
-                .with_help("shorten it: `-in [...]` lists are shorter than `-or` chains"),
+            Diagnostic::new(
+                Code::RuleTooLong,
+                Span::new(0, src.len()),
+                format!("the rule has {chars} characters; Entra accepts at most {MAX_RULE_CHARS}"),
+            )
+            .with_help("shorten it: `-in [...]` lists are shorter than `-or` chains"),
         );
     }
     match syntax::parse::parse_tokens(src, &tokens) {
@@ -98,8 +102,11 @@ fn whitespace_warnings(src: &str, tokens: &[syntax::lex::Token]) -> Vec<Diagnost
             continue;
         }
         let prev = i.checked_sub(1).and_then(|p| tokens.get(p));
-        let before = prev.is_some_and(|p| p.span.end == t.span.start && matches!(p.kind, K::Word(_)));
-        let after = tokens.get(i + 1).is_some_and(|n| n.span.start == t.span.end && !matches!(n.kind, K::LParen | K::LBracket));
+        let before =
+            prev.is_some_and(|p| p.span.end == t.span.start && matches!(p.kind, K::Word(_)));
+        let after = tokens.get(i + 1).is_some_and(|n| {
+            n.span.start == t.span.end && !matches!(n.kind, K::LParen | K::LBracket)
+        });
         if before || after {
             out.push(
                 Diagnostic::new(Code::MissingWhitespace, t.span, format!("no space around `{}`", t.span.slice(src)))
@@ -109,7 +116,14 @@ fn whitespace_warnings(src: &str, tokens: &[syntax::lex::Token]) -> Vec<Diagnost
     }
     for t in tokens {
         if let K::Dollar(_) = t.kind {
-            out.push(Diagnostic::new(Code::DollarNull, t.span, "`$null` is the old spelling of `null`").with_help("write `null`"));
+            out.push(
+                Diagnostic::new(
+                    Code::DollarNull,
+                    t.span,
+                    "`$null` is the old spelling of `null`",
+                )
+                .with_help("write `null`"),
+            );
         }
     }
     out
@@ -132,7 +146,12 @@ pub fn check(src: &str) -> Checked {
         }
     }
     diagnostics.sort_by_key(|d| (d.span.start, d.severity, d.span.end));
-    Checked { ast, hir, object, diagnostics }
+    Checked {
+        ast,
+        hir,
+        object,
+        diagnostics,
+    }
 }
 
 /// Formats a rule in canonical form (see [`syntax::print::canonicalize`]). Fails with the

@@ -87,30 +87,64 @@ fn chains(object: ObjectType, xs: &[hir::Expr], and: bool, out: &mut Vec<Diagnos
         }
     }
     for (attr, values, span) in groups.into_iter().filter(|g| g.1.len() >= 2) {
-        let list = values.iter().map(|v| quote(v)).collect::<Vec<_>>().join(", ");
+        let list = values
+            .iter()
+            .map(|v| quote(v))
+            .collect::<Vec<_>>()
+            .join(", ");
         let (code, op, words) = if and {
-            (Code::AndChainToNotIn, "-notIn", "`-ne` comparisons joined by `-and`")
+            (
+                Code::AndChainToNotIn,
+                "-notIn",
+                "`-ne` comparisons joined by `-and`",
+            )
         } else {
-            (Code::OrChainToIn, "-in", "`-eq` comparisons joined by `-or`")
+            (
+                Code::OrChainToIn,
+                "-in",
+                "`-eq` comparisons joined by `-or`",
+            )
         };
         out.push(
-            Diagnostic::new(code, span, format!("{} {words} on `{}`", values.len(), attr.name()))
-                .with_help(format!("write `{} {op} [{list}]` (Microsoft's guidance for simpler, faster rules)", attr_text(object, attr))),
+            Diagnostic::new(
+                code,
+                span,
+                format!("{} {words} on `{}`", values.len(), attr.name()),
+            )
+            .with_help(format!(
+                "write `{} {op} [{list}]` (Microsoft's guidance for simpler, faster rules)",
+                attr_text(object, attr)
+            )),
         );
     }
 }
 
 fn and_contradiction(xs: &[hir::Expr], span: Span, out: &mut Vec<Diagnostic>) {
-    let eqs: Vec<&Cmp> = xs.iter().filter_map(|x| match &x.kind {
-        ExprKind::Cmp(c) if !c.negated && eq_value(c).is_some() => Some(c),
-        _ => None,
-    }).collect();
+    let eqs: Vec<&Cmp> = xs
+        .iter()
+        .filter_map(|x| match &x.kind {
+            ExprKind::Cmp(c) if !c.negated && eq_value(c).is_some() => Some(c),
+            _ => None,
+        })
+        .collect();
     for (i, a) in eqs.iter().enumerate() {
         for b in eqs.iter().skip(i + 1) {
-            if a.attr == b.attr && !eq_value(a).unwrap_or("").eq_ignore_ascii_case(eq_value(b).unwrap_or("")) && a.attr != Attr::Element {
+            if a.attr == b.attr
+                && !eq_value(a)
+                    .unwrap_or("")
+                    .eq_ignore_ascii_case(eq_value(b).unwrap_or(""))
+                && a.attr != Attr::Element
+            {
                 out.push(
-                    Diagnostic::new(Code::AlwaysFalse, span, format!("`{}` cannot equal two different values: this `-and` is never true", a.attr.name()))
-                        .with_help("did you mean `-or`, or `-in [...]`?"),
+                    Diagnostic::new(
+                        Code::AlwaysFalse,
+                        span,
+                        format!(
+                            "`{}` cannot equal two different values: this `-and` is never true",
+                            a.attr.name()
+                        ),
+                    )
+                    .with_help("did you mean `-or`, or `-in [...]`?"),
                 );
                 return;
             }
@@ -119,16 +153,26 @@ fn and_contradiction(xs: &[hir::Expr], span: Span, out: &mut Vec<Diagnostic>) {
 }
 
 fn or_contradiction(xs: &[hir::Expr], span: Span, out: &mut Vec<Diagnostic>) {
-    let cmps: Vec<&Cmp> = xs.iter().filter_map(|x| match &x.kind {
-        ExprKind::Cmp(c) => Some(c),
-        _ => None,
-    }).collect();
+    let cmps: Vec<&Cmp> = xs
+        .iter()
+        .filter_map(|x| match &x.kind {
+            ExprKind::Cmp(c) => Some(c),
+            _ => None,
+        })
+        .collect();
     for a in &cmps {
         for b in &cmps {
             if a.attr == b.attr && !a.negated && b.negated && a.test == b.test {
                 out.push(
-                    Diagnostic::new(Code::AlwaysTrue, span, format!("a test on `{}` and its negation joined by `-or`: always true", a.attr.name()))
-                        .with_help("this selects every object; check the operators"),
+                    Diagnostic::new(
+                        Code::AlwaysTrue,
+                        span,
+                        format!(
+                            "a test on `{}` and its negation joined by `-or`: always true",
+                            a.attr.name()
+                        ),
+                    )
+                    .with_help("this selects every object; check the operators"),
                 );
                 return;
             }
@@ -144,14 +188,20 @@ pub fn simpler_than_match(pattern: &str) -> Option<(&'static str, String)> {
         s = rest;
         true
     } else {
-        s = s.strip_prefix(".*?").or_else(|| s.strip_prefix(".*")).unwrap_or(s);
+        s = s
+            .strip_prefix(".*?")
+            .or_else(|| s.strip_prefix(".*"))
+            .unwrap_or(s);
         false
     };
     let end = if s.ends_with('$') && !s.ends_with("\\$") {
         s = s.get(..s.len() - 1).unwrap_or("");
         true
     } else {
-        s = s.strip_suffix(".*?").or_else(|| s.strip_suffix(".*")).unwrap_or(s);
+        s = s
+            .strip_suffix(".*?")
+            .or_else(|| s.strip_suffix(".*"))
+            .unwrap_or(s);
         false
     };
     let mut lit = String::new();
@@ -162,7 +212,9 @@ pub fn simpler_than_match(pattern: &str) -> Option<(&'static str, String)> {
                 Some(e) if !e.is_alphanumeric() => lit.push(e),
                 _ => return None,
             },
-            '.' | '[' | ']' | '{' | '}' | '(' | ')' | '*' | '+' | '?' | '|' | '^' | '$' => return None,
+            '.' | '[' | ']' | '{' | '}' | '(' | ')' | '*' | '+' | '?' | '|' | '^' | '$' => {
+                return None;
+            }
             c => lit.push(c),
         }
     }
@@ -184,20 +236,38 @@ fn comparison(object: ObjectType, c: &Cmp, span: Span, out: &mut Vec<Diagnostic>
     match &c.test {
         Test::Match(p) => {
             if let Some((op, lit)) = simpler_than_match(p) {
-                let op = if c.negated { negate(op) } else { op.to_string() };
+                let op = if c.negated {
+                    negate(op)
+                } else {
+                    op.to_string()
+                };
                 out.push(
                     Diagnostic::new(Code::MatchCanBeSimpler, span, format!("this `{written}` is a plain text test"))
                         .with_help(format!("write `{name} {op} {}`: cheaper to evaluate (Microsoft's guidance for efficient rules)", quote(&lit))),
                 );
             } else if crate::pattern::Pattern::new(p).is_ok_and(|r| r.is_match("")) {
-                out.push(always(c.negated, span, &name, "its pattern matches the empty string"));
+                out.push(always(
+                    c.negated,
+                    span,
+                    &name,
+                    "its pattern matches the empty string",
+                ));
             }
         }
         Test::Contains(v) | Test::StartsWith(v) | Test::EndsWith(v) if v.is_empty() => {
-            out.push(always(c.negated, span, &name, "every value contains the empty string"));
+            out.push(always(
+                c.negated,
+                span,
+                &name,
+                "every value contains the empty string",
+            ));
         }
         Test::In(vs) if vs.is_empty() => {
-            let code = if c.negated { Code::AlwaysTrue } else { Code::AlwaysFalse };
+            let code = if c.negated {
+                Code::AlwaysTrue
+            } else {
+                Code::AlwaysFalse
+            };
             out.push(Diagnostic::new(code, span, "empty list"));
         }
         _ => {}
@@ -205,7 +275,14 @@ fn comparison(object: ObjectType, c: &Cmp, span: Span, out: &mut Vec<Diagnostic>
     if let Test::In(vs) = &c.test {
         for (i, v) in vs.iter().enumerate() {
             if vs.iter().take(i).any(|w| w.eq_ignore_ascii_case(v)) {
-                out.push(Diagnostic::new(Code::DuplicateListItem, span, format!("{} appears twice in the list", quote(v))).with_help("comparisons ignore case, so case variants are duplicates too"));
+                out.push(
+                    Diagnostic::new(
+                        Code::DuplicateListItem,
+                        span,
+                        format!("{} appears twice in the list", quote(v)),
+                    )
+                    .with_help("comparisons ignore case, so case variants are duplicates too"),
+                );
                 break;
             }
         }
@@ -213,8 +290,18 @@ fn comparison(object: ObjectType, c: &Cmp, span: Span, out: &mut Vec<Diagnostic>
     if let Test::Eq(v) = &c.test {
         if v.eq_ignore_ascii_case("null") {
             out.push(
-                Diagnostic::new(Code::QuotedNull, span, format!("{} compares with the text \"null\", not with a missing value", quote(v)))
-                    .with_help(format!("write `{name} {} null` without quotes", if c.negated { "-ne" } else { "-eq" })),
+                Diagnostic::new(
+                    Code::QuotedNull,
+                    span,
+                    format!(
+                        "{} compares with the text \"null\", not with a missing value",
+                        quote(v)
+                    ),
+                )
+                .with_help(format!(
+                    "write `{name} {} null` without quotes",
+                    if c.negated { "-ne" } else { "-eq" }
+                )),
             );
         }
         let is_id = match &c.attr {
@@ -223,8 +310,20 @@ fn comparison(object: ObjectType, c: &Cmp, span: Span, out: &mut Vec<Diagnostic>
             _ => false,
         };
         if is_id && !v.eq_ignore_ascii_case("null") && !is_guid_like(v) {
-            let code = if c.negated { Code::AlwaysTrue } else { Code::AlwaysFalse };
-            out.push(Diagnostic::new(code, span, format!("{} is not a GUID, so it never equals `{}`", quote(v), c.attr.name())));
+            let code = if c.negated {
+                Code::AlwaysTrue
+            } else {
+                Code::AlwaysFalse
+            };
+            out.push(Diagnostic::new(
+                code,
+                span,
+                format!(
+                    "{} is not a GUID, so it never equals `{}`",
+                    quote(v),
+                    c.attr.name()
+                ),
+            ));
         }
     }
     if let Attr::Prop(p) = &c.attr {
@@ -234,8 +333,15 @@ fn comparison(object: ObjectType, c: &Cmp, span: Span, out: &mut Vec<Diagnostic>
                 Test::In(vs) => vs.iter().map(String::as_str).collect(),
                 Test::Contains(_) | Test::Match(_) => {
                     out.push(
-                        Diagnostic::new(Code::PreferEquality, span, format!("`{}` has a fixed set of values", p.name))
-                            .with_help(format!("compare with `-eq` or `-in`: {}", p.values.join(", "))),
+                        Diagnostic::new(
+                            Code::PreferEquality,
+                            span,
+                            format!("`{}` has a fixed set of values", p.name),
+                        )
+                        .with_help(format!(
+                            "compare with `-eq` or `-in`: {}",
+                            p.values.join(", ")
+                        )),
                     );
                     vec![]
                 }
@@ -249,8 +355,12 @@ fn comparison(object: ObjectType, c: &Cmp, span: Span, out: &mut Vec<Diagnostic>
                     );
                 } else if !p.values.iter().any(|k| k.eq_ignore_ascii_case(v)) {
                     out.push(
-                        Diagnostic::new(Code::UnknownEnumValue, span, format!("{} is not a documented value of `{}`", quote(v), p.name))
-                            .with_help(format!("documented values: {}", p.values.join(", "))),
+                        Diagnostic::new(
+                            Code::UnknownEnumValue,
+                            span,
+                            format!("{} is not a documented value of `{}`", quote(v), p.name),
+                        )
+                        .with_help(format!("documented values: {}", p.values.join(", "))),
                     );
                 }
             }
@@ -260,22 +370,39 @@ fn comparison(object: ObjectType, c: &Cmp, span: Span, out: &mut Vec<Diagnostic>
 
 fn is_guid_like(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
-    parts.len() == 5 && parts.iter().zip([8, 4, 4, 4, 12]).all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn negate(op: &str) -> String {
     match op {
         "-eq" => "-ne".into(),
-        other => format!("-not{}", other.get(1..2).unwrap_or("").to_uppercase() + other.get(2..).unwrap_or("")),
+        other => format!(
+            "-not{}",
+            other.get(1..2).unwrap_or("").to_uppercase() + other.get(2..).unwrap_or("")
+        ),
     }
 }
 
 fn always(negated: bool, span: Span, name: &str, why: &str) -> Diagnostic {
     if negated {
-        Diagnostic::new(Code::AlwaysFalse, span, format!("never true for an object with a `{name}` value: {why}"))
+        Diagnostic::new(
+            Code::AlwaysFalse,
+            span,
+            format!("never true for an object with a `{name}` value: {why}"),
+        )
     } else {
-        Diagnostic::new(Code::AlwaysTrue, span, format!("true for every object with a `{name}` value: {why}"))
-            .with_help(format!("if that is meant, `{name} -ne null` says it directly"))
+        Diagnostic::new(
+            Code::AlwaysTrue,
+            span,
+            format!("true for every object with a `{name}` value: {why}"),
+        )
+        .with_help(format!(
+            "if that is meant, `{name} -ne null` says it directly"
+        ))
     }
 }
 
@@ -285,9 +412,18 @@ mod tests {
 
     #[test]
     fn match_literals() {
-        assert_eq!(simpler_than_match("^Da.*"), Some(("-startsWith", "Da".into())));
-        assert_eq!(simpler_than_match(".*vid"), Some(("-contains", "vid".into())));
-        assert_eq!(simpler_than_match("@domain\\.ext$"), Some(("-endsWith", "@domain.ext".into())));
+        assert_eq!(
+            simpler_than_match("^Da.*"),
+            Some(("-startsWith", "Da".into()))
+        );
+        assert_eq!(
+            simpler_than_match(".*vid"),
+            Some(("-contains", "vid".into()))
+        );
+        assert_eq!(
+            simpler_than_match("@domain\\.ext$"),
+            Some(("-endsWith", "@domain.ext".into()))
+        );
         assert_eq!(simpler_than_match("^a$"), Some(("-eq", "a".into())));
         assert_eq!(simpler_than_match("^[a-z]{3}"), None);
         assert_eq!(simpler_than_match("\\d"), None);

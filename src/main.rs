@@ -17,7 +17,8 @@ struct Cli {
 enum Command {
     /// Check rules: exit 0 when every rule is valid, 1 when one is invalid, 2 on usage or I/O errors.
     Check(CheckArgs),
-    /// Print a rule in canonical form.
+    /// Print a rule in canonical form (diagnostics of the input go to stderr). Exit 1 when the
+    /// rule does not parse.
     Fmt {
         /// The rule text.
         rule: String,
@@ -53,6 +54,10 @@ fn main() -> ExitCode {
         Command::Check(args) => check(args),
         Command::Fmt { rule } => match dynrule::format(&rule) {
             Ok(text) => {
+                // Report what formatting repaired or left alone (typographic dashes, unknown
+                // properties), so the printed rule is never mistaken for a checked one.
+                let checked = dynrule::check(&rule);
+                print_text(&rule, "rule", &checked.diagnostics);
                 println!("{text}");
                 ExitCode::SUCCESS
             }
@@ -65,7 +70,11 @@ fn main() -> ExitCode {
 }
 
 fn json_line(rule: &str, checked: &dynrule::Checked) -> serde_json::Value {
-    let diags: Vec<JsonDiagnostic> = checked.diagnostics.iter().map(JsonDiagnostic::from).collect();
+    let diags: Vec<JsonDiagnostic> = checked
+        .diagnostics
+        .iter()
+        .map(JsonDiagnostic::from)
+        .collect();
     serde_json::json!({
         "rule": rule,
         "valid": checked.is_valid(),
@@ -76,7 +85,11 @@ fn json_line(rule: &str, checked: &dynrule::Checked) -> serde_json::Value {
 
 fn print_text(rule: &str, name: &str, diags: &[dynrule::diag::Diagnostic]) {
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let theme = if color { miette::GraphicalTheme::unicode() } else { miette::GraphicalTheme::unicode_nocolor() };
+    let theme = if color {
+        miette::GraphicalTheme::unicode()
+    } else {
+        miette::GraphicalTheme::unicode_nocolor()
+    };
     let handler = miette::GraphicalReportHandler::new_themed(theme);
     for d in diags {
         let mut out = String::new();
@@ -93,9 +106,16 @@ fn summary(checked: &dynrule::Checked) -> String {
     let warnings = checked.diagnostics.len() - errors;
     let kind = checked.object.map_or("", |o| o.as_str());
     if checked.is_valid() {
-        format!("valid {kind} rule ({warnings} warning{})", if warnings == 1 { "" } else { "s" })
+        format!(
+            "valid {kind} rule ({warnings} warning{})",
+            if warnings == 1 { "" } else { "s" }
+        )
     } else {
-        format!("invalid: {errors} error{}, {warnings} warning{}", if errors == 1 { "" } else { "s" }, if warnings == 1 { "" } else { "s" })
+        format!(
+            "invalid: {errors} error{}, {warnings} warning{}",
+            if errors == 1 { "" } else { "s" },
+            if warnings == 1 { "" } else { "s" }
+        )
     }
 }
 
@@ -107,7 +127,11 @@ fn check(args: CheckArgs) -> ExitCode {
         (Some(r), _) => (r.clone(), "rule".to_string()),
         (None, Some(path)) => match std::fs::read_to_string(path) {
             Ok(text) => {
-                let text = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_string();
+                let text = text
+                    .strip_suffix('\n')
+                    .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                    .unwrap_or(&text)
+                    .to_string();
                 (text, path.display().to_string())
             }
             Err(e) => {
@@ -128,7 +152,11 @@ fn check(args: CheckArgs) -> ExitCode {
             println!("{}", summary(&checked));
         }
     }
-    if checked.is_valid() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if checked.is_valid() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 /// One input line of `--jsonl`: a JSON object with "rule", a JSON string, or the raw rule text.

@@ -23,7 +23,11 @@ impl Pattern {
     /// Compiles `source` case-insensitively. The error is the `regex` crate's message (the most
     /// precise one), for example "repetition operator missing expression".
     pub fn new(source: &str) -> Result<Pattern, String> {
-        match regex::RegexBuilder::new(source).case_insensitive(true).size_limit(1 << 22).build() {
+        match regex::RegexBuilder::new(source)
+            .case_insensitive(true)
+            .size_limit(1 << 22)
+            .build()
+        {
             Ok(r) => Ok(Pattern::Linear(r)),
             Err(linear_err) => {
                 let fancy = fancy_regex::RegexBuilder::new(source)
@@ -49,10 +53,18 @@ impl Pattern {
 }
 
 fn clean_error(msg: &str) -> String {
-    msg.lines().rev().find(|l| l.trim_start().starts_with("error:")).map_or_else(
-        || msg.lines().last().unwrap_or(msg).trim().to_string(),
-        |l| l.trim_start().trim_start_matches("error:").trim().to_string(),
-    )
+    msg.lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with("error:"))
+        .map_or_else(
+            || msg.lines().last().unwrap_or(msg).trim().to_string(),
+            |l| {
+                l.trim_start()
+                    .trim_start_matches("error:")
+                    .trim()
+                    .to_string()
+            },
+        )
 }
 
 #[cfg(test)]
@@ -62,8 +74,14 @@ mod tests {
     #[test]
     fn flavours() {
         assert!(matches!(Pattern::new("^Da.*"), Ok(Pattern::Linear(_))));
-        assert!(matches!(Pattern::new("(?<=a)b"), Ok(Pattern::Backtracking(_))));
-        assert_eq!(Pattern::new("*@domain.ext").err().as_deref(), Some("repetition operator missing expression"));
+        assert!(matches!(
+            Pattern::new("(?<=a)b"),
+            Ok(Pattern::Backtracking(_))
+        ));
+        assert_eq!(
+            Pattern::new("*@domain.ext").err().as_deref(),
+            Some("repetition operator missing expression")
+        );
         let p = Pattern::new("^da").map_err(|e| e).ok();
         assert!(p.is_some_and(|p| p.is_match("David") && !p.is_match("aDa")));
     }

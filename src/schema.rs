@@ -98,7 +98,14 @@ pub struct Property {
 }
 
 const fn p(name: &'static str, object: ObjectType, ty: PropType, graph: GraphKey) -> Property {
-    Property { name, object, ty, graph, status: Status::Documented, values: &[] }
+    Property {
+        name,
+        object,
+        ty,
+        graph,
+        status: Status::Documented,
+        values: &[],
+    }
 }
 
 use GraphKey::{Field as F, First, Nested as N};
@@ -111,7 +118,10 @@ pub static PROPERTIES: &[Property] = &[
     p("accountEnabled", U, Bool, F("accountEnabled")),
     p("dirSyncEnabled", U, Bool, F("onPremisesSyncEnabled")),
     // User, dateTime
-    Property { status: Status::Preview, ..p("employeeHireDate", U, DateTime, F("employeeHireDate")) },
+    Property {
+        status: Status::Preview,
+        ..p("employeeHireDate", U, DateTime, F("employeeHireDate"))
+    },
     // User, string
     p("city", U, S, F("city")),
     p("country", U, S, F("country")),
@@ -126,10 +136,25 @@ pub static PROPERTIES: &[Property] = &[
     p("mailNickName", U, S, F("mailNickname")),
     p("mobile", U, S, F("mobilePhone")),
     p("objectId", U, S, F("id")),
-    p("onPremisesDistinguishedName", U, S, F("onPremisesDistinguishedName")),
-    p("onPremisesSecurityIdentifier", U, S, F("onPremisesSecurityIdentifier")),
+    p(
+        "onPremisesDistinguishedName",
+        U,
+        S,
+        F("onPremisesDistinguishedName"),
+    ),
+    p(
+        "onPremisesSecurityIdentifier",
+        U,
+        S,
+        F("onPremisesSecurityIdentifier"),
+    ),
     Property {
-        values: &["None", "DisableStrongPassword", "DisablePasswordExpiration", "DisablePasswordExpiration, DisableStrongPassword"],
+        values: &[
+            "None",
+            "DisableStrongPassword",
+            "DisablePasswordExpiration",
+            "DisablePasswordExpiration, DisableStrongPassword",
+        ],
         ..p("passwordPolicies", U, S, F("passwordPolicies"))
     },
     p("physicalDeliveryOfficeName", U, S, F("officeLocation")),
@@ -142,27 +167,113 @@ pub static PROPERTIES: &[Property] = &[
     p("telephoneNumber", U, S, First("businessPhones")),
     p("usageLocation", U, S, F("usageLocation")),
     p("userPrincipalName", U, S, F("userPrincipalName")),
-    Property { values: &["Member", "Guest"], ..p("userType", U, S, F("userType")) },
-    p("extensionAttribute1", U, S, N("onPremisesExtensionAttributes", "extensionAttribute1")),
-    p("extensionAttribute2", U, S, N("onPremisesExtensionAttributes", "extensionAttribute2")),
-    p("extensionAttribute3", U, S, N("onPremisesExtensionAttributes", "extensionAttribute3")),
-    p("extensionAttribute4", U, S, N("onPremisesExtensionAttributes", "extensionAttribute4")),
-    p("extensionAttribute5", U, S, N("onPremisesExtensionAttributes", "extensionAttribute5")),
-    p("extensionAttribute6", U, S, N("onPremisesExtensionAttributes", "extensionAttribute6")),
-    p("extensionAttribute7", U, S, N("onPremisesExtensionAttributes", "extensionAttribute7")),
-    p("extensionAttribute8", U, S, N("onPremisesExtensionAttributes", "extensionAttribute8")),
-    p("extensionAttribute9", U, S, N("onPremisesExtensionAttributes", "extensionAttribute9")),
-    p("extensionAttribute10", U, S, N("onPremisesExtensionAttributes", "extensionAttribute10")),
-    p("extensionAttribute11", U, S, N("onPremisesExtensionAttributes", "extensionAttribute11")),
-    p("extensionAttribute12", U, S, N("onPremisesExtensionAttributes", "extensionAttribute12")),
-    p("extensionAttribute13", U, S, N("onPremisesExtensionAttributes", "extensionAttribute13")),
-    p("extensionAttribute14", U, S, N("onPremisesExtensionAttributes", "extensionAttribute14")),
-    p("extensionAttribute15", U, S, N("onPremisesExtensionAttributes", "extensionAttribute15")),
+    Property {
+        values: &["Member", "Guest"],
+        ..p("userType", U, S, F("userType"))
+    },
+    p(
+        "extensionAttribute1",
+        U,
+        S,
+        N("onPremisesExtensionAttributes", "extensionAttribute1"),
+    ),
+    p(
+        "extensionAttribute2",
+        U,
+        S,
+        N("onPremisesExtensionAttributes", "extensionAttribute2"),
+    ),
+    p(
+        "extensionAttribute3",
+        U,
+        S,
+        N("onPremisesExtensionAttributes", "extensionAttribute3"),
+    ),
+    p(
+        "extensionAttribute4",
+        U,
+        S,
+        N("onPremisesExtensionAttributes", "extensionAttribute4"),
+    ),
+    p(
+        "extensionAttribute5",
+        U,
+        S,
+        N("onPremisesExtensionAttributes", "extensionAttribute5"),
+    ),
+    p(
+        "extensionAttribute6",
+        U,
+        S,
+        N("onPremisesExtensionAttributes", "extensionAttribute6"),
+    ),
+    p(
+        "extensionAttribute7",
+        U,
+        S,
+        N("onPremisesExtensionAttributes", "extensionAttribute7"),
+    ),
+    p(
+        "extensionAttribute8",
+        U,
+        S,
+        N("onPremisesExtensionAttributes", "extensionAttribute8"),
+    ),
+    p(
+        "extensionAttribute9",
+        U,
+        S,
+        N("onPremisesExtensionAttributes", "extensionAttribute9"),
+    ),
+    p(
+        "extensionAttribute10",
+        U,
+        S,
+        N("onPremisesExtensionAttributes", "extensionAttribute10"),
+    ),
+    p(
+        "extensionAttribute11",
+        U,
+        S,
+        N("onPremisesExtensionAttributes", "extensionAttribute11"),
+    ),
+    p(
+        "extensionAttribute12",
+        U,
+        S,
+        N("onPremisesExtensionAttributes", "extensionAttribute12"),
+    ),
+    p(
+        "extensionAttribute13",
+        U,
+        S,
+        N("onPremisesExtensionAttributes", "extensionAttribute13"),
+    ),
+    p(
+        "extensionAttribute14",
+        U,
+        S,
+        N("onPremisesExtensionAttributes", "extensionAttribute14"),
+    ),
+    p(
+        "extensionAttribute15",
+        U,
+        S,
+        N("onPremisesExtensionAttributes", "extensionAttribute15"),
+    ),
     // User, collections
     p("otherMails", U, SC, F("otherMails")),
     p("proxyAddresses", U, SC, F("proxyAddresses")),
-    p("assignedPlans", U, PropType::AssignedPlans, F("assignedPlans")),
-    Property { status: Status::Preview, ..p("memberOf", U, PropType::MemberOf, GraphKey::Derived) },
+    p(
+        "assignedPlans",
+        U,
+        PropType::AssignedPlans,
+        F("assignedPlans"),
+    ),
+    Property {
+        status: Status::Preview,
+        ..p("memberOf", U, PropType::MemberOf, GraphKey::Derived)
+    },
     // Device
     p("accountEnabled", D, Bool, F("accountEnabled")),
     p("deviceCategory", D, S, F("deviceCategory")),
@@ -173,28 +284,112 @@ pub static PROPERTIES: &[Property] = &[
     p("displayName", D, S, F("displayName")),
     p("deviceOSType", D, S, F("operatingSystem")),
     p("deviceOSVersion", D, S, F("operatingSystemVersion")),
-    Property { values: &["Personal", "Company", "Unknown"], ..p("deviceOwnership", D, S, F("deviceOwnership")) },
+    Property {
+        values: &["Personal", "Company", "Unknown"],
+        ..p("deviceOwnership", D, S, F("deviceOwnership"))
+    },
     p("devicePhysicalIds", D, SC, F("physicalIds")),
-    Property { values: &["AzureAD", "ServerAD", "Workplace"], ..p("deviceTrustType", D, S, F("trustType")) },
+    Property {
+        values: &["AzureAD", "ServerAD", "Workplace"],
+        ..p("deviceTrustType", D, S, F("trustType"))
+    },
     p("enrollmentProfileName", D, S, F("enrollmentProfileName")),
-    p("extensionAttribute1", D, S, N("extensionAttributes", "extensionAttribute1")),
-    p("extensionAttribute2", D, S, N("extensionAttributes", "extensionAttribute2")),
-    p("extensionAttribute3", D, S, N("extensionAttributes", "extensionAttribute3")),
-    p("extensionAttribute4", D, S, N("extensionAttributes", "extensionAttribute4")),
-    p("extensionAttribute5", D, S, N("extensionAttributes", "extensionAttribute5")),
-    p("extensionAttribute6", D, S, N("extensionAttributes", "extensionAttribute6")),
-    p("extensionAttribute7", D, S, N("extensionAttributes", "extensionAttribute7")),
-    p("extensionAttribute8", D, S, N("extensionAttributes", "extensionAttribute8")),
-    p("extensionAttribute9", D, S, N("extensionAttributes", "extensionAttribute9")),
-    p("extensionAttribute10", D, S, N("extensionAttributes", "extensionAttribute10")),
-    p("extensionAttribute11", D, S, N("extensionAttributes", "extensionAttribute11")),
-    p("extensionAttribute12", D, S, N("extensionAttributes", "extensionAttribute12")),
-    p("extensionAttribute13", D, S, N("extensionAttributes", "extensionAttribute13")),
-    p("extensionAttribute14", D, S, N("extensionAttributes", "extensionAttribute14")),
-    p("extensionAttribute15", D, S, N("extensionAttributes", "extensionAttribute15")),
+    p(
+        "extensionAttribute1",
+        D,
+        S,
+        N("extensionAttributes", "extensionAttribute1"),
+    ),
+    p(
+        "extensionAttribute2",
+        D,
+        S,
+        N("extensionAttributes", "extensionAttribute2"),
+    ),
+    p(
+        "extensionAttribute3",
+        D,
+        S,
+        N("extensionAttributes", "extensionAttribute3"),
+    ),
+    p(
+        "extensionAttribute4",
+        D,
+        S,
+        N("extensionAttributes", "extensionAttribute4"),
+    ),
+    p(
+        "extensionAttribute5",
+        D,
+        S,
+        N("extensionAttributes", "extensionAttribute5"),
+    ),
+    p(
+        "extensionAttribute6",
+        D,
+        S,
+        N("extensionAttributes", "extensionAttribute6"),
+    ),
+    p(
+        "extensionAttribute7",
+        D,
+        S,
+        N("extensionAttributes", "extensionAttribute7"),
+    ),
+    p(
+        "extensionAttribute8",
+        D,
+        S,
+        N("extensionAttributes", "extensionAttribute8"),
+    ),
+    p(
+        "extensionAttribute9",
+        D,
+        S,
+        N("extensionAttributes", "extensionAttribute9"),
+    ),
+    p(
+        "extensionAttribute10",
+        D,
+        S,
+        N("extensionAttributes", "extensionAttribute10"),
+    ),
+    p(
+        "extensionAttribute11",
+        D,
+        S,
+        N("extensionAttributes", "extensionAttribute11"),
+    ),
+    p(
+        "extensionAttribute12",
+        D,
+        S,
+        N("extensionAttributes", "extensionAttribute12"),
+    ),
+    p(
+        "extensionAttribute13",
+        D,
+        S,
+        N("extensionAttributes", "extensionAttribute13"),
+    ),
+    p(
+        "extensionAttribute14",
+        D,
+        S,
+        N("extensionAttributes", "extensionAttribute14"),
+    ),
+    p(
+        "extensionAttribute15",
+        D,
+        S,
+        N("extensionAttributes", "extensionAttribute15"),
+    ),
     p("isRooted", D, Bool, F("isRooted")),
     p("managementType", D, S, F("managementType")),
-    Property { status: Status::Preview, ..p("memberOf", D, PropType::MemberOf, GraphKey::Derived) },
+    Property {
+        status: Status::Preview,
+        ..p("memberOf", D, PropType::MemberOf, GraphKey::Derived)
+    },
     p("objectId", D, S, F("id")),
     p("profileType", D, S, F("profileType")),
     p("systemLabels", D, SC, F("systemLabels")),
@@ -203,7 +398,9 @@ pub static PROPERTIES: &[Property] = &[
         ..p("domainName", D, S, F("domainName"))
     },
     Property {
-        status: Status::Deprecated("no longer listed; Microsoft says it should not be used and no devices are added by it"),
+        status: Status::Deprecated(
+            "no longer listed; Microsoft says it should not be used and no devices are added by it",
+        ),
         ..p("organizationalUnit", D, S, F("organizationalUnit"))
     },
 ];
@@ -214,21 +411,30 @@ pub const ASSIGNED_PLAN_FIELDS: &[&str] = &["servicePlanId", "service", "capabil
 
 /// Looks a documented property up, case-insensitively.
 pub fn lookup(object: ObjectType, name: &str) -> Option<&'static Property> {
-    PROPERTIES.iter().find(|p| p.object == object && p.name.eq_ignore_ascii_case(name))
+    PROPERTIES
+        .iter()
+        .find(|p| p.object == object && p.name.eq_ignore_ascii_case(name))
 }
 
 /// True for a directory extension property name: `extension_<32 hex digits>_<name>`, the
 /// form Microsoft Graph gives schema extensions registered by an application (the app id with
 /// its dashes removed).
 pub fn is_directory_extension(name: &str) -> bool {
-    let Some(rest) = name.get(..10).filter(|p| p.eq_ignore_ascii_case("extension_")).and(name.get(10..)) else {
+    let Some(rest) = name
+        .get(..10)
+        .filter(|p| p.eq_ignore_ascii_case("extension_"))
+        .and(name.get(10..))
+    else {
         return false;
     };
     let (app, attr) = match rest.split_once('_') {
         Some(x) => x,
         None => return false,
     };
-    app.len() == 32 && app.bytes().all(|b| b.is_ascii_hexdigit()) && !attr.is_empty() && !attr.starts_with('_')
+    app.len() == 32
+        && app.bytes().all(|b| b.is_ascii_hexdigit())
+        && !attr.is_empty()
+        && !attr.starts_with('_')
 }
 
 /// Names people write for a property that has another name in rules: Graph's own key
@@ -261,27 +467,67 @@ pub static ALIASES: &[(ObjectType, &str, &str)] = &[
 
 /// Properties seen in community rules that Microsoft's list does not have, with why.
 pub static UNSUPPORTED_SEEN: &[(ObjectType, &str, &str)] = &[
-    (U, "employeeType", "not in Microsoft's list of supported user properties (seen in community rules)"),
-    (U, "onPremisesSamAccountName", "not in Microsoft's list of supported user properties (seen in community rules)"),
-    (U, "onPremisesUserPrincipalName", "not in Microsoft's list of supported user properties"),
-    (U, "onPremisesDomainName", "not in Microsoft's list of supported user properties"),
-    (U, "createdDateTime", "not a rule property; only `employeeHireDate` supports date comparisons"),
-    (U, "manager", "not a rule property; use `Direct Reports for \"<manager id>\"`"),
-    (D, "isCompliant", "compliance is not a dynamic-group property (it exists only in Conditional Access device filters)"),
+    (
+        U,
+        "employeeType",
+        "not in Microsoft's list of supported user properties (seen in community rules)",
+    ),
+    (
+        U,
+        "onPremisesSamAccountName",
+        "not in Microsoft's list of supported user properties (seen in community rules)",
+    ),
+    (
+        U,
+        "onPremisesUserPrincipalName",
+        "not in Microsoft's list of supported user properties",
+    ),
+    (
+        U,
+        "onPremisesDomainName",
+        "not in Microsoft's list of supported user properties",
+    ),
+    (
+        U,
+        "createdDateTime",
+        "not a rule property; only `employeeHireDate` supports date comparisons",
+    ),
+    (
+        U,
+        "manager",
+        "not a rule property; use `Direct Reports for \"<manager id>\"`",
+    ),
+    (
+        D,
+        "isCompliant",
+        "compliance is not a dynamic-group property (it exists only in Conditional Access device filters)",
+    ),
     (D, "isManaged", "not a dynamic-group device property"),
-    (D, "primaryUser", "device rules cannot use user attributes (there is no primary-user property)"),
+    (
+        D,
+        "primaryUser",
+        "device rules cannot use user attributes (there is no primary-user property)",
+    ),
 ];
 
 /// The best "did you mean" for an unknown name, if any is close or a known alias.
 pub fn suggest(object: ObjectType, name: &str) -> Option<&'static str> {
-    if let Some((_, _, to)) = ALIASES.iter().find(|(o, from, _)| *o == object && from.eq_ignore_ascii_case(name)) {
+    if let Some((_, _, to)) = ALIASES
+        .iter()
+        .find(|(o, from, _)| *o == object && from.eq_ignore_ascii_case(name))
+    {
         return Some(to);
     }
     let lower = name.to_ascii_lowercase();
     PROPERTIES
         .iter()
         .filter(|p| p.object == object && !matches!(p.status, Status::Deprecated(_)))
-        .map(|p| (strsim::jaro_winkler(&p.name.to_ascii_lowercase(), &lower), p.name))
+        .map(|p| {
+            (
+                strsim::jaro_winkler(&p.name.to_ascii_lowercase(), &lower),
+                p.name,
+            )
+        })
         .filter(|(score, _)| *score >= 0.88)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, n)| n)
@@ -293,15 +539,25 @@ mod tests {
 
     #[test]
     fn lookup_is_case_insensitive() {
-        assert_eq!(lookup(U, "employeehiredate").map(|p| p.name), Some("employeeHireDate"));
-        assert_eq!(lookup(D, "devicePhysicalIDs").map(|p| p.name), Some("devicePhysicalIds"));
+        assert_eq!(
+            lookup(U, "employeehiredate").map(|p| p.name),
+            Some("employeeHireDate")
+        );
+        assert_eq!(
+            lookup(D, "devicePhysicalIDs").map(|p| p.name),
+            Some("devicePhysicalIds")
+        );
         assert!(lookup(U, "deviceOSType").is_none());
     }
 
     #[test]
     fn directory_extensions() {
-        assert!(is_directory_extension("extension_c272a57b722d4eb29bfe327874ae79cb_OfficeNumber"));
-        assert!(!is_directory_extension("extension_c272a57b722d4eb29bfe327874ae79cb__OfficeNumber"));
+        assert!(is_directory_extension(
+            "extension_c272a57b722d4eb29bfe327874ae79cb_OfficeNumber"
+        ));
+        assert!(!is_directory_extension(
+            "extension_c272a57b722d4eb29bfe327874ae79cb__OfficeNumber"
+        ));
         assert!(!is_directory_extension("extension_abc123_costCenter"));
         assert!(!is_directory_extension("extension_"));
     }
@@ -317,7 +573,11 @@ mod tests {
     fn names_are_unique_per_object() {
         for (i, a) in PROPERTIES.iter().enumerate() {
             for b in PROPERTIES.iter().skip(i + 1) {
-                assert!(!(a.object == b.object && a.name.eq_ignore_ascii_case(b.name)), "{}", a.name);
+                assert!(
+                    !(a.object == b.object && a.name.eq_ignore_ascii_case(b.name)),
+                    "{}",
+                    a.name
+                );
             }
         }
     }

@@ -3,13 +3,21 @@
 use dynrule::syntax::parse::MAX_NESTING;
 
 fn codes(rule: &str) -> Vec<&'static str> {
-    dynrule::check(rule).diagnostics.iter().map(|d| d.code.as_str()).collect()
+    dynrule::check(rule)
+        .diagnostics
+        .iter()
+        .map(|d| d.code.as_str())
+        .collect()
 }
 
 #[test]
 fn one_hundred_thousand_parentheses_are_an_error() {
     let n = 100_000;
-    let rule = format!("{}user.department -eq \"x\"{}", "(".repeat(n), ")".repeat(n));
+    let rule = format!(
+        "{}user.department -eq \"x\"{}",
+        "(".repeat(n),
+        ")".repeat(n)
+    );
     assert!(codes(&rule).contains(&"DR017"));
 }
 
@@ -22,7 +30,11 @@ fn one_hundred_thousand_nots_are_an_error() {
 #[test]
 fn nesting_at_the_limit_is_fine() {
     let n = MAX_NESTING;
-    let rule = format!("{}user.department -eq \"x\"{}", "(".repeat(n), ")".repeat(n));
+    let rule = format!(
+        "{}user.department -eq \"x\"{}",
+        "(".repeat(n),
+        ")".repeat(n)
+    );
     assert!(dynrule::check(&rule).is_valid());
     let rule = format!("({rule})");
     assert!(codes(&rule).contains(&"DR017"));
@@ -34,7 +46,9 @@ fn long_rules_are_rejected_with_their_length() {
     let rule = vec![clause; 110].join(" -or ");
     assert!(rule.chars().count() > dynrule::MAX_RULE_CHARS);
     let checked = dynrule::check(&rule);
-    assert!(checked.diagnostics.iter().any(|d| d.code.as_str() == "DR018" && d.message.contains(&rule.chars().count().to_string())));
+    assert!(checked.diagnostics.iter().any(
+        |d| d.code.as_str() == "DR018" && d.message.contains(&rule.chars().count().to_string())
+    ));
     let short = vec![clause; 90].join(" -or ");
     assert!(short.chars().count() <= dynrule::MAX_RULE_CHARS);
     assert!(dynrule::check(&short).is_valid());
@@ -44,7 +58,12 @@ fn long_rules_are_rejected_with_their_length() {
 fn long_flat_chains_do_not_recurse() {
     let rule = vec!["user.city -eq \"a\""; 20_000].join(" -and ");
     let checked = dynrule::check(&rule);
-    assert!(checked.diagnostics.iter().any(|d| d.code.as_str() == "DR018"));
+    assert!(
+        checked
+            .diagnostics
+            .iter()
+            .any(|d| d.code.as_str() == "DR018")
+    );
 }
 
 #[test]
@@ -53,7 +72,11 @@ fn the_deepest_accepted_rule_checks_in_one_mebibyte_of_stack() {
     let run = std::thread::Builder::new()
         .stack_size(1 << 20)
         .spawn(|| {
-            let rule = format!("{}user.department -eq \"x\"{}", "(-not ".repeat(MAX_NESTING / 2), ")".repeat(MAX_NESTING / 2));
+            let rule = format!(
+                "{}user.department -eq \"x\"{}",
+                "(-not ".repeat(MAX_NESTING / 2),
+                ")".repeat(MAX_NESTING / 2)
+            );
             let checked = dynrule::check(&rule);
             (checked.is_valid(), dynrule::format(&rule).is_ok())
         })

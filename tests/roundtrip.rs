@@ -3,11 +3,14 @@
 //! idempotent; arbitrary text never panics any stage (including diagnostic rendering).
 
 use dynrule::syntax::ast::*;
-use dynrule::syntax::print::{print, NO_SPAN};
+use dynrule::syntax::print::{NO_SPAN, print};
 use proptest::prelude::*;
 
 fn e(kind: ExprKind) -> Expr {
-    Expr { kind, span: NO_SPAN }
+    Expr {
+        kind,
+        span: NO_SPAN,
+    }
 }
 
 fn path() -> impl Strategy<Value = Operand> {
@@ -16,12 +19,18 @@ fn path() -> impl Strategy<Value = Operand> {
         Just(vec!["user", "accountEnabled"]),
         Just(vec!["User", "employeehiredate"]),
         Just(vec!["device", "deviceOSType"]),
-        Just(vec!["user", "extension_c272a57b722d4eb29bfe327874ae79cb_OfficeNumber"]),
+        Just(vec![
+            "user",
+            "extension_c272a57b722d4eb29bfe327874ae79cb_OfficeNumber"
+        ]),
         Just(vec!["assignedPlan", "service"]),
         Just(vec!["group", "objectId"]),
         Just(vec!["department"]),
     ]
-    .prop_map(|segs| Operand { kind: OperandKind::Path(segs.into_iter().map(String::from).collect()), span: NO_SPAN })
+    .prop_map(|segs| Operand {
+        kind: OperandKind::Path(segs.into_iter().map(String::from).collect()),
+        span: NO_SPAN,
+    })
 }
 
 fn operand() -> impl Strategy<Value = Operand> {
@@ -35,11 +44,22 @@ fn scalar() -> impl Strategy<Value = Value> {
         Just(ValueKind::Null),
         any::<bool>().prop_map(ValueKind::Bool),
         "[0-9]{1,5}".prop_map(ValueKind::Number),
-        prop_oneof![Just("2020-06-10T18:13:20Z"), Just("2018-01-01"), Just("2021-02-03T04:05:06+01:00")].prop_map(|s| ValueKind::DateTime(s.into())),
-        Just(ValueKind::Guid("62e19b97-8b3d-4d4a-a106-4ce66896a863".into())),
-        prop_oneof![Just("Sales"), Just("user.city"), Just("waar"), Just("P1D")].prop_map(|s| ValueKind::Bare(s.into())),
+        prop_oneof![
+            Just("2020-06-10T18:13:20Z"),
+            Just("2018-01-01"),
+            Just("2021-02-03T04:05:06+01:00")
+        ]
+        .prop_map(|s| ValueKind::DateTime(s.into())),
+        Just(ValueKind::Guid(
+            "62e19b97-8b3d-4d4a-a106-4ce66896a863".into()
+        )),
+        prop_oneof![Just("Sales"), Just("user.city"), Just("waar"), Just("P1D")]
+            .prop_map(|s| ValueKind::Bare(s.into())),
     ]
-    .prop_map(|kind| Value { kind, span: NO_SPAN })
+    .prop_map(|kind| Value {
+        kind,
+        span: NO_SPAN,
+    })
 }
 
 fn value() -> impl Strategy<Value = Value> {
@@ -52,8 +72,21 @@ fn value() -> impl Strategy<Value = Value> {
 }
 
 fn compare() -> impl Strategy<Value = Expr> {
-    (operand(), prop::sample::select(CmpOp::ALL.to_vec()), value())
-        .prop_map(|(lhs, (kind, _), rhs)| e(ExprKind::Compare(Compare { lhs, op: Op { kind, span: NO_SPAN }, rhs })))
+    (
+        operand(),
+        prop::sample::select(CmpOp::ALL.to_vec()),
+        value(),
+    )
+        .prop_map(|(lhs, (kind, _), rhs)| {
+            e(ExprKind::Compare(Compare {
+                lhs,
+                op: Op {
+                    kind,
+                    span: NO_SPAN,
+                },
+                rhs,
+            }))
+        })
 }
 
 fn primary_leaf() -> impl Strategy<Value = Expr> {
@@ -95,7 +128,10 @@ fn print_then_parse_is_identity() {
     let outcome = std::thread::Builder::new()
         .stack_size(64 << 20)
         .spawn(|| {
-            let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 2000, ..ProptestConfig::default() });
+            let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+                cases: 2000,
+                ..ProptestConfig::default()
+            });
             runner
                 .run(&expr(), |body| {
                     let rule = Rule { body };
@@ -148,11 +184,21 @@ fn corpus_rules_round_trip_and_format_idempotently() {
     for line in text.lines() {
         let v: serde_json::Value = serde_json::from_str(line).expect("json");
         let rule = v["rule"].as_str().expect("rule");
-        let (Some(ast), _) = dynrule::parse(rule) else { continue };
+        let (Some(ast), _) = dynrule::parse(rule) else {
+            continue;
+        };
         let printed = print(&ast);
-        assert_eq!(dynrule::parse(&printed).0.as_ref(), Some(&ast), "{rule}\n{printed}");
+        assert_eq!(
+            dynrule::parse(&printed).0.as_ref(),
+            Some(&ast),
+            "{rule}\n{printed}"
+        );
         let formatted = dynrule::format(rule).expect("parses");
-        assert_eq!(dynrule::format(&formatted).as_ref(), Ok(&formatted), "{rule}");
+        assert_eq!(
+            dynrule::format(&formatted).as_ref(),
+            Ok(&formatted),
+            "{rule}"
+        );
         let before = dynrule::check(rule);
         let after = dynrule::check(&formatted);
         // Formatting repairs lexical slips (typographic dashes and quotes) but never changes a

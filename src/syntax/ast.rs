@@ -123,7 +123,10 @@ impl CmpOp {
 
     /// Looks an operator up by name, case-insensitively, without the hyphen.
     pub fn from_name(name: &str) -> Option<CmpOp> {
-        CmpOp::ALL.iter().find(|(_, n)| n.eq_ignore_ascii_case(name)).map(|(op, _)| *op)
+        CmpOp::ALL
+            .iter()
+            .find(|(_, n)| n.eq_ignore_ascii_case(name))
+            .map(|(op, _)| *op)
     }
 
     /// Canonical spelling with the hyphen: `-startsWith`.

@@ -144,13 +144,17 @@ fn scan_string(rest: &str, quote: Quote) -> (StrScan, usize) {
     let closers: &[char] = match quote {
         Quote::Double => &['"'],
         Quote::Single => &['\''],
-        Quote::CurlyDouble => &['"', '\u{201C}', '\u{201D}', '\u{201E}', '\u{00AB}', '\u{00BB}'],
+        Quote::CurlyDouble => &[
+            '"', '\u{201C}', '\u{201D}', '\u{201E}', '\u{00AB}', '\u{00BB}',
+        ],
         Quote::CurlySingle => &['\'', '\u{2018}', '\u{2019}', '\u{201A}'],
     };
     let bytes = rest.as_bytes();
     let mut i = 0;
     while i < rest.len() {
-        let Some(c) = rest.get(i..).and_then(|s| s.chars().next()) else { break };
+        let Some(c) = rest.get(i..).and_then(|s| s.chars().next()) else {
+            break;
+        };
         let next = rest.get(i + c.len_utf8()..).and_then(|s| s.chars().next());
         match c {
             '`' if matches!(next, Some('"' | '\'' | '`')) => {
@@ -161,7 +165,10 @@ fn scan_string(rest: &str, quote: Quote) -> (StrScan, usize) {
                 // `\"` then more string text: a JSON escape. `\"` at the end of a value (before
                 // whitespace, `)`, `]`, `,` or the end) is a backslash closing the string.
                 let after = bytes.get(i + 2).copied();
-                let closes = matches!(after, None | Some(b' ' | b'\t' | b'\r' | b'\n' | b')' | b']' | b','));
+                let closes = matches!(
+                    after,
+                    None | Some(b' ' | b'\t' | b'\r' | b'\n' | b')' | b']' | b',')
+                );
                 if closes {
                     scan.value.push('\\');
                     return (scan, i + 2);
@@ -215,7 +222,10 @@ fn scan_string(rest: &str, quote: Quote) -> (StrScan, usize) {
         if let Some(pos) = rest.find(curly) {
             let (mut again, _) = scan_string(rest.get(..pos).unwrap_or(""), quote);
             again.diags.retain(|d| d.0 != Code::UnterminatedString);
-            let width = rest.get(pos..).and_then(|s| s.chars().next()).map_or(1, char::len_utf8);
+            let width = rest
+                .get(pos..)
+                .and_then(|s| s.chars().next())
+                .map_or(1, char::len_utf8);
             again.diags.push((
                 Code::TypographicQuote,
                 pos,
@@ -226,7 +236,8 @@ fn scan_string(rest: &str, quote: Quote) -> (StrScan, usize) {
             return (again, pos + width);
         }
     }
-    scan.diags.push((Code::UnterminatedString, 0, rest.len(), "", ""));
+    scan.diags
+        .push((Code::UnterminatedString, 0, rest.len(), "", ""));
     (scan, rest.len())
 }
 
@@ -244,7 +255,11 @@ pub fn lex(src: &str) -> (Vec<Token>, Vec<Diagnostic>) {
     while let Some(item) = lexer.next() {
         let range = lexer.span();
         let span = Span::new(range.start, range.end);
-        let space_before = span.start == 0 || src.get(..span.start).and_then(|s| s.chars().next_back()).is_some_and(char::is_whitespace);
+        let space_before = span.start == 0
+            || src
+                .get(..span.start)
+                .and_then(|s| s.chars().next_back())
+                .is_some_and(char::is_whitespace);
         let raw = match item {
             Ok(raw) => raw,
             Err(()) => {
@@ -293,7 +308,9 @@ pub fn lex(src: &str) -> (Vec<Token>, Vec<Diagnostic>) {
                         Diagnostic::new(
                             Code::PowerShellVariable,
                             span,
-                            format!("`{text}` looks like a PowerShell variable that was never expanded"),
+                            format!(
+                                "`{text}` looks like a PowerShell variable that was never expanded"
+                            ),
                         )
                         .with_help("substitute its value, in quotes, before saving the rule"),
                     );
@@ -316,8 +333,12 @@ pub fn lex(src: &str) -> (Vec<Token>, Vec<Diagnostic>) {
                 let base = span.start + open_len;
                 for (code, s, e, msg, help) in scan.diags {
                     let d = if code == Code::UnterminatedString {
-                        Diagnostic::new(code, Span::new(span.start, span.start + open_len), "string literal is never closed")
-                            .with_help("add the closing quote")
+                        Diagnostic::new(
+                            code,
+                            Span::new(span.start, span.start + open_len),
+                            "string literal is never closed",
+                        )
+                        .with_help("add the closing quote")
                     } else {
                         Diagnostic::new(code, Span::new(base + s, base + e), msg).with_help(help)
                     };
@@ -336,7 +357,11 @@ pub fn lex(src: &str) -> (Vec<Token>, Vec<Diagnostic>) {
             Raw::Guid => TokenKind::Guid(text.to_string()),
             Raw::Number => TokenKind::Number(text.to_string()),
         };
-        tokens.push(Token { kind, span, space_before });
+        tokens.push(Token {
+            kind,
+            span,
+            space_before,
+        });
     }
     flush_unknown(&mut pending_unknown, &mut diags);
     (tokens, diags)
@@ -346,8 +371,12 @@ fn unknown_char(src: &str, span: Span) -> Diagnostic {
     let text = span.slice(src);
     let first = text.chars().next().unwrap_or(' ');
     let help = match first {
-        '*' => "asterisks are markdown emphasis copied from a web page (`*null*` means `null`): remove them",
-        '\\' => "a backslash outside a string is usually a markdown escape (`\\_` means `_`): remove it",
+        '*' => {
+            "asterisks are markdown emphasis copied from a web page (`*null*` means `null`): remove them"
+        }
+        '\\' => {
+            "a backslash outside a string is usually a markdown escape (`\\_` means `_`): remove it"
+        }
         '\u{00A0}' | '\u{2002}' | '\u{2003}' | '\u{2009}' | '\u{202F}' => {
             "a non-breaking or typographic space: replace it with a plain space"
         }
@@ -400,12 +429,21 @@ mod tests {
     fn words_dashes_and_literals() {
         assert_eq!(
             kinds("user.department-eq\"x\""),
-            vec![TokenKind::Word("user.department".into()), TokenKind::Dash("eq".into()), TokenKind::Str("x".into())]
+            vec![
+                TokenKind::Word("user.department".into()),
+                TokenKind::Dash("eq".into()),
+                TokenKind::Str("x".into())
+            ]
         );
-        assert_eq!(kinds("2020-06-10T18:13:20Z"), vec![TokenKind::DateTime("2020-06-10T18:13:20Z".into())]);
+        assert_eq!(
+            kinds("2020-06-10T18:13:20Z"),
+            vec![TokenKind::DateTime("2020-06-10T18:13:20Z".into())]
+        );
         assert_eq!(
             kinds("76ad43c9-32c5-45e8-a272-7b58b58f596d"),
-            vec![TokenKind::Guid("76ad43c9-32c5-45e8-a272-7b58b58f596d".into())]
+            vec![TokenKind::Guid(
+                "76ad43c9-32c5-45e8-a272-7b58b58f596d".into()
+            )]
         );
         let (t, d) = lex("user.mail \u{2013}ne null");
         assert_eq!(t[1].kind, TokenKind::Dash("ne".into()));

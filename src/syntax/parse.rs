@@ -85,7 +85,11 @@ impl<'a> nom::Input for Tokens<'a> {
         self.0.iter().enumerate()
     }
     fn slice_index(&self, count: usize) -> Result<usize, nom::Needed> {
-        if self.0.len() >= count { Ok(count) } else { Err(nom::Needed::new(count - self.0.len())) }
+        if self.0.len() >= count {
+            Ok(count)
+        } else {
+            Err(nom::Needed::new(count - self.0.len()))
+        }
     }
 }
 
@@ -114,7 +118,10 @@ pub struct PError {
 
 impl<'a> nom::error::ParseError<In<'a>> for PError {
     fn from_error_kind(input: In<'a>, _: nom::error::ErrorKind) -> Self {
-        PError { remaining: input.len(), expected: Expected::Expression }
+        PError {
+            remaining: input.len(),
+            expected: Expected::Expression,
+        }
     }
 
     fn append(_: In<'a>, _: nom::error::ErrorKind, other: Self) -> Self {
@@ -123,16 +130,26 @@ impl<'a> nom::error::ParseError<In<'a>> for PError {
 
     fn or(self, other: Self) -> Self {
         // Keep the error that got furthest.
-        if other.remaining <= self.remaining { other } else { self }
+        if other.remaining <= self.remaining {
+            other
+        } else {
+            self
+        }
     }
 }
 
 fn err<O>(i: In<'_>, expected: Expected) -> Res<'_, O> {
-    Err(nom::Err::Error(PError { remaining: i.len(), expected }))
+    Err(nom::Err::Error(PError {
+        remaining: i.len(),
+        expected,
+    }))
 }
 
 fn failure<O>(i: In<'_>, expected: Expected) -> Res<'_, O> {
-    Err(nom::Err::Failure(PError { remaining: i.len(), expected }))
+    Err(nom::Err::Failure(PError {
+        remaining: i.len(),
+        expected,
+    }))
 }
 
 fn word_is(t: &Token, w: &str) -> bool {
@@ -170,10 +187,17 @@ fn or_expr(i: In<'_>) -> Res<'_, Expr> {
     if rest.is_empty() {
         return Ok((i, first));
     }
+    let start = first.span;
     let mut items = vec![first];
     items.extend(rest);
-    let span = span_of(items[0].span, &items);
-    Ok((i, Expr { kind: ExprKind::Or(items), span }))
+    let span = span_of(start, &items);
+    Ok((
+        i,
+        Expr {
+            kind: ExprKind::Or(items),
+            span,
+        },
+    ))
 }
 
 fn and_expr(i: In<'_>) -> Res<'_, Expr> {
@@ -182,18 +206,32 @@ fn and_expr(i: In<'_>) -> Res<'_, Expr> {
     if rest.is_empty() {
         return Ok((i, first));
     }
+    let start = first.span;
     let mut items = vec![first];
     items.extend(rest);
-    let span = span_of(items[0].span, &items);
-    Ok((i, Expr { kind: ExprKind::And(items), span }))
+    let span = span_of(start, &items);
+    Ok((
+        i,
+        Expr {
+            kind: ExprKind::And(items),
+            span,
+        },
+    ))
 }
 
 fn unary(i: In<'_>) -> Res<'_, Expr> {
     let (i, nots) = many0(keyword("not")).parse(i)?;
-    let (i, mut expr) = if nots.is_empty() { primary(i)? } else { cut(primary).parse(i)? };
+    let (i, mut expr) = if nots.is_empty() {
+        primary(i)?
+    } else {
+        cut(primary).parse(i)?
+    };
     for not in nots.into_iter().rev() {
         let span = not.to(expr.span);
-        expr = Expr { kind: ExprKind::Not(Box::new(expr)), span };
+        expr = Expr {
+            kind: ExprKind::Not(Box::new(expr)),
+            span,
+        };
     }
     Ok((i, expr))
 }
@@ -206,11 +244,21 @@ fn paren_expr(i: In<'_>) -> Res<'_, Expr> {
     let (i, open) = punct(TokenKind::LParen)(i)?;
     let (i, inner) = cut(or_expr).parse(i)?;
     let (i, close) = close(i, open, false)?;
-    Ok((i, Expr { kind: ExprKind::Paren(Box::new(inner)), span: open.to(close) }))
+    Ok((
+        i,
+        Expr {
+            kind: ExprKind::Paren(Box::new(inner)),
+            span: open.to(close),
+        },
+    ))
 }
 
 fn close(i: In<'_>, open: Span, bracket: bool) -> Res<'_, Span> {
-    let want = if bracket { TokenKind::RBracket } else { TokenKind::RParen };
+    let want = if bracket {
+        TokenKind::RBracket
+    } else {
+        TokenKind::RParen
+    };
     match i.split_first() {
         Some((t, rest)) if t.kind == want => Ok((rest, t.span)),
         _ => failure(i, Expected::Close { open, bracket }),
@@ -219,12 +267,21 @@ fn close(i: In<'_>, open: Span, bracket: bool) -> Res<'_, Span> {
 
 fn direct_reports(i: In<'_>) -> Res<'_, Expr> {
     match i.0 {
-        [a, b, c, rest @ ..] if word_is(a, "direct") && word_is(b, "reports") && word_is(c, "for") => {
+        [a, b, c, rest @ ..]
+            if word_is(a, "direct") && word_is(b, "reports") && word_is(c, "for") =>
+        {
             let rest = Tokens(rest);
             match rest.split_first() {
                 Some((t, rest)) => {
-                    let (_, v) = scalar_value(Tokens(std::slice::from_ref(t))).or_else(|_| failure(rest, Expected::ManagerId))?;
-                    Ok((rest, Expr { kind: ExprKind::DirectReports(v), span: a.span.to(t.span) }))
+                    let (_, v) = scalar_value(Tokens(std::slice::from_ref(t)))
+                        .or_else(|_| failure(rest, Expected::ManagerId))?;
+                    Ok((
+                        rest,
+                        Expr {
+                            kind: ExprKind::DirectReports(v),
+                            span: a.span.to(t.span),
+                        },
+                    ))
                 }
                 None => failure(rest, Expected::ManagerId),
             }
@@ -236,10 +293,22 @@ fn direct_reports(i: In<'_>) -> Res<'_, Expr> {
 fn operand(i: In<'_>) -> Res<'_, Operand> {
     match i.split_first() {
         Some((t, rest)) => match &t.kind {
-            TokenKind::Word(w) if w == "_" => Ok((rest, Operand { kind: OperandKind::Element, span: t.span })),
+            TokenKind::Word(w) if w == "_" => Ok((
+                rest,
+                Operand {
+                    kind: OperandKind::Element,
+                    span: t.span,
+                },
+            )),
             TokenKind::Word(w) if !is_reserved_word(w) => {
                 let segments = w.split('.').map(str::to_string).collect();
-                Ok((rest, Operand { kind: OperandKind::Path(segments), span: t.span }))
+                Ok((
+                    rest,
+                    Operand {
+                        kind: OperandKind::Path(segments),
+                        span: t.span,
+                    },
+                ))
             }
             _ => err(i, Expected::Expression),
         },
@@ -249,7 +318,9 @@ fn operand(i: In<'_>) -> Res<'_, Operand> {
 
 /// Words that can never be operands: connectives and literals.
 fn is_reserved_word(w: &str) -> bool {
-    ["and", "or", "not", "true", "false", "null"].iter().any(|k| k.eq_ignore_ascii_case(w))
+    ["and", "or", "not", "true", "false", "null"]
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(w))
 }
 
 fn comparison_or_quantified(i: In<'_>) -> Res<'_, Expr> {
@@ -266,13 +337,30 @@ fn comparison_or_quantified(i: In<'_>) -> Res<'_, Expr> {
         if let Some(quantifier) = quantifier {
             let (i, predicate) = cut(lambda).parse(rest)?;
             let span = lhs.span.to(predicate.span);
-            let q = Quantified { collection: lhs, quantifier, quantifier_span: t.span, predicate: Box::new(predicate) };
-            return Ok((i, Expr { kind: ExprKind::Quantified(q), span }));
+            let q = Quantified {
+                collection: lhs,
+                quantifier,
+                quantifier_span: t.span,
+                predicate: Box::new(predicate),
+            };
+            return Ok((
+                i,
+                Expr {
+                    kind: ExprKind::Quantified(q),
+                    span,
+                },
+            ));
         }
     }
     let (i, (op, rhs)) = cut(|i| op_and_value(i, lhs.span)).parse(i)?;
     let span = lhs.span.to(rhs.span);
-    Ok((i, Expr { kind: ExprKind::Compare(Compare { lhs, op, rhs }), span }))
+    Ok((
+        i,
+        Expr {
+            kind: ExprKind::Compare(Compare { lhs, op, rhs }),
+            span,
+        },
+    ))
 }
 
 fn lambda(i: In<'_>) -> Res<'_, Expr> {
@@ -284,7 +372,13 @@ fn lambda(i: In<'_>) -> Res<'_, Expr> {
     let (i, lhs) = operand(i)?;
     let (i, (op, rhs)) = cut(|i| op_and_value(i, lhs.span)).parse(i)?;
     let span = lhs.span.to(rhs.span);
-    Ok((i, Expr { kind: ExprKind::Compare(Compare { lhs, op, rhs }), span }))
+    Ok((
+        i,
+        Expr {
+            kind: ExprKind::Compare(Compare { lhs, op, rhs }),
+            span,
+        },
+    ))
 }
 
 fn op_and_value(i: In<'_>, operand: Span) -> Res<'_, (Op, Value)> {
@@ -300,7 +394,10 @@ fn op_and_value(i: In<'_>, operand: Span) -> Res<'_, (Op, Value)> {
     };
     let op = Op { kind, span: t.span };
     let (i, rhs) = value(rest).map_err(|e| match e {
-        nom::Err::Error(_) => nom::Err::Failure(PError { remaining: rest.len(), expected: Expected::Value { op: t.span } }),
+        nom::Err::Error(_) => nom::Err::Failure(PError {
+            remaining: rest.len(),
+            expected: Expected::Value { op: t.span },
+        }),
         other => other,
     })?;
     Ok((i, (op, rhs)))
@@ -311,7 +408,9 @@ fn value(i: In<'_>) -> Res<'_, Value> {
 }
 
 fn scalar_value(i: In<'_>) -> Res<'_, Value> {
-    let Some((t, rest)) = i.split_first() else { return err(i, Expected::ListItem) };
+    let Some((t, rest)) = i.split_first() else {
+        return err(i, Expected::ListItem);
+    };
     let kind = match &t.kind {
         TokenKind::Str(s) => ValueKind::Str(s.clone()),
         TokenKind::Dollar(_) => ValueKind::Null,
@@ -321,7 +420,9 @@ fn scalar_value(i: In<'_>) -> Res<'_, Value> {
         TokenKind::Word(w) if w.eq_ignore_ascii_case("null") => ValueKind::Null,
         TokenKind::Word(w) if w.eq_ignore_ascii_case("true") => ValueKind::Bool(true),
         TokenKind::Word(w) if w.eq_ignore_ascii_case("false") => ValueKind::Bool(false),
-        TokenKind::Word(w) if w.eq_ignore_ascii_case("system.now") => return err(i, Expected::ListItem),
+        TokenKind::Word(w) if w.eq_ignore_ascii_case("system.now") => {
+            return err(i, Expected::ListItem);
+        }
         TokenKind::Word(w) if !is_connective(w) => ValueKind::Bare(w.clone()),
         _ => return err(i, Expected::ListItem),
     };
@@ -329,7 +430,9 @@ fn scalar_value(i: In<'_>) -> Res<'_, Value> {
 }
 
 fn is_connective(w: &str) -> bool {
-    ["and", "or", "not"].iter().any(|k| k.eq_ignore_ascii_case(w))
+    ["and", "or", "not"]
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(w))
 }
 
 fn list(i: In<'_>) -> Res<'_, Value> {
@@ -337,7 +440,13 @@ fn list(i: In<'_>) -> Res<'_, Value> {
     let mut items = Vec::new();
     if let Some((t, rest)) = i.split_first() {
         if t.kind == TokenKind::RBracket {
-            return Ok((rest, Value { kind: ValueKind::List(items), span: open.to(t.span) }));
+            return Ok((
+                rest,
+                Value {
+                    kind: ValueKind::List(items),
+                    span: open.to(t.span),
+                },
+            ));
         }
     }
     loop {
@@ -346,7 +455,13 @@ fn list(i: In<'_>) -> Res<'_, Value> {
             Err(_) => {
                 // `[` then something that is neither an item nor `]`.
                 return match i.first() {
-                    None => failure(i, Expected::Close { open, bracket: true }),
+                    None => failure(
+                        i,
+                        Expected::Close {
+                            open,
+                            bracket: true,
+                        },
+                    ),
                     Some(_) => failure(i, Expected::ListItem),
                 };
             }
@@ -355,15 +470,31 @@ fn list(i: In<'_>) -> Res<'_, Value> {
         match rest.split_first() {
             Some((t, after)) if t.kind == TokenKind::Comma => i = after,
             Some((t, after)) if t.kind == TokenKind::RBracket => {
-                return Ok((after, Value { kind: ValueKind::List(items), span: open.to(t.span) }));
+                return Ok((
+                    after,
+                    Value {
+                        kind: ValueKind::List(items),
+                        span: open.to(t.span),
+                    },
+                ));
             }
-            _ => return failure(rest, Expected::Close { open, bracket: true }),
+            _ => {
+                return failure(
+                    rest,
+                    Expected::Close {
+                        open,
+                        bracket: true,
+                    },
+                );
+            }
         }
     }
 }
 
 fn now_expr(i: In<'_>) -> Res<'_, Value> {
-    let Some((t, rest)) = i.split_first() else { return err(i, Expected::ListItem) };
+    let Some((t, rest)) = i.split_first() else {
+        return err(i, Expected::ListItem);
+    };
     if !word_is(t, "system.now") {
         return err(i, Expected::ListItem);
     }
@@ -373,13 +504,31 @@ fn now_expr(i: In<'_>) -> Res<'_, Value> {
         _ => None,
     };
     let Some(sign) = sign else {
-        return Ok((rest, Value { kind: ValueKind::Now(None), span: t.span }));
+        return Ok((
+            rest,
+            Value {
+                kind: ValueKind::Now(None),
+                span: t.span,
+            },
+        ));
     };
     let rest = rest.skip(1);
     match rest.split_first() {
         Some((d, after)) => match &d.kind {
-            TokenKind::Word(w) => Ok((after, Value { kind: ValueKind::Now(Some((sign, w.clone()))), span: t.span.to(d.span) })),
-            TokenKind::Str(w) => Ok((after, Value { kind: ValueKind::Now(Some((sign, w.clone()))), span: t.span.to(d.span) })),
+            TokenKind::Word(w) => Ok((
+                after,
+                Value {
+                    kind: ValueKind::Now(Some((sign, w.clone()))),
+                    span: t.span.to(d.span),
+                },
+            )),
+            TokenKind::Str(w) => Ok((
+                after,
+                Value {
+                    kind: ValueKind::Now(Some((sign, w.clone()))),
+                    span: t.span.to(d.span),
+                },
+            )),
             _ => failure(rest, Expected::Duration),
         },
         None => failure(rest, Expected::Duration),
@@ -412,9 +561,20 @@ pub fn parse_tokens(src: &str, tokens: &[Token]) -> Result<Rule, Diagnostic> {
     match opt_rule(Tokens(tokens)) {
         Ok((rest, Some(body))) if rest.is_empty() => Ok(Rule { body }),
         Ok((rest, Some(_))) => Err(trailing(src, tokens, rest)),
-        Ok((rest, None)) => Err(to_diag(src, tokens, PError { remaining: rest.len(), expected: Expected::Expression })),
+        Ok((rest, None)) => Err(to_diag(
+            src,
+            tokens,
+            PError {
+                remaining: rest.len(),
+                expected: Expected::Expression,
+            },
+        )),
         Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Err(to_diag(src, tokens, e)),
-        Err(nom::Err::Incomplete(_)) => Err(Diagnostic::new(Code::UnexpectedToken, Span::new(src.len(), src.len()), "the rule ends too early")),
+        Err(nom::Err::Incomplete(_)) => Err(Diagnostic::new(
+            Code::UnexpectedToken,
+            Span::new(src.len(), src.len()),
+            "the rule ends too early",
+        )),
     }
 }
 
@@ -455,22 +615,43 @@ fn starts_primary(t: &Token) -> bool {
 fn trailing(src: &str, tokens: &[Token], rest: In<'_>) -> Diagnostic {
     let pos = tokens.len() - rest.len();
     let Some(t) = tokens.get(pos) else {
-        return Diagnostic::new(Code::UnexpectedToken, Span::new(src.len(), src.len()), "unexpected end of rule");
+        return Diagnostic::new(
+            Code::UnexpectedToken,
+            Span::new(src.len(), src.len()),
+            "unexpected end of rule",
+        );
     };
     if t.kind == TokenKind::RParen {
         return Diagnostic::new(Code::UnmatchedDelimiter, t.span, "unmatched `)`")
             .with_help("remove it, or add the `(` it was meant to close");
     }
     if starts_primary(t) {
-        let prev = pos.checked_sub(1).and_then(|p| tokens.get(p)).map_or(t.span, |p| p.span);
-        return Diagnostic::new(Code::MissingConnective, t.span, "missing `-and` or `-or` between two expressions")
-            .with_label(Span::new(prev.end, t.span.start.max(prev.end)), "connective expected here")
-            .with_help("join expressions with `-and` or `-or`");
+        let prev = pos
+            .checked_sub(1)
+            .and_then(|p| tokens.get(p))
+            .map_or(t.span, |p| p.span);
+        return Diagnostic::new(
+            Code::MissingConnective,
+            t.span,
+            "missing `-and` or `-or` between two expressions",
+        )
+        .with_label(
+            Span::new(prev.end, t.span.start.max(prev.end)),
+            "connective expected here",
+        )
+        .with_help("join expressions with `-and` or `-or`");
     }
     if let TokenKind::Dash(w) = &t.kind {
         return unknown_operator(t.span, w, "a connective (`-and`, `-or`)");
     }
-    Diagnostic::new(Code::UnexpectedToken, t.span, format!("expected `-and`, `-or` or the end of the rule, found {}", t.kind.describe()))
+    Diagnostic::new(
+        Code::UnexpectedToken,
+        t.span,
+        format!(
+            "expected `-and`, `-or` or the end of the rule, found {}",
+            t.kind.describe()
+        ),
+    )
 }
 
 fn to_diag(src: &str, tokens: &[Token], e: PError) -> Diagnostic {
@@ -567,15 +748,30 @@ const LOCALISED_OPERATORS: &[(&str, &str)] = &[
 ];
 
 fn unknown_operator(at: Span, word: &str, expected: &str) -> Diagnostic {
-    let d = Diagnostic::new(Code::UnknownOperator, at, format!("`-{word}` is not an operator; expected {expected}"));
-    if let Some((_, meant)) = LOCALISED_OPERATORS.iter().find(|(w, _)| w.eq_ignore_ascii_case(word)) {
+    let d = Diagnostic::new(
+        Code::UnknownOperator,
+        at,
+        format!("`-{word}` is not an operator; expected {expected}"),
+    );
+    if let Some((_, meant)) = LOCALISED_OPERATORS
+        .iter()
+        .find(|(w, _)| w.eq_ignore_ascii_case(word))
+    {
         return d.with_help(format!(
             "operators are always English; `-{word}` looks like a translation of `{meant}` (localised documentation translates operators)"
         ));
     }
-    let names = CmpOp::ALL.iter().map(|(_, n)| *n).chain(["and", "or", "not", "any", "all"]);
+    let names = CmpOp::ALL
+        .iter()
+        .map(|(_, n)| *n)
+        .chain(["and", "or", "not", "any", "all"]);
     let best = names
-        .map(|n| (strsim::jaro_winkler(&n.to_ascii_lowercase(), &word.to_ascii_lowercase()), n))
+        .map(|n| {
+            (
+                strsim::jaro_winkler(&n.to_ascii_lowercase(), &word.to_ascii_lowercase()),
+                n,
+            )
+        })
         .filter(|(s, _)| *s > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0));
     match best {

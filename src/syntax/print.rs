@@ -32,7 +32,11 @@ pub fn print_expr(e: &Expr) -> String {
 fn expr(out: &mut String, e: &Expr) {
     match &e.kind {
         ExprKind::Or(xs) | ExprKind::And(xs) => {
-            let sep = if matches!(e.kind, ExprKind::Or(_)) { " -or " } else { " -and " };
+            let sep = if matches!(e.kind, ExprKind::Or(_)) {
+                " -or "
+            } else {
+                " -and "
+            };
             for (n, x) in xs.iter().enumerate() {
                 if n > 0 {
                     out.push_str(sep);
@@ -98,7 +102,9 @@ fn value(out: &mut String, v: &Value) {
         ValueKind::Str(s) => out.push_str(&quote(s)),
         ValueKind::Null => out.push_str("null"),
         ValueKind::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        ValueKind::Number(s) | ValueKind::DateTime(s) | ValueKind::Guid(s) | ValueKind::Bare(s) => out.push_str(s),
+        ValueKind::Number(s) | ValueKind::DateTime(s) | ValueKind::Guid(s) | ValueKind::Bare(s) => {
+            out.push_str(s)
+        }
         ValueKind::List(items) => {
             out.push('[');
             for (n, item) in items.iter().enumerate() {
@@ -125,21 +131,30 @@ fn value(out: &mut String, v: &Value) {
 /// Rewrites a rule into canonical form (see the module documentation). Unknown names are left
 /// as written, so a rule with errors still formats.
 pub fn canonicalize(rule: &Rule) -> Rule {
-    Rule { body: canon_expr(&rule.body, None) }
+    Rule {
+        body: canon_expr(&rule.body),
+    }
 }
 
-fn canon_expr(e: &Expr, element: Option<&str>) -> Expr {
+fn canon_expr(e: &Expr) -> Expr {
     let kind = match &e.kind {
-        ExprKind::Or(xs) => ExprKind::Or(xs.iter().map(|x| canon_expr(x, element)).collect()),
-        ExprKind::And(xs) => ExprKind::And(xs.iter().map(|x| canon_expr(x, element)).collect()),
-        ExprKind::Not(x) => ExprKind::Not(Box::new(canon_expr(x, element))),
-        ExprKind::Paren(x) => ExprKind::Paren(Box::new(canon_expr(x, element))),
-        ExprKind::Compare(c) => ExprKind::Compare(Compare { lhs: canon_operand(&c.lhs), op: c.op, rhs: canon_value(&c.rhs) }),
+        ExprKind::Or(xs) => ExprKind::Or(xs.iter().map(canon_expr).collect()),
+        ExprKind::And(xs) => ExprKind::And(xs.iter().map(canon_expr).collect()),
+        ExprKind::Not(x) => ExprKind::Not(Box::new(canon_expr(x))),
+        ExprKind::Paren(x) => ExprKind::Paren(Box::new(canon_expr(x))),
+        ExprKind::Compare(c) => ExprKind::Compare(Compare {
+            lhs: canon_operand(&c.lhs),
+            op: c.op,
+            rhs: canon_value(&c.rhs),
+        }),
         ExprKind::Quantified(q) => {
-            let pred = canon_expr(&q.predicate, element);
+            let pred = canon_expr(&q.predicate);
             let predicate = match pred.kind {
                 ExprKind::Paren(_) => pred,
-                _ => Expr { span: pred.span, kind: ExprKind::Paren(Box::new(pred)) },
+                _ => Expr {
+                    span: pred.span,
+                    kind: ExprKind::Paren(Box::new(pred)),
+                },
             };
             ExprKind::Quantified(Quantified {
                 collection: canon_operand(&q.collection),
@@ -155,19 +170,29 @@ fn canon_expr(e: &Expr, element: Option<&str>) -> Expr {
 
 fn canon_value(v: &Value) -> Value {
     match &v.kind {
-        ValueKind::Now(Some((sign, d))) => Value { kind: ValueKind::Now(Some((*sign, d.to_ascii_uppercase()))), span: v.span },
+        ValueKind::Now(Some((sign, d))) => Value {
+            kind: ValueKind::Now(Some((*sign, d.to_ascii_uppercase()))),
+            span: v.span,
+        },
         _ => v.clone(),
     }
 }
 
 fn canon_operand(o: &Operand) -> Operand {
-    let OperandKind::Path(segs) = &o.kind else { return o.clone() };
-    let [object, name] = segs.as_slice() else { return o.clone() };
+    let OperandKind::Path(segs) = &o.kind else {
+        return o.clone();
+    };
+    let [object, name] = segs.as_slice() else {
+        return o.clone();
+    };
     let lower = object.to_ascii_lowercase();
     let canonical_name = match lower.as_str() {
         "user" => schema::lookup(ObjectType::User, name).map(|p| p.name.to_string()),
         "device" => schema::lookup(ObjectType::Device, name).map(|p| p.name.to_string()),
-        "assignedplan" => schema::ASSIGNED_PLAN_FIELDS.iter().find(|f| f.eq_ignore_ascii_case(name)).map(|f| f.to_string()),
+        "assignedplan" => schema::ASSIGNED_PLAN_FIELDS
+            .iter()
+            .find(|f| f.eq_ignore_ascii_case(name))
+            .map(|f| f.to_string()),
         "group" if name.eq_ignore_ascii_case("objectId") => Some("objectId".to_string()),
         _ => None,
     };
@@ -177,7 +202,10 @@ fn canon_operand(o: &Operand) -> Operand {
         _ => object.clone(),
     };
     let name = canonical_name.unwrap_or_else(|| name.clone());
-    Operand { kind: OperandKind::Path(vec![object, name]), span: o.span }
+    Operand {
+        kind: OperandKind::Path(vec![object, name]),
+        span: o.span,
+    }
 }
 
 /// A span-free placeholder used when building synthetic trees.
