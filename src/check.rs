@@ -590,12 +590,14 @@ impl<'s> Cx<'s> {
             ValueKind::Bool(b) => Diagnostic::new(Code::InvalidOperands, v.span, format!("`{b}` is a boolean, expected {expected}"))
                 .with_help(format!("quote it to compare text: \"{b}\"")),
             ValueKind::Now(_) => Diagnostic::new(Code::InvalidOperands, v.span, format!("`system.now` compared with a non-date; expected {expected}")),
-            ValueKind::List(_) => Diagnostic::new(
-                Code::ValueNotApplicable,
-                v.span,
-                format!("a list cannot be used with `{}`", c.op.kind.as_str()),
-            )
-            .with_help("lists go only with `-in`/`-notIn`"),
+            ValueKind::List(_) => {
+                let d = Diagnostic::new(Code::ValueNotApplicable, v.span, format!("a list cannot be used with `{}`", c.op.kind.as_str()));
+                match c.op.kind {
+                    CmpOp::Eq => d.with_help(format!("to match any of several values write `{} -in {}`", self.text(c.lhs.span), self.text(v.span))),
+                    CmpOp::Ne => d.with_help(format!("to exclude several values write `{} -notIn {}`", self.text(c.lhs.span), self.text(v.span))),
+                    _ => d.with_help("lists go only with `-in`/`-notIn`; combine several tests with `-or`"),
+                }
+            }
             ValueKind::Null => Diagnostic::new(Code::NullNotAllowed, v.span, format!("`null` cannot be used with `{}`", c.op.kind.as_str()))
                 .with_help("`null` goes only with `-eq`/`-ne`"),
             ValueKind::Str(s) => Diagnostic::new(Code::InvalidOperands, v.span, format!("{s:?} is a string; expected {expected}")),
