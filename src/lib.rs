@@ -30,6 +30,7 @@ pub mod check;
 pub mod diag;
 pub mod hir;
 pub mod lint;
+pub mod oracle;
 pub mod pattern;
 pub mod schema;
 pub mod span;

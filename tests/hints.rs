@@ -4,40 +4,152 @@
 const CASES: &[(&str, &str, &str)] = &[
     ("user.mail –ne null", "DR004", "replace it with `-ne`"),
     ("user.mail —ne null", "DR004", "replace it with `-ne`"),
-    ("user.department -eq “Sales”", "DR003", "use straight quotes"),
-    ("device.displayName -eq \"Rob Iphone”", "DR003", "use a straight quote"),
-    ("user.department -eq [\"Sales\", \"HR\"]", "DR104", "`user.department -in [\"Sales\", \"HR\"]`"),
-    ("user.department -ne [\"Sales\"]", "DR104", "`user.department -notIn [\"Sales\"]`"),
-    ("user.displayName -match [\"a\"]", "DR104", "lists go only with `-in`/`-notIn`"),
-    (r#"user.department -eq \"Sales\""#, "DR001", "markdown escape"),
-    (r#"user.jobTitle -eq "say \"hi\" now""#, "DR005", "`` `\" ``"),
-    ("(user.accountEnabled-bevat waar)", "DR014", "translation of `-contains`"),
+    (
+        "user.department -eq “Sales”",
+        "DR003",
+        "use straight quotes",
+    ),
+    (
+        "device.displayName -eq \"Rob Iphone”",
+        "DR003",
+        "use a straight quote",
+    ),
+    (
+        "user.department -eq [\"Sales\", \"HR\"]",
+        "DR104",
+        "`user.department -in [\"Sales\", \"HR\"]`",
+    ),
+    (
+        "user.department -ne [\"Sales\"]",
+        "DR104",
+        "`user.department -notIn [\"Sales\"]`",
+    ),
+    (
+        "user.displayName -match [\"a\"]",
+        "DR104",
+        "lists go only with `-in`/`-notIn`",
+    ),
+    (
+        r#"user.department -eq \"Sales\""#,
+        "DR001",
+        "markdown escape",
+    ),
+    (
+        r#"user.jobTitle -eq "say \"hi\" now""#,
+        "DR005",
+        "`` `\" ``",
+    ),
+    (
+        "(user.accountEnabled-bevat waar)",
+        "DR014",
+        "translation of `-contains`",
+    ),
     ("user.department -like \"S*\"", "DR014", "`-match`"),
     ("user.department -eqq \"S\"", "DR014", "did you mean `-eq`?"),
     ("user.employeeId -ne *null*", "DR001", "markdown emphasis"),
-    ("(user.proxyAddresses -any (\\_ -startsWith \"contoso\"))", "DR001", "markdown escape"),
-    ("user.department -eq `\"Sales`\"", "DR006", "\"`\"Sales`\"\""),
-    ("device.deviceOSType -eq $siteName", "DR007", "substitute its value"),
+    (
+        "(user.proxyAddresses -any (\\_ -startsWith \"contoso\"))",
+        "DR001",
+        "markdown escape",
+    ),
+    (
+        "user.department -eq `\"Sales`\"",
+        "DR006",
+        "\"`\"Sales`\"\"",
+    ),
+    (
+        "device.deviceOSType -eq $siteName",
+        "DR007",
+        "substitute its value",
+    ),
     ("user.mail -not null", "DR016", "`-ne null`"),
-    ("user.accountEnabled -eq \"True\"", "DR103", "write `true` without quotes"),
+    (
+        "user.accountEnabled -eq \"True\"",
+        "DR103",
+        "write `true` without quotes",
+    ),
     ("user.department -eq Sales", "DR103", "\"Sales\""),
-    ("deviceOSType -eq \"Windows\"", "DR105", "write `device.deviceOSType`"),
-    ("device.operatingSystem -eq \"Windows\"", "DR101", "did you mean `device.deviceOSType`?"),
-    ("user.deviceOSType -eq \"Windows\"", "DR101", "is a device property"),
-    ("user.employeeType -eq \"Employee\"", "DR101", "not in Microsoft's list"),
-    ("user.userPrincipalName -match \"*@contoso.com\"", "DR020", "a leading `*` repeats nothing"),
-    ("(user.department -eq \"Sales\") (user.city -eq \"Oslo\")", "DR011", "join expressions with `-and` or `-or`"),
-    ("(user.department -eq \"Sales\"", "DR012", "add the missing `)`"),
-    ("device.deviceOSVersion -ge \"10.0\"", "DR102", "compare versions with `-startsWith` or `-match`"),
-    ("user.employeeHireDate -eq system.now", "DR103", "`-ge`/`-le`"),
-    ("Direct Reports for \"{objectID_of_manager}\"", "DR108", "placeholders from documentation must be replaced"),
-    ("user.memberOf -all (group.objectId -in ['62e19b97-8b3d-4d4a-a106-4ce66896a863'])", "DR107", "entra-docs#102"),
-    ("device.deviceOwnership -eq \"Corporate\"", "DR306", "\"Company\""),
+    (
+        "deviceOSType -eq \"Windows\"",
+        "DR105",
+        "write `device.deviceOSType`",
+    ),
+    (
+        "device.operatingSystem -eq \"Windows\"",
+        "DR101",
+        "did you mean `device.deviceOSType`?",
+    ),
+    (
+        "user.deviceOSType -eq \"Windows\"",
+        "DR101",
+        "is a device property",
+    ),
+    (
+        "user.employeeType -eq \"Employee\"",
+        "DR101",
+        "not in Microsoft's list",
+    ),
+    (
+        "user.userPrincipalName -match \"*@contoso.com\"",
+        "DR020",
+        "a leading `*` repeats nothing",
+    ),
+    (
+        "(user.department -eq \"Sales\") (user.city -eq \"Oslo\")",
+        "DR011",
+        "join expressions with `-and` or `-or`",
+    ),
+    (
+        "(user.department -eq \"Sales\"",
+        "DR012",
+        "add the missing `)`",
+    ),
+    (
+        "device.deviceOSVersion -ge \"10.0\"",
+        "DR102",
+        "compare versions with `-startsWith` or `-match`",
+    ),
+    (
+        "user.employeeHireDate -eq system.now",
+        "DR103",
+        "`-ge`/`-le`",
+    ),
+    (
+        "Direct Reports for \"{objectID_of_manager}\"",
+        "DR108",
+        "placeholders from documentation must be replaced",
+    ),
+    (
+        "user.memberOf -all (group.objectId -in ['62e19b97-8b3d-4d4a-a106-4ce66896a863'])",
+        "DR107",
+        "entra-docs#102",
+    ),
+    (
+        "device.deviceOwnership -eq \"Corporate\"",
+        "DR306",
+        "\"Company\"",
+    ),
     ("user.employeeId -ne \"null\"", "DR307", "without quotes"),
-    ("user.displayName -match \"^Da.*\"", "DR301", "`user.displayName -startsWith \"Da\"`"),
-    ("user.city -eq \"a\" -or user.city -eq \"b\"", "DR303", "`user.city -in [\"a\", \"b\"]`"),
-    ("user.city -ne \"a\" -and user.city -ne \"b\"", "DR304", "`user.city -notIn [\"a\", \"b\"]`"),
-    ("user.city -eq \"a\" -or user.city -eq \"b\" -and user.country -eq \"NO\"", "DR305", "binds tighter"),
+    (
+        "user.displayName -match \"^Da.*\"",
+        "DR301",
+        "`user.displayName -startsWith \"Da\"`",
+    ),
+    (
+        "user.city -eq \"a\" -or user.city -eq \"b\"",
+        "DR303",
+        "`user.city -in [\"a\", \"b\"]`",
+    ),
+    (
+        "user.city -ne \"a\" -and user.city -ne \"b\"",
+        "DR304",
+        "`user.city -notIn [\"a\", \"b\"]`",
+    ),
+    (
+        "user.city -eq \"a\" -or user.city -eq \"b\" -and user.country -eq \"NO\"",
+        "DR305",
+        "binds tighter",
+    ),
 ];
 
 #[test]
@@ -45,9 +157,19 @@ fn paste_hints() {
     let mut failures = Vec::new();
     for (rule, code, help) in CASES {
         let checked = dynrule::check(rule);
-        let hit = checked.diagnostics.iter().find(|d| d.code.as_str() == *code);
+        let hit = checked
+            .diagnostics
+            .iter()
+            .find(|d| d.code.as_str() == *code);
         match hit {
-            None => failures.push(format!("{rule:?}: no {code}, got {:?}", checked.diagnostics.iter().map(|d| d.code.as_str()).collect::<Vec<_>>())),
+            None => failures.push(format!(
+                "{rule:?}: no {code}, got {:?}",
+                checked
+                    .diagnostics
+                    .iter()
+                    .map(|d| d.code.as_str())
+                    .collect::<Vec<_>>()
+            )),
             Some(d) if !d.help.as_deref().unwrap_or("").contains(help) => {
                 failures.push(format!("{rule:?}: {code} help {:?} lacks {help:?}", d.help))
             }
