@@ -110,6 +110,11 @@ const CASES: &[(&str, &str, &str)] = &[
         "compare versions with `-startsWith` or `-match`",
     ),
     (
+        "user.employeeHireDate -ge system.now -minus \"P30D\"",
+        "DR021",
+        "without quotes",
+    ),
+    (
         "user.employeeHireDate -eq system.now",
         "DR103",
         "`-ge`/`-le`",

@@ -522,13 +522,6 @@ fn now_expr(i: In<'_>) -> Res<'_, Value> {
                     span: t.span.to(d.span),
                 },
             )),
-            TokenKind::Str(w) => Ok((
-                after,
-                Value {
-                    kind: ValueKind::Now(Some((sign, w.clone()))),
-                    span: t.span.to(d.span),
-                },
-            )),
             _ => failure(rest, Expected::Duration),
         },
         None => failure(rest, Expected::Duration),
@@ -716,7 +709,13 @@ fn to_diag(src: &str, tokens: &[Token], e: PError) -> Diagnostic {
         }
         Expected::ListItem => Diagnostic::new(Code::UnexpectedToken, at, format!("expected a quoted list item, found {found}"))
             .with_help("lists read `[\"a\", \"b\"]`"),
-        Expected::Duration => Diagnostic::new(Code::InvalidDuration, at, format!("expected an ISO 8601 duration such as `P30D`, found {found}")),
+        Expected::Duration => {
+            let d = Diagnostic::new(Code::InvalidDuration, at, format!("expected an ISO 8601 duration such as `P30D`, found {found}"));
+            match tok.map(|t| &t.kind) {
+                Some(TokenKind::Str(s)) => d.with_help(format!("write the duration without quotes: `system.now -minus {s}`")),
+                _ => d.with_help("durations read `P30D` (30 days), `P1Y2M`, `PT12H`"),
+            }
+        }
         Expected::ManagerId => Diagnostic::new(Code::UnexpectedToken, at, format!("expected the manager's object id in quotes, found {found}"))
             .with_help("`Direct Reports for \"62e19b97-8b3d-4d4a-a106-4ce66896a863\"`"),
         Expected::Connective => Diagnostic::new(Code::UnexpectedToken, at, format!("unexpected {found}")),
