@@ -49,7 +49,8 @@ pub fn check_ast(
     (hir, object, cx.diags)
 }
 
-fn is_guid(s: &str) -> bool {
+/// True for an object id in GUID form `8-4-4-4-12` hex digits (any letter case).
+pub fn is_guid(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() == 5
         && parts

@@ -309,7 +309,7 @@ fn comparison(object: ObjectType, c: &Cmp, span: Span, out: &mut Vec<Diagnostic>
             Attr::Plan(PlanField::ServicePlanId) => true,
             _ => false,
         };
-        if is_id && !v.eq_ignore_ascii_case("null") && !is_guid_like(v) {
+        if is_id && !v.eq_ignore_ascii_case("null") && !crate::check::is_guid(v) {
             let code = if c.negated {
                 Code::AlwaysTrue
             } else {
@@ -366,15 +366,6 @@ fn comparison(object: ObjectType, c: &Cmp, span: Span, out: &mut Vec<Diagnostic>
             }
         }
     }
-}
-
-fn is_guid_like(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() == 5
-        && parts
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn negate(op: &str) -> String {

@@ -52,20 +52,22 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => check(args),
-        Command::Fmt { rule } => match dynrule::format(&rule) {
-            Ok(text) => {
-                // Report what formatting repaired or left alone (typographic dashes, unknown
-                // properties), so the printed rule is never mistaken for a checked one.
-                let checked = dynrule::check(&rule);
-                print_text(&rule, "rule", &checked.diagnostics);
-                println!("{text}");
-                ExitCode::SUCCESS
+        Command::Fmt { rule } => {
+            // One pass: the diagnostics say what formatting repaired or left alone (typographic
+            // dashes, unknown properties), so the printed rule is never mistaken for a checked one.
+            let checked = dynrule::check(&rule);
+            print_text(&rule, "rule", &checked.diagnostics);
+            match &checked.ast {
+                Some(ast) => {
+                    println!(
+                        "{}",
+                        dynrule::syntax::print::print(&dynrule::syntax::print::canonicalize(ast))
+                    );
+                    ExitCode::SUCCESS
+                }
+                None => ExitCode::from(1),
             }
-            Err(diags) => {
-                print_text(&rule, "rule", &diags);
-                ExitCode::from(1)
-            }
-        },
+        }
     }
 }
 
