@@ -26,15 +26,20 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bitmap;
 pub mod check;
 pub mod diag;
 pub mod hir;
 pub mod lint;
+pub mod load;
 pub mod oracle;
 pub mod pattern;
+pub mod program;
 pub mod schema;
 pub mod span;
 pub mod syntax;
+pub mod table;
+pub mod vm;
 
 use diag::{Code, Diagnostic};
 use schema::ObjectType;

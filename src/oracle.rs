@@ -95,10 +95,13 @@ pub fn explain(rule: &hir::Rule, src: &str, object: &Value, cx: &Context) -> Eva
         Body::Expr(e) => Eval { src, obj, cx }.expr(e, &Scope::Top),
         Body::DirectReports { manager_id, span } => {
             let own = text_of(get_ci(obj, "id"));
-            let manager = get_ci(obj, "manager")
-                .and_then(|m| m.as_object())
-                .and_then(|m| text_of(get_ci(m, "id")))
-                .or_else(|| text_of(get_ci(obj, "managerId")));
+            // `$expand=manager` gives an object; flattened exports a plain id or `managerId`.
+            let manager = match get_ci(obj, "manager") {
+                Some(Value::Object(m)) => text_of(get_ci(m, "id")),
+                Some(Value::String(id)) => Some(id.clone()),
+                _ => None,
+            }
+            .or_else(|| text_of(get_ci(obj, "managerId")));
             let result = manager
                 .as_deref()
                 .is_some_and(|m| m.eq_ignore_ascii_case(manager_id))

@@ -1,0 +1,168 @@
+//! A fixed-length bitmap of `u64` words: bit `i` is row `i` of a table (a membership) or code `i`
+//! of a dictionary (a per-value decision). Bits past `len` are always zero.
+
+/// A fixed-length set of bits.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Bitmap {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl Bitmap {
+    /// `len` zero bits.
+    pub fn zeros(len: usize) -> Self {
+        Bitmap {
+            words: vec![0; len.div_ceil(64)],
+            len,
+        }
+    }
+
+    /// `len` one bits.
+    pub fn ones(len: usize) -> Self {
+        let mut b = Bitmap {
+            words: vec![u64::MAX; len.div_ceil(64)],
+            len,
+        };
+        b.clear_tail();
+        b
+    }
+
+    /// Builds from `len` words produced elsewhere (the VM's chunks); bits past `len` are cleared.
+    pub fn from_words(mut words: Vec<u64>, len: usize) -> Self {
+        words.resize(len.div_ceil(64), 0);
+        let mut b = Bitmap { words, len };
+        b.clear_tail();
+        b
+    }
+
+    fn clear_tail(&mut self) {
+        let rem = self.len % 64;
+        if rem != 0 {
+            if let Some(last) = self.words.last_mut() {
+                *last &= (1u64 << rem) - 1;
+            }
+        }
+    }
+
+    /// Appends one bit.
+    #[inline]
+    pub fn push(&mut self, v: bool) {
+        if self.len % 64 == 0 {
+            self.words.push(0);
+        }
+        if v {
+            if let Some(w) = self.words.last_mut() {
+                *w |= 1 << (self.len % 64);
+            }
+        }
+        self.len += 1;
+    }
+
+    /// Number of bits.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when there are no bits at all.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bit `i` (false past the end).
+    #[inline]
+    pub fn get(&self, i: usize) -> bool {
+        self.words
+            .get(i / 64)
+            .is_some_and(|w| (w >> (i % 64)) & 1 == 1)
+    }
+
+    /// Sets bit `i` (ignored past the end).
+    #[inline]
+    pub fn set(&mut self, i: usize, v: bool) {
+        if i < self.len {
+            if let Some(w) = self.words.get_mut(i / 64) {
+                if v {
+                    *w |= 1 << (i % 64);
+                } else {
+                    *w &= !(1 << (i % 64));
+                }
+            }
+        }
+    }
+
+    /// Number of one bits.
+    pub fn count_ones(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    /// Indices of the one bits, ascending.
+    pub fn ones_iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.words.iter().enumerate().flat_map(|(wi, &w)| {
+            let mut w = w;
+            std::iter::from_fn(move || {
+                if w == 0 {
+                    return None;
+                }
+                let b = w.trailing_zeros() as usize;
+                w &= w - 1;
+                Some(wi * 64 + b)
+            })
+        })
+    }
+
+    /// The words (bit `i` is `words[i / 64] >> (i % 64)`).
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+
+    /// True when every bit is the same; returns that bit. An empty bitmap is `Some(false)`.
+    pub fn uniform(&self) -> Option<bool> {
+        let ones = self.count_ones();
+        if ones == 0 {
+            Some(false)
+        } else if ones == self.len {
+            Some(true)
+        } else {
+            None
+        }
+    }
+
+    /// Inverts every bit.
+    pub fn not(&self) -> Bitmap {
+        let mut b = Bitmap {
+            words: self.words.iter().map(|w| !w).collect(),
+            len: self.len,
+        };
+        b.clear_tail();
+        b
+    }
+}
+
+impl FromIterator<bool> for Bitmap {
+    fn from_iter<I: IntoIterator<Item = bool>>(iter: I) -> Self {
+        let mut b = Bitmap::default();
+        iter.into_iter().for_each(|v| b.push(v));
+        b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basics() {
+        let b: Bitmap = [true, false, true].into_iter().collect();
+        assert_eq!(b.len(), 3);
+        assert_eq!(b.ones_iter().collect::<Vec<_>>(), vec![0, 2]);
+        assert_eq!(b.not().ones_iter().collect::<Vec<_>>(), vec![1]);
+        assert_eq!(Bitmap::ones(70).count_ones(), 70);
+        assert_eq!(Bitmap::ones(70).uniform(), Some(true));
+        assert_eq!(Bitmap::zeros(0).uniform(), Some(false));
+        let mut z = Bitmap::zeros(130);
+        z.set(129, true);
+        z.set(200, true);
+        assert_eq!(z.ones_iter().collect::<Vec<_>>(), vec![129]);
+        assert_eq!(Bitmap::from_words(vec![u64::MAX; 2], 65).count_ones(), 65);
+    }
+}

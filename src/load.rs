@@ -1,0 +1,1297 @@
+//! Loaders for the exports admins have: Microsoft Graph JSON Lines (one object a line), a JSON
+//! array (`Get-MgUser -All | ConvertTo-Json`), Graph list pages (`{"value": [...],
+//! "@odata.nextLink": ...}`, one file or a folder of page files), and CSV (the Entra admin
+//! center's "Download users" file, or headers named like the rule properties or Graph keys).
+//!
+//! Mapping (`crate::schema`): each property is read from its Graph key (`mobile` ←
+//! `mobilePhone`, `extensionAttribute1` ← `onPremisesExtensionAttributes.extensionAttribute1`,
+//! `telephoneNumber` ← `businessPhones[0]`), else from a top-level key named like the property
+//! (flattened exports). Keys match case-insensitively (PowerShell writes PascalCase). Directory
+//! extensions `extension_<appId>_<name>` are kept; `manager` comes from `$expand=manager`
+//! (`"manager": {"id": …}`, or a plain id) or `managerId`; `memberOf` from `$expand=memberOf`.
+//!
+//! Typing: a string property takes a string (a number or boolean is kept as its JSON text); a
+//! boolean takes `true`/`false` or those words in any case; a date takes ISO 8601 text; a
+//! collection takes an array (a lone string is one element). Anything else, a record that is not
+//! an object, a record without `id`, or malformed JSON/CSV is an error naming the file, line and
+//! column. By default the first error stops the load; with `skip_invalid` every bad record is
+//! skipped and listed in [`Loaded::skipped`]. Nothing is dropped silently.
+
+use crate::schema::{self, GraphKey, ObjectType, PropType};
+use crate::table::{Cell, ColumnKey, Kind, Layout, Record, Table, TableBuilder};
+use rayon::prelude::*;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// A bad record or file: where, and what.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LoadError {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line (0 when the error is about the whole file).
+    pub line: usize,
+    /// 1-based column (0 when unknown).
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (0, _) => write!(f, "{}: {}", self.file.display(), self.message),
+            (l, 0) => write!(f, "{}:{l}: {}", self.file.display(), self.message),
+            (l, c) => write!(f, "{}:{l}:{c}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// How to load.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// Skip bad records (listing each in [`Loaded::skipped`]) instead of stopping at the first.
+    pub skip_invalid: bool,
+    /// Draw a progress bar on stderr.
+    pub progress: bool,
+}
+
+/// A loaded table and what the loader noticed.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The table.
+    pub table: Table,
+    /// Records skipped under [`LoadOptions::skip_invalid`], in file order.
+    pub skipped: Vec<LoadError>,
+    /// Things kept but worth knowing: CSV columns not used, duplicate ids.
+    pub warnings: Vec<String>,
+    /// Bytes read.
+    pub bytes: u64,
+}
+
+/// Input formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON object a line (`.jsonl`, `.ndjson`).
+    JsonLines,
+    /// A JSON array, a Graph page `{"value": [...]}`, or one object (`.json`).
+    Json,
+    /// CSV with a header row (`.csv`).
+    Csv,
+}
+
+/// The format of `path` from its extension; `.json` files holding several top-level objects are
+/// read as JSON Lines.
+pub fn format_of(path: &Path) -> Option<Format> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    match ext.as_str() {
+        "jsonl" | "ndjson" => Some(Format::JsonLines),
+        "json" => Some(Format::Json),
+        "csv" => Some(Format::Csv),
+        _ => None,
+    }
+}
+
+/// The files a path stands for: itself, or a folder's `.json`/`.jsonl`/`.ndjson`/`.csv` files in
+/// name order (Graph page files `users-001.json`, `users-002.json`, …).
+pub fn files_of(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let whole = |m: String| LoadError {
+        file: path.to_path_buf(),
+        line: 0,
+        column: 0,
+        message: m,
+    };
+    if !path.is_dir() {
+        if !path.exists() {
+            return Err(whole("no such file or folder".to_string()));
+        }
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|e| whole(e.to_string()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && format_of(p).is_some())
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(whole(
+            "the folder has no .json, .jsonl, .ndjson or .csv files".to_string(),
+        ));
+    }
+    Ok(files)
+}
+
+/// Loads users or devices from a file or folder.
+///
+/// Errors: the first bad record (file, line, column), unless `skip_invalid`; an unreadable file;
+/// a UTF-16 file (PowerShell 5's `Out-File` default: re-save as UTF-8).
+pub fn load(path: &Path, object: ObjectType, opts: &LoadOptions) -> Result<Loaded, LoadError> {
+    let files = files_of(path)?;
+    let total: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    let bar = if opts.progress {
+        let b = indicatif::ProgressBar::new(total);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "loading {bytes}/{total_bytes} [{wide_bar}] {bytes_per_sec} {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut cx = LoadCx {
+        builder: TableBuilder::new(object),
+        keys: KeyMap::new(object),
+        skip_invalid: opts.skip_invalid,
+        skipped: Vec::new(),
+        warnings: Vec::new(),
+        bar,
+    };
+    for f in &files {
+        cx.file(f)?;
+    }
+    cx.bar.finish_and_clear();
+    let LoadCx {
+        builder,
+        skipped,
+        mut warnings,
+        ..
+    } = cx;
+    let table = builder.finish().map_err(|m| LoadError {
+        file: path.to_path_buf(),
+        line: 0,
+        column: 0,
+        message: m,
+    })?;
+    if let Some(w) = duplicate_ids(&table) {
+        warnings.push(w);
+    }
+    Ok(Loaded {
+        table,
+        skipped,
+        warnings,
+        bytes: total,
+    })
+}
+
+fn duplicate_ids(t: &Table) -> Option<String> {
+    let c = t.str_column(ColumnKey::Prop("objectId"))?;
+    let non_null = c.codes.iter().filter(|&&x| x > 0).count();
+    if non_null == c.dict.len() {
+        return None;
+    }
+    let mut seen = vec![false; c.dict.len() + 1];
+    let mut dups = Vec::new();
+    for &code in &c.codes {
+        if let Some(s) = seen.get_mut(code as usize) {
+            if *s && dups.len() < 5 {
+                dups.push(c.dict.get(code as usize - 1).to_string());
+            }
+            *s = true;
+        }
+    }
+    Some(format!(
+        "{} records repeat an id already loaded (each is kept as its own row), e.g. {}",
+        non_null - c.dict.len(),
+        dups.join(", ")
+    ))
+}
+
+/// Reads every record of a file or folder, in order, as a Graph-shaped JSON object with its
+/// location (for `explain`, which runs the reference oracle on the raw record).
+pub fn for_each_record(
+    path: &Path,
+    object: ObjectType,
+    mut f: impl FnMut(&serde_json::Value, &Path, usize) -> bool,
+) -> Result<(), LoadError> {
+    let keys = KeyMap::new(object);
+    for file in files_of(path)? {
+        let bytes = read_utf8(&file)?;
+        let fmt = format_of(&file).unwrap_or(Format::Json);
+        let records: Vec<(usize, serde_json::Value)> = match fmt {
+            Format::Csv => csv_values(&file, &bytes, &keys)?
+                .into_iter()
+                .filter_map(|(l, v)| v.ok().map(|v| (l, v)))
+                .collect(),
+            _ => json_units(&file, &bytes, fmt)?
+                .into_iter()
+                .filter_map(|(l, raw)| serde_json::from_str(raw).ok().map(|v| (l, v)))
+                .collect(),
+        };
+        for (line, v) in records {
+            if !f(&v, &file, line) {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+struct LoadCx {
+    builder: TableBuilder,
+    keys: KeyMap,
+    skip_invalid: bool,
+    skipped: Vec<LoadError>,
+    warnings: Vec<String>,
+    bar: indicatif::ProgressBar,
+}
+
+/// Records parsed per batch (bounds memory on multi-GB JSON Lines files).
+const BATCH_BYTES: usize = 32 << 20;
+
+impl LoadCx {
+    fn file(&mut self, file: &Path) -> Result<(), LoadError> {
+        let fmt = format_of(file).unwrap_or(Format::Json);
+        match fmt {
+            Format::JsonLines => self.json_lines(file),
+            Format::Json => {
+                let bytes = read_utf8(file)?;
+                let units = json_units(file, &bytes, Format::Json)?;
+                self.bar.inc(bytes.len() as u64);
+                self.parse_units(file, &bytes, units)
+            }
+            Format::Csv => {
+                let bytes = read_utf8(file)?;
+                let rows = csv_values(file, &bytes, &self.keys)?;
+                self.bar.inc(bytes.len() as u64);
+                let unused = csv_unused_headers(&bytes, &self.keys);
+                if !unused.is_empty() {
+                    self.warnings.push(format!(
+                        "{}: columns not used by any rule property: {}",
+                        file.display(),
+                        unused.join(", ")
+                    ));
+                }
+                let keys = &self.keys;
+                let parsed: Vec<Result<Record<'_>, LoadError>> = rows
+                    .par_iter()
+                    .map(|(line, v)| match v {
+                        Ok(v) => RecordSeed { keys }.deserialize(v).map_err(|e| LoadError {
+                            file: file.to_path_buf(),
+                            line: *line,
+                            column: 0,
+                            message: e.to_string(),
+                        }),
+                        Err(e) => Err(e.clone()),
+                    })
+                    .collect();
+                self.take(parsed)
+            }
+        }
+    }
+
+    /// Streams a JSON Lines file in batches: lines are cut sequentially, parsed in parallel.
+    fn json_lines(&mut self, file: &Path) -> Result<(), LoadError> {
+        let mut f = std::fs::File::open(file).map_err(|e| io_err(file, &e))?;
+        let mut buf: Vec<u8> = Vec::with_capacity(BATCH_BYTES + (1 << 16));
+        let mut first_line = 1usize;
+        let mut first = true;
+        let mut eof = false;
+        while !eof {
+            let start = buf.len();
+            buf.resize(BATCH_BYTES.max(start + (1 << 16)), 0);
+            let mut filled = start;
+            while filled < buf.len() {
+                let n = f
+                    .read(buf.get_mut(filled..).unwrap_or(&mut []))
+                    .map_err(|e| io_err(file, &e))?;
+                if n == 0 {
+                    eof = true;
+                    break;
+                }
+                filled += n;
+            }
+            buf.truncate(filled);
+            if first {
+                check_encoding(file, &buf)?;
+                if buf.starts_with(b"\xEF\xBB\xBF") {
+                    buf.drain(..3);
+                }
+                first = false;
+            }
+            self.bar.inc((filled - start) as u64);
+            let cut = if eof {
+                buf.len()
+            } else {
+                match memchr::memrchr(b'\n', &buf) {
+                    Some(i) => i + 1,
+                    None => continue, // one line longer than the batch: read more
+                }
+            };
+            let (block, _) = buf.split_at(cut);
+            let mut lines = Vec::new();
+            let mut pos = 0usize;
+            let mut line_no = first_line;
+            for nl in memchr::memchr_iter(b'\n', block)
+                .chain((block.last() != Some(&b'\n') && !block.is_empty()).then_some(block.len()))
+            {
+                let line = block.get(pos..nl).unwrap_or(&[]);
+                if !line.iter().all(u8::is_ascii_whitespace) {
+                    lines.push((line_no, line));
+                }
+                line_no += 1;
+                pos = nl + 1;
+            }
+            let keys = &self.keys;
+            let parsed: Vec<Result<Record<'_>, LoadError>> = lines
+                .par_iter()
+                .map(|&(line, bytes)| parse_record(keys, bytes, file, line, 1))
+                .collect();
+            self.take(parsed)?;
+            first_line = line_no;
+            buf.drain(..cut);
+        }
+        Ok(())
+    }
+
+    fn parse_units(
+        &mut self,
+        file: &Path,
+        _bytes: &[u8],
+        units: Vec<(usize, &str)>,
+    ) -> Result<(), LoadError> {
+        let keys = &self.keys;
+        let parsed: Vec<Result<Record<'_>, LoadError>> = units
+            .par_iter()
+            .map(|&(line, raw)| parse_record(keys, raw.as_bytes(), file, line, 0))
+            .collect();
+        self.take(parsed)
+    }
+
+    fn take(&mut self, parsed: Vec<Result<Record<'_>, LoadError>>) -> Result<(), LoadError> {
+        let mut ok = Vec::with_capacity(parsed.len());
+        for r in parsed {
+            match r {
+                Ok(rec) => ok.push(rec),
+                Err(e) if self.skip_invalid => self.skipped.push(e),
+                Err(e) => return Err(e),
+            }
+        }
+        self.builder.push_batch(&ok);
+        Ok(())
+    }
+}
+
+fn io_err(file: &Path, e: &std::io::Error) -> LoadError {
+    LoadError {
+        file: file.to_path_buf(),
+        line: 0,
+        column: 0,
+        message: e.to_string(),
+    }
+}
+
+fn check_encoding(file: &Path, bytes: &[u8]) -> Result<(), LoadError> {
+    if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
+        return Err(LoadError {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: "the file is UTF-16 (PowerShell 5's Out-File default); re-save it as UTF-8, \
+                      e.g. `Out-File -Encoding utf8`"
+                .to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn read_utf8(file: &Path) -> Result<Vec<u8>, LoadError> {
+    let mut bytes = std::fs::read(file).map_err(|e| io_err(file, &e))?;
+    check_encoding(file, &bytes)?;
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
+    Ok(bytes)
+}
+
+/// 1-based line and column of byte `offset`.
+fn position(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let before = bytes.get(..offset).unwrap_or(bytes);
+    let line = memchr::memchr_iter(b'\n', before).count() + 1;
+    let col = offset - memchr::memrchr(b'\n', before).map_or(0, |i| i + 1) + 1;
+    (line, col)
+}
+
+/// Splits a JSON file into records (raw text with its starting line). A `.json` file whose first
+/// value is followed by more values is JSON Lines.
+fn json_units<'b>(
+    file: &Path,
+    bytes: &'b [u8],
+    fmt: Format,
+) -> Result<Vec<(usize, &'b str)>, LoadError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let (line, column) = position(bytes, e.valid_up_to());
+        LoadError {
+            file: file.to_path_buf(),
+            line,
+            column,
+            message: "the file is not valid UTF-8".to_string(),
+        }
+    })?;
+    let lines = || -> Vec<(usize, &'b str)> {
+        text.split('\n')
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| (i + 1, l))
+            .collect()
+    };
+    if fmt == Format::JsonLines {
+        return Ok(lines());
+    }
+    let syntax = |e: serde_json::Error| LoadError {
+        file: file.to_path_buf(),
+        line: e.line(),
+        column: e.column(),
+        message: e
+            .to_string()
+            .split(" at line")
+            .next()
+            .unwrap_or("")
+            .to_string(),
+    };
+    let top: &RawValue = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) if e.to_string().starts_with("trailing characters") => return Ok(lines()),
+        Err(e) => return Err(syntax(e)),
+    };
+    let at = |raw: &'b RawValue| {
+        let offset = (raw.get().as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+        (position(bytes, offset).0, raw.get())
+    };
+    match top.get().trim_start().as_bytes().first() {
+        Some(b'[') => {
+            let items: Vec<&RawValue> = serde_json::from_str(text).map_err(syntax)?;
+            Ok(items.into_iter().map(at).collect())
+        }
+        Some(b'{') => {
+            #[derive(serde::Deserialize)]
+            struct Page<'a> {
+                #[serde(borrow)]
+                value: Option<Vec<&'a RawValue>>,
+            }
+            let page: Page<'_> = serde_json::from_str(text).map_err(syntax)?;
+            match page.value {
+                Some(items) => Ok(items.into_iter().map(at).collect()),
+                None => Ok(vec![at(top)]),
+            }
+        }
+        _ => Err(LoadError {
+            file: file.to_path_buf(),
+            line: 1,
+            column: 1,
+            message: "expected a JSON array, a Graph page {\"value\": [...]}, or objects"
+                .to_string(),
+        }),
+    }
+}
+
+fn parse_record<'b>(
+    keys: &KeyMap,
+    bytes: &'b [u8],
+    file: &Path,
+    line: usize,
+    _col_base: usize,
+) -> Result<Record<'b>, LoadError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let rec = RecordSeed { keys }
+        .deserialize(&mut de)
+        .and_then(|r| de.end().map(|()| r));
+    rec.map_err(|e| {
+        let msg = e.to_string();
+        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        LoadError {
+            file: file.to_path_buf(),
+            line: line + e.line().saturating_sub(1),
+            column: e.column(),
+            message: msg,
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key mapping
+
+#[derive(Clone, Debug)]
+enum Target {
+    /// A column's value: `primary` (the Graph key) wins over a fallback (the property's name).
+    Scalar {
+        col: usize,
+        kind: Kind,
+        primary: bool,
+    },
+    /// `businessPhones`: the first element.
+    First(usize),
+    /// `onPremisesExtensionAttributes` / device `extensionAttributes`: nested key → column.
+    Nested(HashMap<String, usize>),
+    /// `manager`: `{"id": …}` or an id.
+    Manager(usize),
+    /// `memberOf`: ids or `{"id": …}` objects.
+    MemberOf(usize),
+    /// `assignedPlans`.
+    Plans(usize),
+}
+
+/// Graph key (lower case) → where its value goes.
+struct KeyMap {
+    layout_len: usize,
+    id_col: usize,
+    map: HashMap<String, Target>,
+}
+
+impl KeyMap {
+    fn new(object: ObjectType) -> KeyMap {
+        let layout = Layout::new(object);
+        let mut map: HashMap<String, Target> = HashMap::new();
+        let mut fallbacks = Vec::new();
+        for p in schema::PROPERTIES.iter().filter(|p| p.object == object) {
+            let Some(col) = layout.position(ColumnKey::Prop(p.name)) else {
+                continue;
+            };
+            let kind = layout.columns.get(col).map_or(Kind::Str, |c| c.1);
+            match p.graph {
+                GraphKey::Field(k) => {
+                    let t = if p.ty == PropType::AssignedPlans {
+                        Target::Plans(col)
+                    } else {
+                        Target::Scalar {
+                            col,
+                            kind,
+                            primary: true,
+                        }
+                    };
+                    map.insert(k.to_ascii_lowercase(), t);
+                }
+                GraphKey::Nested(outer, inner) => {
+                    let e = map
+                        .entry(outer.to_ascii_lowercase())
+                        .or_insert_with(|| Target::Nested(HashMap::new()));
+                    if let Target::Nested(m) = e {
+                        m.insert(inner.to_ascii_lowercase(), col);
+                    }
+                }
+                GraphKey::First(k) => {
+                    map.insert(k.to_ascii_lowercase(), Target::First(col));
+                }
+                GraphKey::Derived => continue,
+            }
+            fallbacks.push((p.name.to_ascii_lowercase(), col, kind));
+        }
+        for (name, col, kind) in fallbacks {
+            map.entry(name).or_insert(Target::Scalar {
+                col,
+                kind,
+                primary: false,
+            });
+        }
+        let manager = layout.position(ColumnKey::Manager).unwrap_or(0);
+        map.insert("manager".into(), Target::Manager(manager));
+        map.insert(
+            "managerid".into(),
+            Target::Scalar {
+                col: manager,
+                kind: Kind::Str,
+                primary: false,
+            },
+        );
+        let member_of = layout.position(ColumnKey::MemberOf).unwrap_or(0);
+        map.insert("memberof".into(), Target::MemberOf(member_of));
+        KeyMap {
+            layout_len: layout.len(),
+            id_col: layout.position(ColumnKey::Prop("objectId")).unwrap_or(0),
+            map,
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Target> {
+        self.map.get(key).or_else(|| {
+            if key.bytes().any(|b| b.is_ascii_uppercase()) {
+                self.map.get(&key.to_ascii_lowercase())
+            } else {
+                None
+            }
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Record deserialization straight into cells, borrowing strings from the input where it can.
+
+struct RecordSeed<'k> {
+    keys: &'k KeyMap,
+}
+
+impl<'de> DeserializeSeed<'de> for RecordSeed<'_> {
+    type Value = Record<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Record<'de>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordSeed<'_> {
+    type Value = Record<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a user or device object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Record<'de>, A::Error> {
+        let mut rec = Record {
+            cells: vec![Cell::Null; self.keys.layout_len],
+            extensions: Vec::new(),
+        };
+        // Which cells hold a value from their Graph key (which a fallback must not replace).
+        let mut primary = vec![false; self.keys.layout_len];
+        while let Some(key) = m.next_key::<Text<'de>>()? {
+            let key = key.0;
+            match self.keys.get(&key) {
+                Some(Target::Scalar {
+                    col,
+                    kind,
+                    primary: is_primary,
+                }) => {
+                    let cell = m.next_value_seed(CellSeed {
+                        kind: *kind,
+                        name: &key,
+                    })?;
+                    set(&mut rec, &mut primary, *col, cell, *is_primary);
+                }
+                Some(Target::First(col)) => {
+                    let cell = match m.next_value_seed(CellSeed {
+                        kind: Kind::List,
+                        name: &key,
+                    })? {
+                        Cell::List(xs) => xs
+                            .into_iter()
+                            .next()
+                            .flatten()
+                            .map_or(Cell::Null, Cell::Str),
+                        other => other,
+                    };
+                    set(&mut rec, &mut primary, *col, cell, true);
+                }
+                Some(Target::Nested(inner)) => {
+                    let pairs = m.next_value_seed(NestedSeed { inner })?;
+                    for (col, cell) in pairs {
+                        set(&mut rec, &mut primary, col, cell, true);
+                    }
+                }
+                Some(Target::Manager(col)) => {
+                    let cell = m.next_value_seed(IdSeed)?;
+                    set(&mut rec, &mut primary, *col, cell, true);
+                }
+                Some(Target::MemberOf(col)) => {
+                    let cell = m.next_value_seed(IdListSeed)?;
+                    set(&mut rec, &mut primary, *col, cell, true);
+                }
+                Some(Target::Plans(col)) => {
+                    let cell = m.next_value_seed(PlansSeed)?;
+                    set(&mut rec, &mut primary, *col, cell, true);
+                }
+                None if key.len() > 10
+                    && key
+                        .get(..10)
+                        .is_some_and(|p| p.eq_ignore_ascii_case("extension_")) =>
+                {
+                    let v = m.next_value_seed(LooseSeed)?;
+                    rec.extensions.push((key.to_ascii_lowercase(), v));
+                }
+                None => {
+                    m.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if matches!(rec.cells.get(self.keys.id_col), None | Some(Cell::Null)) {
+            return Err(de::Error::custom("the record has no `id`"));
+        }
+        Ok(rec)
+    }
+}
+
+fn set<'de>(
+    rec: &mut Record<'de>,
+    primary: &mut [bool],
+    col: usize,
+    cell: Cell<'de>,
+    is_primary: bool,
+) {
+    let Some(slot) = rec.cells.get_mut(col) else {
+        return;
+    };
+    let was_primary = primary.get(col).copied().unwrap_or(false);
+    let fill = if is_primary {
+        cell != Cell::Null
+    } else {
+        !was_primary && cell != Cell::Null
+    };
+    if fill {
+        *slot = cell;
+        if is_primary {
+            if let Some(p) = primary.get_mut(col) {
+                *p = true;
+            }
+        }
+    }
+}
+
+/// A string that borrows from the input when it has no escapes.
+struct Text<'de>(Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// Reads one value for a column of `kind`.
+struct CellSeed<'n> {
+    kind: Kind,
+    name: &'n str,
+}
+
+impl<'de> DeserializeSeed<'de> for CellSeed<'_> {
+    type Value = Cell<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cell<'de>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl CellSeed<'_> {
+    fn text<'de, E: de::Error>(&self, s: Cow<'de, str>) -> Result<Cell<'de>, E> {
+        match self.kind {
+            Kind::Str => Ok(Cell::Str(s)),
+            Kind::List => Ok(Cell::List(vec![Some(s)])),
+            Kind::Bool => {
+                if s.eq_ignore_ascii_case("true") {
+                    Ok(Cell::Bool(true))
+                } else if s.eq_ignore_ascii_case("false") {
+                    Ok(Cell::Bool(false))
+                } else if s.trim().is_empty() {
+                    Ok(Cell::Null)
+                } else {
+                    Err(E::custom(format!(
+                        "`{}` must be true or false, not {s:?}",
+                        self.name
+                    )))
+                }
+            }
+            Kind::Date => {
+                if s.trim().is_empty() {
+                    return Ok(Cell::Null);
+                }
+                crate::check::parse_date(&s)
+                    .map(|(t, _)| Cell::Date(t))
+                    .ok_or_else(|| {
+                        E::custom(format!(
+                            "`{}` must be an ISO 8601 date-time, not {s:?}",
+                            self.name
+                        ))
+                    })
+            }
+            Kind::Plans => Err(E::custom(format!("`{}` must be an array", self.name))),
+        }
+    }
+
+    fn wrong<E: de::Error>(&self, found: &str) -> E {
+        let want = match self.kind {
+            Kind::Str => "a string",
+            Kind::Bool => "true or false",
+            Kind::Date => "a date-time string",
+            Kind::List => "an array of strings",
+            Kind::Plans => "an array of assignedPlan objects",
+        };
+        E::custom(format!("`{}` must be {want}, not {found}", self.name))
+    }
+}
+
+impl<'de> Visitor<'de> for CellSeed<'_> {
+    type Value = Cell<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a value for `{}`", self.name)
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Cell<'de>, E> {
+        self.text(Cow::Borrowed(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Cell<'de>, E> {
+        self.text(Cow::Owned(v.to_string()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Cell<'de>, E> {
+        self.text(Cow::Owned(v))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Cell<'de>, E> {
+        match self.kind {
+            Kind::Bool => Ok(Cell::Bool(v)),
+            Kind::Str | Kind::List => self.text(Cow::Owned(v.to_string())),
+            _ => Err(self.wrong("a boolean")),
+        }
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Cell<'de>, E> {
+        self.number(v.to_string())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Cell<'de>, E> {
+        self.number(v.to_string())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Cell<'de>, E> {
+        let text = serde_json::Number::from_f64(v).map_or_else(|| v.to_string(), |n| n.to_string());
+        self.number(text)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Cell<'de>, E> {
+        Ok(Cell::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Cell<'de>, E> {
+        Ok(Cell::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Cell<'de>, A::Error> {
+        if self.kind != Kind::List {
+            return Err(self.wrong("an array"));
+        }
+        let mut out = Vec::new();
+        while let Some(v) = s.next_element_seed(LooseSeed)? {
+            out.push(v);
+        }
+        Ok(Cell::List(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _m: A) -> Result<Cell<'de>, A::Error> {
+        Err(self.wrong("an object"))
+    }
+}
+
+impl CellSeed<'_> {
+    fn number<'de, E: de::Error>(&self, text: String) -> Result<Cell<'de>, E> {
+        match self.kind {
+            Kind::Str | Kind::List => self.text(Cow::Owned(text)),
+            _ => Err(self.wrong("a number")),
+        }
+    }
+}
+
+/// A scalar as text (strings, numbers, booleans); null, arrays and objects are `None`. Used for
+/// collection elements and directory extensions.
+struct LooseSeed;
+
+impl<'de> DeserializeSeed<'de> for LooseSeed {
+    type Value = Option<Cow<'de, str>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for LooseSeed {
+    type Value = Option<Cow<'de, str>>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v.to_string())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v)))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v.to_string())))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v.to_string())))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v.to_string())))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(
+            serde_json::Number::from_f64(v).map_or_else(|| v.to_string(), |n| n.to_string()),
+        )))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
+        while s.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+        while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+}
+
+/// `onPremisesExtensionAttributes`: `{"extensionAttribute1": …, …}`.
+struct NestedSeed<'m> {
+    inner: &'m HashMap<String, usize>,
+}
+
+impl<'de> DeserializeSeed<'de> for NestedSeed<'_> {
+    type Value = Vec<(usize, Cell<'de>)>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NestedSeed<'_> {
+    type Value = Vec<(usize, Cell<'de>)>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of extension attributes")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(k) = m.next_key::<Text<'de>>()? {
+            match self.inner.get(&k.0.to_ascii_lowercase()) {
+                Some(&col) => {
+                    let cell = m.next_value_seed(CellSeed {
+                        kind: Kind::Str,
+                        name: &k.0,
+                    })?;
+                    out.push((col, cell));
+                }
+                None => {
+                    m.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `manager`: `{"id": "…", …}`, a plain id, or null.
+struct IdSeed;
+
+impl<'de> DeserializeSeed<'de> for IdSeed {
+    type Value = Cell<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cell<'de>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for IdSeed {
+    type Value = Cell<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a directory object {\"id\": …} or an id")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Cell<'de>, E> {
+        Ok(Cell::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Cell<'de>, E> {
+        Ok(Cell::Str(Cow::Owned(v.to_string())))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Cell<'de>, E> {
+        Ok(Cell::Null)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Cell<'de>, A::Error> {
+        let mut id = Cell::Null;
+        while let Some(k) = m.next_key::<Text<'de>>()? {
+            if k.0.eq_ignore_ascii_case("id") {
+                id = m.next_value_seed(LooseSeed)?.map_or(Cell::Null, Cell::Str);
+            } else {
+                m.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(id)
+    }
+}
+
+/// `memberOf`: an array of ids or of `{"id": …}` objects.
+struct IdListSeed;
+
+impl<'de> DeserializeSeed<'de> for IdListSeed {
+    type Value = Cell<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cell<'de>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for IdListSeed {
+    type Value = Cell<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of group ids or objects")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Cell<'de>, E> {
+        Ok(Cell::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Cell<'de>, A::Error> {
+        let mut out = Vec::new();
+        while let Some(c) = s.next_element_seed(IdSeed)? {
+            if let Cell::Str(id) = c {
+                out.push(Some(id));
+            }
+        }
+        Ok(Cell::List(out))
+    }
+}
+
+/// `assignedPlans`: objects with `servicePlanId`, `service`, `capabilityStatus` (other fields,
+/// such as `assignedDateTime`, are not readable by rules and are not kept).
+struct PlansSeed;
+
+impl<'de> DeserializeSeed<'de> for PlansSeed {
+    type Value = Cell<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cell<'de>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PlansSeed {
+    type Value = Cell<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of assignedPlan objects")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Cell<'de>, E> {
+        Ok(Cell::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Cell<'de>, A::Error> {
+        let mut out = Vec::new();
+        while let Some(p) = s.next_element_seed(PlanSeed)? {
+            out.push(p);
+        }
+        Ok(Cell::Plans(out))
+    }
+}
+
+struct PlanSeed;
+
+impl<'de> DeserializeSeed<'de> for PlanSeed {
+    type Value = [Option<Cow<'de, str>>; 3];
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PlanSeed {
+    type Value = [Option<Cow<'de, str>>; 3];
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an assignedPlan object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+        let mut out: [Option<Cow<'de, str>>; 3] = [None, None, None];
+        while let Some(k) = m.next_key::<Text<'de>>()? {
+            let slot = ["servicePlanId", "service", "capabilityStatus"]
+                .iter()
+                .position(|f| f.eq_ignore_ascii_case(&k.0));
+            match slot.and_then(|i| out.get_mut(i)) {
+                Some(s) => *s = m.next_value_seed(LooseSeed)?,
+                None => {
+                    m.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CSV
+
+/// Header aliases beyond the property names and Graph keys (compared after dropping case,
+/// spaces and punctuation): the Entra admin center's "Download users" columns and common
+/// spreadsheet names.
+const CSV_ALIASES: &[(&str, &str)] = &[
+    ("firstname", "givenName"),
+    ("lastname", "surname"),
+    ("jobtitle", "jobTitle"),
+    ("office", "officeLocation"),
+    ("officephone", "businessPhones"),
+    ("phone", "businessPhones"),
+    ("businessphone", "businessPhones"),
+    ("stateorprovince", "state"),
+    ("countryorregion", "country"),
+    ("ziporpostalcode", "postalCode"),
+    ("directorysynced", "onPremisesSyncEnabled"),
+    ("alternateemailaddress", "otherMails"),
+    ("alternateemailaddresses", "otherMails"),
+    ("alias", "mailNickname"),
+    ("managerid", "managerId"),
+    ("manager", "managerId"),
+    ("memberof", "memberOf"),
+];
+
+fn norm_header(h: &str) -> String {
+    h.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// The JSON key a CSV header stands for, if any.
+fn csv_key(header: &str, keys: &KeyMap) -> Option<String> {
+    let h = header.trim();
+    if h.len() > 10
+        && h.get(..10)
+            .is_some_and(|p| p.eq_ignore_ascii_case("extension_"))
+    {
+        return Some(h.to_string());
+    }
+    let n = norm_header(h);
+    if let Some((_, k)) = CSV_ALIASES.iter().find(|(a, _)| *a == n) {
+        return Some((*k).to_string());
+    }
+    if n == "objectid" || n == "id" {
+        return Some("id".to_string());
+    }
+    keys.map
+        .keys()
+        .find(|k| norm_header(k) == n)
+        .cloned()
+        .or_else(|| {
+            // Nested keys (extensionAttributeN) are read by their property name.
+            keys.map.values().find_map(|t| match t {
+                Target::Nested(m) => m.keys().find(|k| norm_header(k) == n).cloned(),
+                _ => None,
+            })
+        })
+}
+
+fn csv_unused_headers(bytes: &[u8], keys: &KeyMap) -> Vec<String> {
+    let mut r = csv::ReaderBuilder::new().from_reader(bytes);
+    r.headers()
+        .map(|h| {
+            h.iter()
+                .filter(|h| csv_key(h, keys).is_none())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// CSV rows as Graph-shaped JSON objects, with their line numbers. Empty cells are null;
+/// collection cells split on `;` (decision D31).
+fn csv_values(
+    file: &Path,
+    bytes: &[u8],
+    keys: &KeyMap,
+) -> Result<Vec<(usize, Result<serde_json::Value, LoadError>)>, LoadError> {
+    let mut r = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
+    let headers = r.headers().map_err(|e| csv_err(file, &e))?.clone();
+    let mapped: Vec<Option<(String, bool)>> = headers
+        .iter()
+        .map(|h| {
+            csv_key(h, keys).map(|k| {
+                let list = matches!(
+                    keys.get(&k),
+                    Some(
+                        Target::Scalar {
+                            kind: Kind::List,
+                            ..
+                        } | Target::MemberOf(_)
+                            | Target::First(_)
+                    )
+                );
+                (k, list)
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for rec in r.records() {
+        match rec {
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line() as usize);
+                out.push((line, Err(csv_err(file, &e))));
+            }
+            Ok(rec) => {
+                let line = rec.position().map_or(0, |p| p.line() as usize);
+                let mut obj = serde_json::Map::new();
+                for (cell, m) in rec.iter().zip(&mapped) {
+                    let Some((key, list)) = m else { continue };
+                    let cell = cell.trim();
+                    let v = if cell.is_empty() {
+                        serde_json::Value::Null
+                    } else if *list {
+                        cell.split(';')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(|s| serde_json::Value::String(s.to_string()))
+                            .collect()
+                    } else {
+                        serde_json::Value::String(cell.to_string())
+                    };
+                    obj.insert(key.clone(), v);
+                }
+                out.push((line, Ok(serde_json::Value::Object(obj))));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn csv_err(file: &Path, e: &csv::Error) -> LoadError {
+    let line = e.position().map_or(0, |p| p.line() as usize);
+    let message = match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => {
+            format!("the row has {len} fields, the header {expected_len}")
+        }
+        csv::ErrorKind::Utf8 { .. } => "the row is not valid UTF-8".to_string(),
+        _ => e.to_string(),
+    };
+    LoadError {
+        file: file.to_path_buf(),
+        line,
+        column: 0,
+        message,
+    }
+}
+
+/// Builds a table from Graph-shaped JSON objects already in memory (tests, `explain`'s
+/// cross-check). Errors name the record by its 1-based position as the "line" of `<memory>`.
+pub fn table_from_values(
+    values: &[serde_json::Value],
+    object: ObjectType,
+) -> Result<Table, LoadError> {
+    let keys = KeyMap::new(object);
+    let records = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            RecordSeed { keys: &keys }
+                .deserialize(v)
+                .map_err(|e| LoadError {
+                    file: PathBuf::from("<memory>"),
+                    line: i + 1,
+                    column: 0,
+                    message: e.to_string(),
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut b = TableBuilder::new(object);
+    b.push_batch(&records);
+    b.finish().map_err(|m| LoadError {
+        file: PathBuf::from("<memory>"),
+        line: 0,
+        column: 0,
+        message: m,
+    })
+}

@@ -1,0 +1,908 @@
+//! The columnar table of users (or devices) that programs evaluate over.
+//!
+//! One column per schema property that the data holds (a property no record has costs nothing):
+//! - strings: dictionary-encoded; `codes[row]` is 0 for null, else `1 + index` into a [`Dict`]
+//!   whose case-folded copy (Unicode lower case, decision D2) is made once when the table is
+//!   finished. Null is code 0, so a string column's null bitmap is "code == 0".
+//! - booleans: a value bitmap and a validity (non-null) bitmap;
+//! - dates: [`jiff::Timestamp`]s and a validity bitmap;
+//! - string collections (`proxyAddresses`, `otherMails`, `memberOf`, …): offsets + codes into
+//!   one dictionary for all elements;
+//! - `assignedPlans`: each row's plans reduced to the three fields rules can read
+//!   (`servicePlanId`, `service`, `capabilityStatus`), sorted, and the list deduplicated into a
+//!   plan set; rows hold a plan-set code, and the sets are stored as struct-of-arrays. Rules
+//!   decide once per distinct plan set, and a tenant has few.
+//!
+//! Built by [`TableBuilder`] from [`Record`]s (see `crate::load`), a batch at a time, one column
+//! per rayon task.
+
+use crate::bitmap::Bitmap;
+use crate::schema::{self, GraphKey, ObjectType, PropType};
+use hashbrown::HashTable;
+use rayon::prelude::*;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+/// Distinct strings of a column, each stored once, with a case-folded copy.
+#[derive(Clone, Debug, Default)]
+pub struct Dict {
+    text: String,
+    ends: Vec<u32>,
+    /// The folded text, when some entry's folded form differs from the entry.
+    folded: Option<(String, Vec<u32>)>,
+}
+
+fn slice<'a>(text: &'a str, ends: &[u32], i: usize) -> &'a str {
+    let start = if i == 0 {
+        0
+    } else {
+        ends.get(i - 1).map_or(0, |&e| e as usize)
+    };
+    let end = ends.get(i).map_or(start, |&e| e as usize);
+    text.get(start..end).unwrap_or("")
+}
+
+impl Dict {
+    /// Number of distinct values.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True when the column has no non-null value.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Value `i` (0-based: code `i + 1`) as loaded.
+    pub fn get(&self, i: usize) -> &str {
+        slice(&self.text, &self.ends, i)
+    }
+
+    /// Value `i` in Unicode lower case.
+    pub fn folded(&self, i: usize) -> &str {
+        match &self.folded {
+            Some((t, e)) => slice(t, e, i),
+            None => self.get(i),
+        }
+    }
+
+    /// Bytes held (text, folded text, offsets).
+    pub fn heap_bytes(&self) -> usize {
+        self.text.capacity()
+            + self.ends.capacity() * 4
+            + self
+                .folded
+                .as_ref()
+                .map_or(0, |(t, e)| t.capacity() + e.capacity() * 4)
+    }
+
+    fn fold(&mut self) {
+        let mut any = false;
+        let mut text = String::with_capacity(self.text.len());
+        let mut ends = Vec::with_capacity(self.ends.len());
+        for i in 0..self.len() {
+            let v = self.get(i);
+            let f = v.to_lowercase();
+            any |= f != v;
+            text.push_str(&f);
+            ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
+        }
+        self.folded = any.then_some((text, ends));
+    }
+}
+
+/// Builds a [`Dict`], interning each string once.
+#[derive(Default)]
+struct DictBuilder {
+    dict: Dict,
+    index: HashTable<u32>,
+    hasher: hashbrown::DefaultHashBuilder,
+    overflow: bool,
+}
+
+impl DictBuilder {
+    /// The code (`1 + index`) of `s`, adding it when new.
+    fn intern(&mut self, s: &str) -> u32 {
+        let hash = self.hasher.hash_one(s);
+        let Self {
+            dict,
+            index,
+            hasher,
+            ..
+        } = self;
+        if let Some(&i) = index.find(hash, |&i| slice(&dict.text, &dict.ends, i as usize) == s) {
+            return i + 1;
+        }
+        let i = dict.ends.len() as u32;
+        dict.text.push_str(s);
+        match u32::try_from(dict.text.len()) {
+            Ok(end) => dict.ends.push(end),
+            Err(_) => {
+                self.overflow = true;
+                dict.ends.push(u32::MAX);
+            }
+        }
+        index.insert_unique(hash, i, |&j| {
+            hasher.hash_one(slice(&dict.text, &dict.ends, j as usize))
+        });
+        i + 1
+    }
+
+    fn finish(self) -> Result<Dict, String> {
+        if self.overflow {
+            return Err("a column's distinct text exceeds 4 GiB".to_string());
+        }
+        let mut d = self.dict;
+        d.fold();
+        Ok(d)
+    }
+}
+
+/// A dictionary-encoded string column.
+#[derive(Clone, Debug, Default)]
+pub struct StrColumn {
+    /// Per row: 0 for null, else `1 + index` into `dict`. Empty when every row is null.
+    pub codes: Vec<u32>,
+    /// Distinct values.
+    pub dict: Dict,
+    /// True when some row is null.
+    pub has_null: bool,
+}
+
+impl StrColumn {
+    /// Row `row`'s value as loaded (`None` when null).
+    pub fn get(&self, row: usize) -> Option<&str> {
+        match self.codes.get(row) {
+            Some(&c) if c > 0 => Some(self.dict.get(c as usize - 1)),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Default)]
+struct StrBuilder {
+    codes: Vec<u32>,
+    dict: DictBuilder,
+    rows: usize,
+    has_null: bool,
+}
+
+impl StrBuilder {
+    fn push(&mut self, v: Option<&str>) {
+        match v {
+            None => {
+                self.has_null = true;
+                if !self.codes.is_empty() {
+                    self.codes.push(0);
+                }
+            }
+            Some(s) => {
+                if self.codes.is_empty() && self.rows > 0 {
+                    self.codes.resize(self.rows, 0);
+                }
+                let c = self.dict.intern(s);
+                self.codes.push(c);
+            }
+        }
+        self.rows += 1;
+    }
+
+    fn finish(self) -> Result<StrColumn, String> {
+        Ok(StrColumn {
+            codes: self.codes,
+            dict: self.dict.finish()?,
+            has_null: self.has_null,
+        })
+    }
+}
+
+/// A boolean column.
+#[derive(Clone, Debug, Default)]
+pub struct BoolColumn {
+    /// Bit set when the value is `true`.
+    pub value: Bitmap,
+    /// Bit set when the value is not null.
+    pub valid: Bitmap,
+}
+
+/// A date-time column.
+#[derive(Clone, Debug, Default)]
+pub struct DateColumn {
+    /// Per row; the Unix epoch where null.
+    pub value: Vec<jiff::Timestamp>,
+    /// Bit set when the value is not null.
+    pub valid: Bitmap,
+}
+
+/// A string-collection column: row `r`'s elements are `values[offsets[r]..offsets[r + 1]]`,
+/// codes into `dict` as in [`StrColumn`] (0 for a null element).
+#[derive(Clone, Debug, Default)]
+pub struct ListColumn {
+    /// `rows + 1` offsets into `values`.
+    pub offsets: Vec<u32>,
+    /// Element codes.
+    pub values: Vec<u32>,
+    /// Distinct element values.
+    pub dict: Dict,
+}
+
+impl ListColumn {
+    /// Row `row`'s elements (`None` for a null element).
+    pub fn get(&self, row: usize) -> Vec<Option<&str>> {
+        let (a, b) = (
+            self.offsets.get(row).copied().unwrap_or(0) as usize,
+            self.offsets.get(row + 1).copied().unwrap_or(0) as usize,
+        );
+        self.values
+            .get(a..b)
+            .unwrap_or(&[])
+            .iter()
+            .map(|&c| (c > 0).then(|| self.dict.get(c as usize - 1)))
+            .collect()
+    }
+}
+
+#[derive(Default)]
+struct ListBuilder {
+    offsets: Vec<u32>,
+    values: Vec<u32>,
+    dict: DictBuilder,
+    overflow: bool,
+}
+
+impl ListBuilder {
+    fn push(&mut self, items: &[Option<Cow<'_, str>>]) {
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        for it in items {
+            let c = it.as_deref().map_or(0, |s| self.dict.intern(s));
+            self.values.push(c);
+        }
+        match u32::try_from(self.values.len()) {
+            Ok(n) => self.offsets.push(n),
+            Err(_) => {
+                self.overflow = true;
+                self.offsets.push(u32::MAX);
+            }
+        }
+    }
+
+    fn finish(mut self) -> Result<ListColumn, String> {
+        if self.overflow {
+            return Err("a collection column holds more than 4 billion elements".to_string());
+        }
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        Ok(ListColumn {
+            offsets: self.offsets,
+            values: self.values,
+            dict: self.dict.finish()?,
+        })
+    }
+}
+
+/// Distinct `assignedPlans` lists, struct-of-arrays: set `s` is plans
+/// `offsets[s]..offsets[s + 1]`, each plan's fields codes into the three dictionaries (0 null).
+/// Set 0 is the empty set (no plans, or a null `assignedPlans`).
+#[derive(Clone, Debug, Default)]
+pub struct PlanSets {
+    /// `sets + 1` offsets.
+    pub offsets: Vec<u32>,
+    /// `assignedPlan.servicePlanId` codes.
+    pub service_plan_id: Vec<u32>,
+    /// `assignedPlan.service` codes.
+    pub service: Vec<u32>,
+    /// `assignedPlan.capabilityStatus` codes.
+    pub capability_status: Vec<u32>,
+    /// Dictionaries of the three fields, in that order.
+    pub dicts: [Dict; 3],
+}
+
+impl PlanSets {
+    /// Number of distinct sets (the empty set included).
+    pub fn len(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+
+    /// True when there is no set at all (never, once built).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The plans of set `s` as codes `[servicePlanId, service, capabilityStatus]`.
+    pub fn plans(&self, s: usize) -> impl Iterator<Item = [u32; 3]> + '_ {
+        let a = self.offsets.get(s).copied().unwrap_or(0) as usize;
+        let b = self.offsets.get(s + 1).copied().unwrap_or(0) as usize;
+        (a..b).map(move |i| {
+            [
+                self.service_plan_id.get(i).copied().unwrap_or(0),
+                self.service.get(i).copied().unwrap_or(0),
+                self.capability_status.get(i).copied().unwrap_or(0),
+            ]
+        })
+    }
+
+    /// Folded text of field `f` (0..3) for code `c` (None for 0).
+    pub fn folded(&self, f: usize, c: u32) -> Option<&str> {
+        let d = self.dicts.get(f)?;
+        (c > 0).then(|| d.folded(c as usize - 1))
+    }
+}
+
+/// The `assignedPlans` column: a plan-set code per row.
+#[derive(Clone, Debug, Default)]
+pub struct PlanColumn {
+    /// Per row, an index into `sets`.
+    pub set_codes: Vec<u32>,
+    /// The distinct sets.
+    pub sets: PlanSets,
+}
+
+struct PlanBuilder {
+    set_codes: Vec<u32>,
+    index: HashMap<Vec<[u32; 3]>, u32>,
+    sets: Vec<Vec<[u32; 3]>>,
+    dicts: [DictBuilder; 3],
+}
+
+impl Default for PlanBuilder {
+    fn default() -> Self {
+        let mut index = HashMap::new();
+        index.insert(Vec::new(), 0);
+        PlanBuilder {
+            set_codes: Vec::new(),
+            index,
+            sets: vec![Vec::new()],
+            dicts: Default::default(),
+        }
+    }
+}
+
+impl PlanBuilder {
+    fn push(&mut self, plans: &[[Option<Cow<'_, str>>; 3]]) {
+        let mut key: Vec<[u32; 3]> = plans
+            .iter()
+            .map(|p| {
+                let [a, b, c] = p;
+                let [da, db, dc] = &mut self.dicts;
+                [
+                    a.as_deref().map_or(0, |s| da.intern(s)),
+                    b.as_deref().map_or(0, |s| db.intern(s)),
+                    c.as_deref().map_or(0, |s| dc.intern(s)),
+                ]
+            })
+            .collect();
+        key.sort_unstable();
+        let next = self.sets.len() as u32;
+        let code = match self.index.get(&key) {
+            Some(&c) => c,
+            None => {
+                self.index.insert(key.clone(), next);
+                self.sets.push(key);
+                next
+            }
+        };
+        self.set_codes.push(code);
+    }
+
+    fn finish(self) -> Result<PlanColumn, String> {
+        let mut s = PlanSets {
+            offsets: vec![0],
+            ..Default::default()
+        };
+        for set in &self.sets {
+            for [a, b, c] in set {
+                s.service_plan_id.push(*a);
+                s.service.push(*b);
+                s.capability_status.push(*c);
+            }
+            s.offsets.push(
+                u32::try_from(s.service.len())
+                    .map_err(|_| "too many assigned plans".to_string())?,
+            );
+        }
+        let [a, b, c] = self.dicts;
+        s.dicts = [a.finish()?, b.finish()?, c.finish()?];
+        Ok(PlanColumn {
+            set_codes: self.set_codes,
+            sets: s,
+        })
+    }
+}
+
+/// One column of a table.
+#[derive(Clone, Debug)]
+pub enum Column {
+    /// Single strings.
+    Str(StrColumn),
+    /// Booleans.
+    Bool(BoolColumn),
+    /// Date-times.
+    Date(DateColumn),
+    /// String collections.
+    List(ListColumn),
+    /// `assignedPlans`.
+    Plans(PlanColumn),
+}
+
+/// What a column holds, beside the schema's properties.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ColumnKey {
+    /// A schema property, by canonical name (`department`, `objectId`).
+    Prop(&'static str),
+    /// The manager's object id (`manager.id` from `$expand=manager`, or `managerId`).
+    Manager,
+    /// Direct group memberships (`memberOf` ids from `$expand=memberOf`, or a tenant's groups).
+    MemberOf,
+}
+
+/// How a column is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// [`StrColumn`]
+    Str,
+    /// [`BoolColumn`]
+    Bool,
+    /// [`DateColumn`]
+    Date,
+    /// [`ListColumn`]
+    List,
+    /// [`PlanColumn`]
+    Plans,
+}
+
+/// The fixed columns of a user or device table, in order.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    /// Users or devices.
+    pub object: ObjectType,
+    /// Column keys and kinds; [`Record::cells`] follow this order.
+    pub columns: Vec<(ColumnKey, Kind)>,
+    index: HashMap<ColumnKey, usize>,
+}
+
+impl Layout {
+    /// The layout for `object`: every schema property read from the object itself, then the
+    /// manager and memberOf columns.
+    pub fn new(object: ObjectType) -> Layout {
+        let mut columns: Vec<(ColumnKey, Kind)> = schema::PROPERTIES
+            .iter()
+            .filter(|p| p.object == object && p.graph != GraphKey::Derived)
+            .filter_map(|p| {
+                let kind = match p.ty {
+                    PropType::Bool => Kind::Bool,
+                    PropType::String => Kind::Str,
+                    PropType::StringCollection => Kind::List,
+                    PropType::DateTime => Kind::Date,
+                    PropType::AssignedPlans => Kind::Plans,
+                    PropType::MemberOf => return None,
+                };
+                Some((ColumnKey::Prop(p.name), kind))
+            })
+            .collect();
+        columns.push((ColumnKey::Manager, Kind::Str));
+        columns.push((ColumnKey::MemberOf, Kind::List));
+        let index = columns
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| (*k, i))
+            .collect();
+        Layout {
+            object,
+            columns,
+            index,
+        }
+    }
+
+    /// Position of a column.
+    pub fn position(&self, key: ColumnKey) -> Option<usize> {
+        self.index.get(&key).copied()
+    }
+
+    /// Number of columns.
+    pub fn len(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// Never true: every layout has the manager and memberOf columns.
+    pub fn is_empty(&self) -> bool {
+        self.columns.is_empty()
+    }
+}
+
+/// One value of a record, typed for its column.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Cell<'a> {
+    /// Missing or JSON null.
+    #[default]
+    Null,
+    /// A string (numbers and booleans read into a string column are kept as their JSON text).
+    Str(Cow<'a, str>),
+    /// A boolean.
+    Bool(bool),
+    /// A date-time.
+    Date(jiff::Timestamp),
+    /// A string collection (`None` for a null element).
+    List(Vec<Option<Cow<'a, str>>>),
+    /// `assignedPlans`: `[servicePlanId, service, capabilityStatus]` per plan.
+    Plans(Vec<[Option<Cow<'a, str>>; 3]>),
+}
+
+/// One user or device, as the loaders read it, ready to append to a table.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Record<'a> {
+    /// One cell per [`Layout`] column.
+    pub cells: Vec<Cell<'a>>,
+    /// Directory extensions `extension_<appId>_<name>`, names lower-cased.
+    pub extensions: Vec<(String, Option<Cow<'a, str>>)>,
+}
+
+enum Builder {
+    Str(StrBuilder),
+    Bool(BoolColumn),
+    Date(DateColumn),
+    List(ListBuilder),
+    Plans(Box<PlanBuilder>),
+}
+
+impl Builder {
+    fn new(kind: Kind) -> Builder {
+        match kind {
+            Kind::Str => Builder::Str(StrBuilder::default()),
+            Kind::Bool => Builder::Bool(BoolColumn::default()),
+            Kind::Date => Builder::Date(DateColumn::default()),
+            Kind::List => Builder::List(ListBuilder::default()),
+            Kind::Plans => Builder::Plans(Box::default()),
+        }
+    }
+
+    /// Appends a cell; the loaders only produce cells of the column's kind, and anything else
+    /// is stored as null.
+    fn push(&mut self, cell: Option<&Cell<'_>>) {
+        match self {
+            Builder::Str(b) => b.push(match cell {
+                Some(Cell::Str(s)) => Some(s),
+                _ => None,
+            }),
+            Builder::Bool(b) => {
+                let v = match cell {
+                    Some(Cell::Bool(v)) => Some(*v),
+                    _ => None,
+                };
+                b.value.push(v == Some(true));
+                b.valid.push(v.is_some());
+            }
+            Builder::Date(b) => {
+                let v = match cell {
+                    Some(Cell::Date(t)) => Some(*t),
+                    _ => None,
+                };
+                b.value.push(v.unwrap_or(jiff::Timestamp::UNIX_EPOCH));
+                b.valid.push(v.is_some());
+            }
+            Builder::List(b) => b.push(match cell {
+                Some(Cell::List(xs)) => xs,
+                _ => &[],
+            }),
+            Builder::Plans(b) => b.push(match cell {
+                Some(Cell::Plans(xs)) => xs,
+                _ => &[],
+            }),
+        }
+    }
+
+    fn finish(self) -> Result<Column, String> {
+        Ok(match self {
+            Builder::Str(b) => Column::Str(b.finish()?),
+            Builder::Bool(b) => Column::Bool(b),
+            Builder::Date(b) => Column::Date(b),
+            Builder::List(b) => Column::List(b.finish()?),
+            Builder::Plans(b) => Column::Plans(b.finish()?),
+        })
+    }
+}
+
+/// Accumulates records into a [`Table`].
+pub struct TableBuilder {
+    layout: Layout,
+    columns: Vec<Builder>,
+    extensions: HashMap<String, StrBuilder>,
+    rows: usize,
+}
+
+impl TableBuilder {
+    /// An empty builder for `object`.
+    pub fn new(object: ObjectType) -> TableBuilder {
+        let layout = Layout::new(object);
+        let columns = layout
+            .columns
+            .iter()
+            .map(|(_, k)| Builder::new(*k))
+            .collect();
+        TableBuilder {
+            layout,
+            columns,
+            extensions: HashMap::new(),
+            rows: 0,
+        }
+    }
+
+    /// The layout records must follow.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Rows so far.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// True before the first row.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Appends records, one column per rayon task.
+    pub fn push_batch(&mut self, records: &[Record<'_>]) {
+        self.columns.par_iter_mut().enumerate().for_each(|(ci, b)| {
+            for r in records {
+                b.push(r.cells.get(ci));
+            }
+        });
+        for (i, r) in records.iter().enumerate() {
+            let row = self.rows + i;
+            for (name, v) in &r.extensions {
+                let b = self.extensions.entry(name.clone()).or_default();
+                // A column first seen now is null for every earlier row.
+                if b.rows < row {
+                    b.has_null = true;
+                    if !b.codes.is_empty() {
+                        b.codes.resize(row, 0);
+                    }
+                    b.rows = row;
+                }
+                if b.rows == row {
+                    b.push(v.as_deref());
+                }
+            }
+        }
+        self.rows += records.len();
+    }
+
+    /// Finishes the columns (folding each dictionary once, in parallel).
+    ///
+    /// Errors when a column outgrows its 32-bit offsets (4 GiB of distinct text).
+    pub fn finish(self) -> Result<Table, String> {
+        let rows = self.rows;
+        let columns = self
+            .columns
+            .into_par_iter()
+            .map(Builder::finish)
+            .collect::<Result<Vec<_>, _>>()?;
+        let extensions = self
+            .extensions
+            .into_par_iter()
+            .map(|(k, mut b)| {
+                if b.rows < rows {
+                    b.has_null = true;
+                    if !b.codes.is_empty() {
+                        b.codes.resize(rows, 0);
+                    }
+                    b.rows = rows;
+                }
+                b.finish().map(|c| (k, c))
+            })
+            .collect::<Result<HashMap<_, _>, _>>()?;
+        Ok(Table {
+            layout: self.layout,
+            len: rows,
+            columns,
+            extensions,
+            member_of_override: None,
+        })
+    }
+}
+
+/// A loaded table of users or devices.
+#[derive(Clone, Debug)]
+pub struct Table {
+    layout: Layout,
+    len: usize,
+    columns: Vec<Column>,
+    extensions: HashMap<String, StrColumn>,
+    member_of_override: Option<ListColumn>,
+}
+
+impl Table {
+    /// Users or devices.
+    pub fn object(&self) -> ObjectType {
+        self.layout.object
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// A fixed column (for `MemberOf`, the memberships set by [`Table::set_member_of`] when
+    /// there are any).
+    pub fn column(&self, key: ColumnKey) -> Option<&Column> {
+        self.layout.position(key).and_then(|i| self.columns.get(i))
+    }
+
+    /// The memberOf column: memberships given by [`Table::set_member_of`], else the records'
+    /// own `memberOf`.
+    pub fn member_of(&self) -> Option<&ListColumn> {
+        if let Some(m) = &self.member_of_override {
+            return Some(m);
+        }
+        match self.column(ColumnKey::MemberOf) {
+            Some(Column::List(l)) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// A string column by key.
+    pub fn str_column(&self, key: ColumnKey) -> Option<&StrColumn> {
+        match self.column(key) {
+            Some(Column::Str(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// A directory extension's column, by name (any case).
+    pub fn extension(&self, name: &str) -> Option<&StrColumn> {
+        self.extensions.get(&name.to_ascii_lowercase())
+    }
+
+    /// Row `row`'s object id.
+    pub fn id(&self, row: usize) -> Option<&str> {
+        self.str_column(ColumnKey::Prop("objectId"))
+            .and_then(|c| c.get(row))
+    }
+
+    /// Row `row`'s `userPrincipalName` (users) or `displayName` (devices).
+    pub fn name(&self, row: usize) -> Option<&str> {
+        let key = match self.object() {
+            ObjectType::User => "userPrincipalName",
+            ObjectType::Device => "displayName",
+        };
+        self.str_column(ColumnKey::Prop(key))
+            .and_then(|c| c.get(row))
+    }
+
+    /// The row whose object id or `userPrincipalName` equals `key` (case-insensitively).
+    pub fn find(&self, key: &str) -> Option<usize> {
+        let want = key.to_lowercase();
+        for k in ["objectId", "userPrincipalName", "deviceId", "displayName"] {
+            if let Some(c) = self.str_column(ColumnKey::Prop(k)) {
+                let hit = (0..c.dict.len()).find(|&i| c.dict.folded(i) == want);
+                if let Some(i) = hit {
+                    let code = i as u32 + 1;
+                    if let Some(row) = c.codes.iter().position(|&x| x == code) {
+                        return Some(row);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Replaces memberOf with the given direct memberships (object id → group ids), as a
+    /// tenant's groups give them. Ids compare case-insensitively.
+    pub fn set_member_of(&mut self, memberships: &HashMap<String, Vec<String>>) {
+        let mut b = ListBuilder::default();
+        for row in 0..self.len {
+            let groups = self
+                .id(row)
+                .and_then(|id| memberships.get(&id.to_lowercase()))
+                .map(|gs| gs.iter().map(|g| Some(Cow::Borrowed(g.as_str()))).collect())
+                .unwrap_or_else(Vec::new);
+            b.push(&groups);
+        }
+        self.member_of_override = b.finish().ok();
+    }
+
+    /// Approximate heap bytes held by the columns.
+    pub fn heap_bytes(&self) -> usize {
+        let col = |c: &Column| match c {
+            Column::Str(s) => s.codes.capacity() * 4 + s.dict.heap_bytes(),
+            Column::Bool(b) => b.value.words().len() * 16,
+            Column::Date(d) => d.value.capacity() * 16 + d.valid.words().len() * 8,
+            Column::List(l) => {
+                (l.offsets.capacity() + l.values.capacity()) * 4 + l.dict.heap_bytes()
+            }
+            Column::Plans(p) => {
+                p.set_codes.capacity() * 4
+                    + p.sets.service.len() * 12
+                    + p.sets.dicts.iter().map(Dict::heap_bytes).sum::<usize>()
+            }
+        };
+        self.columns.iter().map(col).sum::<usize>()
+            + self
+                .extensions
+                .values()
+                .map(|s| s.codes.capacity() * 4 + s.dict.heap_bytes())
+                .sum::<usize>()
+    }
+
+    /// Per column: key, distinct values (or plan sets), for `--timings` and reports.
+    pub fn describe(&self) -> Vec<(String, usize)> {
+        let mut out = Vec::new();
+        for ((key, _), c) in self.layout.columns.iter().zip(&self.columns) {
+            let name = match key {
+                ColumnKey::Prop(n) => n.to_string(),
+                ColumnKey::Manager => "manager".to_string(),
+                ColumnKey::MemberOf => "memberOf".to_string(),
+            };
+            let distinct = match c {
+                Column::Str(s) if !s.codes.is_empty() => s.dict.len(),
+                Column::Bool(b) if b.valid.count_ones() > 0 => 2,
+                Column::Date(d) if d.valid.count_ones() > 0 => d.valid.count_ones(),
+                Column::List(l) if !l.values.is_empty() => l.dict.len(),
+                Column::Plans(p) if p.sets.len() > 1 => p.sets.len(),
+                _ => continue,
+            };
+            out.push((name, distinct));
+        }
+        let mut ext: Vec<_> = self
+            .extensions
+            .iter()
+            .map(|(k, c)| (k.clone(), c.dict.len()))
+            .collect();
+        ext.sort();
+        out.extend(ext);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dictionary_and_nulls() {
+        let mut b = TableBuilder::new(ObjectType::User);
+        let dept = b
+            .layout()
+            .position(ColumnKey::Prop("department"))
+            .unwrap_or(0);
+        let n = b.layout().len();
+        let rec = |v: Option<&'static str>| {
+            let mut cells = vec![Cell::Null; n];
+            if let (Some(v), Some(c)) = (v, cells.get_mut(dept)) {
+                *c = Cell::Str(Cow::Borrowed(v));
+            }
+            Record {
+                cells,
+                extensions: vec![],
+            }
+        };
+        b.push_batch(&[
+            rec(None),
+            rec(Some("Sales")),
+            rec(Some("SALES")),
+            rec(Some("Sales")),
+        ]);
+        let t = b.finish().map_err(|e| e).ok();
+        let t = t.as_ref();
+        let col = t.and_then(|t| t.str_column(ColumnKey::Prop("department")));
+        assert_eq!(col.map(|c| c.codes.clone()), Some(vec![0, 1, 2, 1]));
+        assert_eq!(
+            col.map(|c| c.dict.folded(1).to_string()).as_deref(),
+            Some("sales")
+        );
+        assert_eq!(col.and_then(|c| c.get(2)), Some("SALES"));
+        // A column no record has costs nothing.
+        let city = t.and_then(|t| t.str_column(ColumnKey::Prop("city")));
+        assert_eq!(city.map(|c| c.codes.len()), Some(0));
+    }
+}

@@ -1,0 +1,574 @@
+//! The VM: evaluates [`Program`]s over a [`Table`] and returns one membership [`Bitmap`] per
+//! program (bit `r` set when row `r` is a member).
+//!
+//! Two steps:
+//! 1. **Bind** each program to the table. Every distinct leaf of all the programs is decided once
+//!    per distinct value of its column (a string leaf gets a bitmap over the dictionary, a
+//!    collection leaf over the element dictionary, an `assignedPlans` leaf over the plan sets),
+//!    in parallel; so `-contains` or `-match` cost grows with distinct values, not rows. Leaves
+//!    that are constant on this table (a column no record has, a value every row shares) fold
+//!    away, and the code is re-emitted with short-circuit jumps.
+//! 2. **Run** the bound code vector-at-a-time: rows in chunks of [`CHUNK_ROWS`], one rayon task
+//!    per chunk, every program over the chunk while its columns are in cache. An instruction
+//!    works on the whole chunk's bitmask (64 words); a leaf shared by several programs is
+//!    computed once per chunk. Programs are immutable and shared; scratch space is per task.
+
+use crate::bitmap::Bitmap;
+use crate::program::{DateOp, Field, Leaf, ListSource, Node, Program, Source, Sub};
+use crate::table::{Column, ColumnKey, Dict, ListColumn, StrColumn, Table};
+use rayon::prelude::*;
+use std::collections::HashMap;
+
+/// Words of 64 rows per chunk.
+const WORDS: usize = 64;
+/// Rows per chunk (4,096): a chunk's masks are 512 bytes each.
+pub const CHUNK_ROWS: usize = WORDS * 64;
+
+type Mask = [u64; WORDS];
+
+/// A decided leaf: how to compute its mask on a chunk.
+enum Kernel<'t> {
+    /// `accept[codes[row]]`.
+    Codes { codes: &'t [u32], accept: Bitmap },
+    /// `table[null, false, true]`.
+    Bools {
+        value: &'t Bitmap,
+        valid: &'t Bitmap,
+        table: [bool; 3],
+    },
+    /// Dates against a constant.
+    Dates {
+        value: &'t [jiff::Timestamp],
+        valid: &'t Bitmap,
+        op: DateOp,
+        negated: bool,
+    },
+    /// Any/all of a row's elements in `accept`.
+    List {
+        list: &'t ListColumn,
+        accept: Bitmap,
+        all: bool,
+    },
+}
+
+/// Bound instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Kernel(u32),
+    Const(bool),
+    Not,
+    And,
+    Or,
+    /// Skip the next `n` instructions when the top is all zeros (an `-and` already false).
+    SkipIfNone(u32),
+    /// Skip the next `n` instructions when the top is all ones (an `-or` already true).
+    SkipIfAll(u32),
+}
+
+/// Programs bound to one table, ready to run.
+pub struct Bound<'t> {
+    table: &'t Table,
+    kernels: Vec<Kernel<'t>>,
+    code: Vec<Vec<Op>>,
+}
+
+/// What evaluation measured, for `--timings`.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Stats {
+    /// Distinct leaves across the programs.
+    pub leaves: usize,
+    /// Leaves that folded to a constant on this table.
+    pub folded: usize,
+    /// Kernels that run per chunk.
+    pub kernels: usize,
+    /// Milliseconds spent deciding leaves per distinct value.
+    pub bind_ms: f64,
+    /// Milliseconds spent running over the rows.
+    pub run_ms: f64,
+}
+
+/// Evaluates programs over a table: one membership bitmap per program, in order. Programs for
+/// the other object type select nobody.
+pub fn evaluate(programs: &[Program], table: &Table) -> Vec<Bitmap> {
+    evaluate_with_stats(programs, table).0
+}
+
+/// [`evaluate`], also returning what it measured.
+pub fn evaluate_with_stats(programs: &[Program], table: &Table) -> (Vec<Bitmap>, Stats) {
+    let t0 = std::time::Instant::now();
+    let (bound, mut stats) = bind(programs, table);
+    stats.bind_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let t1 = std::time::Instant::now();
+    let out = bound.run();
+    stats.run_ms = t1.elapsed().as_secs_f64() * 1e3;
+    (out, stats)
+}
+
+fn str_source<'t>(table: &'t Table, s: &Source) -> Option<&'t StrColumn> {
+    match s {
+        Source::Prop(p) => table.str_column(ColumnKey::Prop(p)),
+        Source::Extension(n) => table.extension(n),
+        Source::Manager => table.str_column(ColumnKey::Manager),
+    }
+}
+
+fn list_source<'t>(table: &'t Table, s: &ListSource) -> Option<&'t ListColumn> {
+    match s {
+        ListSource::Prop(p) => match table.column(ColumnKey::Prop(p)) {
+            Some(Column::List(l)) => Some(l),
+            _ => None,
+        },
+        ListSource::MemberOf => table.member_of(),
+    }
+}
+
+/// Decides a string predicate per dictionary code: bit 0 is null, bit `c` value `c - 1`.
+fn decide_dict(dict: &Dict, f: impl Fn(Option<(&str, &str)>) -> bool + Sync) -> Bitmap {
+    let n = dict.len();
+    let mut bits = vec![false; n + 1];
+    if let Some(b) = bits.first_mut() {
+        *b = f(None);
+    }
+    if let Some(rest) = bits.get_mut(1..) {
+        rest.par_iter_mut()
+            .with_min_len(4096)
+            .enumerate()
+            .for_each(|(i, b)| *b = f(Some((dict.get(i), dict.folded(i)))));
+    }
+    bits.into_iter().collect()
+}
+
+/// A leaf decided on this table: a kernel, or a constant.
+enum Decided<'t> {
+    Const(bool),
+    Kernel(Kernel<'t>),
+}
+
+fn decide<'t>(leaf: &Leaf, table: &'t Table) -> Decided<'t> {
+    let rows = table.len();
+    match leaf {
+        Leaf::Str {
+            source,
+            pred,
+            negated,
+        } => {
+            let Some(col) = str_source(table, source).filter(|c| !c.codes.is_empty()) else {
+                return Decided::Const(pred.test(None) != *negated);
+            };
+            let accept = decide_dict(&col.dict, |v| pred.test(v) != *negated);
+            // Constant when every code present decides the same.
+            let first = accept.get(1);
+            let values_uniform = (1..=col.dict.len()).all(|c| accept.get(c) == first);
+            if values_uniform && (!col.has_null || accept.get(0) == first) {
+                return Decided::Const(first);
+            }
+            Decided::Kernel(Kernel::Codes {
+                codes: &col.codes,
+                accept,
+            })
+        }
+        Leaf::Bool { prop, table: tt } => match table.column(ColumnKey::Prop(prop)) {
+            Some(Column::Bool(b)) if rows > 0 => {
+                if tt[0] == tt[1] && tt[1] == tt[2] {
+                    return Decided::Const(tt[0]);
+                }
+                Decided::Kernel(Kernel::Bools {
+                    value: &b.value,
+                    valid: &b.valid,
+                    table: *tt,
+                })
+            }
+            _ => Decided::Const(tt[0]),
+        },
+        Leaf::Date { prop, op, negated } => match table.column(ColumnKey::Prop(prop)) {
+            Some(Column::Date(d)) if d.valid.count_ones() > 0 => Decided::Kernel(Kernel::Dates {
+                value: &d.value,
+                valid: &d.valid,
+                op: *op,
+                negated: *negated,
+            }),
+            _ => Decided::Const(op.test(None) != *negated),
+        },
+        Leaf::Strings { source, all, pred } => {
+            let Some(list) = list_source(table, source).filter(|l| !l.values.is_empty()) else {
+                // Every row's collection is empty.
+                return Decided::Const(*all);
+            };
+            let accept = decide_dict(&list.dict, |v| pred.eval(|_| v));
+            Decided::Kernel(Kernel::List {
+                list,
+                accept,
+                all: *all,
+            })
+        }
+        Leaf::Plans { all, pred } => {
+            let Some(Column::Plans(pc)) = table.column(ColumnKey::Prop("assignedPlans")) else {
+                return Decided::Const(*all);
+            };
+            let sets = &pc.sets;
+            let accept: Bitmap = (0..sets.len())
+                .map(|s| {
+                    let eval = |p: [u32; 3]| plan_eval(pred, sets, p);
+                    if *all {
+                        sets.plans(s).all(eval)
+                    } else {
+                        sets.plans(s).any(eval)
+                    }
+                })
+                .collect();
+            if let Some(c) = accept.uniform() {
+                return Decided::Const(c);
+            }
+            Decided::Kernel(Kernel::Codes {
+                codes: &pc.set_codes,
+                accept,
+            })
+        }
+    }
+}
+
+fn plan_eval(pred: &Sub, sets: &crate::table::PlanSets, p: [u32; 3]) -> bool {
+    pred.eval(|f| match f {
+        Field::Plan(i) => {
+            let code = p.get(i).copied().unwrap_or(0);
+            let d = sets.dicts.get(i)?;
+            (code > 0).then(|| {
+                let k = code as usize - 1;
+                (d.get(k), d.folded(k))
+            })
+        }
+        Field::Element => None,
+    })
+}
+
+/// Binds programs to a table (step 1 of the module docs).
+fn bind<'t>(programs: &[Program], table: &'t Table) -> (Bound<'t>, Stats) {
+    // Distinct leaves across programs.
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut distinct: Vec<&Leaf> = Vec::new();
+    let maps: Vec<Vec<usize>> = programs
+        .iter()
+        .map(|p| {
+            p.leaves
+                .iter()
+                .map(|l| {
+                    *index.entry(l.key()).or_insert_with(|| {
+                        distinct.push(l);
+                        distinct.len() - 1
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let decided: Vec<Decided<'t>> = distinct.par_iter().map(|l| decide(l, table)).collect();
+    let mut stats = Stats {
+        leaves: distinct.len(),
+        ..Stats::default()
+    };
+    let mut kernels = Vec::new();
+    let mut kernel_of: Vec<Option<u32>> = Vec::with_capacity(decided.len());
+    let mut consts: Vec<Option<bool>> = Vec::with_capacity(decided.len());
+    for d in decided {
+        match d {
+            Decided::Const(b) => {
+                stats.folded += 1;
+                kernel_of.push(None);
+                consts.push(Some(b));
+            }
+            Decided::Kernel(k) => {
+                kernel_of.push(Some(kernels.len() as u32));
+                consts.push(None);
+                kernels.push(k);
+            }
+        }
+    }
+    stats.kernels = kernels.len();
+    let code = programs
+        .iter()
+        .zip(&maps)
+        .map(|(p, map)| {
+            if p.object != table.object() {
+                return vec![Op::Const(false)];
+            }
+            let global = |n: u32| map.get(n as usize).copied();
+            let node = Node::decode(&p.code)
+                .substitute(&|n| global(n).and_then(|g| consts.get(g).copied().flatten()))
+                .simplify();
+            let mut out = Vec::new();
+            emit(
+                &node,
+                &|n| {
+                    global(n)
+                        .and_then(|g| kernel_of.get(g).copied().flatten())
+                        .unwrap_or(0)
+                },
+                &mut out,
+            );
+            out
+        })
+        .collect();
+    (
+        Bound {
+            table,
+            kernels,
+            code,
+        },
+        stats,
+    )
+}
+
+/// Emits bound code with short-circuit skips.
+fn emit(node: &Node, kernel: &impl Fn(u32) -> u32, out: &mut Vec<Op>) {
+    match node {
+        Node::Const(b) => out.push(Op::Const(*b)),
+        Node::Leaf(n) => out.push(Op::Kernel(kernel(*n))),
+        Node::Not(x) => {
+            emit(x, kernel, out);
+            out.push(Op::Not);
+        }
+        Node::And(xs) | Node::Or(xs) => {
+            let and = matches!(node, Node::And(_));
+            for (i, x) in xs.iter().enumerate() {
+                if i == 0 {
+                    emit(x, kernel, out);
+                    continue;
+                }
+                let mut part = Vec::new();
+                emit(x, kernel, &mut part);
+                part.push(if and { Op::And } else { Op::Or });
+                let n = part.len() as u32;
+                out.push(if and {
+                    Op::SkipIfNone(n)
+                } else {
+                    Op::SkipIfAll(n)
+                });
+                out.extend(part);
+            }
+        }
+    }
+}
+
+#[inline]
+fn bit(words: &[u64], i: usize) -> u64 {
+    words.get(i >> 6).map_or(0, |w| (w >> (i & 63)) & 1)
+}
+
+impl Kernel<'_> {
+    /// Computes rows `start..end` (at most [`CHUNK_ROWS`]) into `out`.
+    fn run(&self, start: usize, end: usize, out: &mut Mask) {
+        match self {
+            Kernel::Codes { codes, accept } => {
+                let acc = accept.words();
+                let codes = codes.get(start..end).unwrap_or(&[]);
+                for (w, chunk) in out
+                    .iter_mut()
+                    .zip(codes.chunks(64).chain(std::iter::repeat(&[][..])))
+                {
+                    let mut m = 0u64;
+                    for (b, &c) in chunk.iter().enumerate() {
+                        m |= bit(acc, c as usize) << b;
+                    }
+                    *w = m;
+                }
+            }
+            Kernel::Bools {
+                value,
+                valid,
+                table,
+            } => {
+                let (vw, dw) = (value.words(), valid.words());
+                let first = start / 64;
+                for (i, w) in out.iter_mut().enumerate() {
+                    let v = vw.get(first + i).copied().unwrap_or(0);
+                    let d = dw.get(first + i).copied().unwrap_or(0);
+                    let pick = |b: bool, m: u64| if b { m } else { 0 };
+                    *w = pick(table[0], !d) | pick(table[1], d & !v) | pick(table[2], d & v);
+                }
+            }
+            Kernel::Dates {
+                value,
+                valid,
+                op,
+                negated,
+            } => {
+                let vals = value.get(start..end).unwrap_or(&[]);
+                let dw = valid.words();
+                for (wi, w) in out.iter_mut().enumerate() {
+                    let mut m = 0u64;
+                    let base = wi * 64;
+                    for b in 0..64 {
+                        let Some(&v) = vals.get(base + b) else { break };
+                        let ok = bit(dw, start + base + b) == 1;
+                        let r = op.test(ok.then_some(v)) != *negated;
+                        m |= u64::from(r) << b;
+                    }
+                    *w = m;
+                }
+            }
+            Kernel::List { list, accept, all } => {
+                let acc = accept.words();
+                for (wi, w) in out.iter_mut().enumerate() {
+                    let mut m = 0u64;
+                    for b in 0..64 {
+                        let row = start + wi * 64 + b;
+                        if row >= end {
+                            break;
+                        }
+                        let a = list.offsets.get(row).copied().unwrap_or(0) as usize;
+                        let z = list.offsets.get(row + 1).copied().unwrap_or(0) as usize;
+                        let els = list.values.get(a..z).unwrap_or(&[]);
+                        let r = if *all {
+                            els.iter().all(|&c| bit(acc, c as usize) == 1)
+                        } else {
+                            els.iter().any(|&c| bit(acc, c as usize) == 1)
+                        };
+                        m |= u64::from(r) << b;
+                    }
+                    *w = m;
+                }
+            }
+        }
+    }
+}
+
+/// Per-task scratch: the mask stack and the per-chunk kernel cache.
+struct Scratch {
+    stack: Vec<Box<Mask>>,
+    free: Vec<Box<Mask>>,
+    cache: Vec<Box<Mask>>,
+    cached_at: Vec<usize>,
+}
+
+impl Scratch {
+    fn new(kernels: usize) -> Scratch {
+        Scratch {
+            stack: Vec::new(),
+            free: Vec::new(),
+            cache: (0..kernels).map(|_| Box::new([0u64; WORDS])).collect(),
+            cached_at: vec![usize::MAX; kernels],
+        }
+    }
+
+    fn fresh(&mut self) -> Box<Mask> {
+        self.free.pop().unwrap_or_else(|| Box::new([0u64; WORDS]))
+    }
+}
+
+impl Bound<'_> {
+    fn run(&self) -> Vec<Bitmap> {
+        let rows = self.table.len();
+        let chunks = rows.div_ceil(CHUNK_ROWS);
+        let results: Vec<Vec<Box<Mask>>> = (0..chunks)
+            .into_par_iter()
+            .map_init(
+                || Scratch::new(self.kernels.len()),
+                |s, ci| {
+                    let start = ci * CHUNK_ROWS;
+                    let end = (start + CHUNK_ROWS).min(rows);
+                    self.code
+                        .iter()
+                        .map(|code| self.run_one(code, ci, start, end, s))
+                        .collect()
+                },
+            )
+            .collect();
+        (0..self.code.len())
+            .map(|p| {
+                let mut words = Vec::with_capacity(rows.div_ceil(64));
+                for (ci, chunk) in results.iter().enumerate() {
+                    let start = ci * CHUNK_ROWS;
+                    let n = (rows - start).min(CHUNK_ROWS).div_ceil(64);
+                    if let Some(m) = chunk.get(p) {
+                        words.extend_from_slice(m.get(..n).unwrap_or(&m[..]));
+                    }
+                }
+                Bitmap::from_words(words, rows)
+            })
+            .collect()
+    }
+
+    fn run_one(
+        &self,
+        code: &[Op],
+        ci: usize,
+        start: usize,
+        end: usize,
+        s: &mut Scratch,
+    ) -> Box<Mask> {
+        let used = (end - start).div_ceil(64);
+        let mut pc = 0usize;
+        while let Some(op) = code.get(pc) {
+            pc += 1;
+            match *op {
+                Op::Kernel(k) => {
+                    let k = k as usize;
+                    let mut m = s.fresh();
+                    if s.cached_at.get(k) != Some(&ci) {
+                        if let (Some(kernel), Some(slot)) =
+                            (self.kernels.get(k), s.cache.get_mut(k))
+                        {
+                            kernel.run(start, end, slot);
+                        }
+                        if let Some(c) = s.cached_at.get_mut(k) {
+                            *c = ci;
+                        }
+                    }
+                    if let Some(c) = s.cache.get(k) {
+                        *m = **c;
+                    }
+                    s.stack.push(m);
+                }
+                Op::Const(b) => {
+                    let mut m = s.fresh();
+                    m.fill(if b { u64::MAX } else { 0 });
+                    s.stack.push(m);
+                }
+                Op::Not => {
+                    if let Some(t) = s.stack.last_mut() {
+                        t.iter_mut().for_each(|w| *w = !*w);
+                    }
+                }
+                Op::And | Op::Or => {
+                    let Some(b) = s.stack.pop() else { continue };
+                    if let Some(a) = s.stack.last_mut() {
+                        if *op == Op::And {
+                            a.iter_mut().zip(b.iter()).for_each(|(x, y)| *x &= y);
+                        } else {
+                            a.iter_mut().zip(b.iter()).for_each(|(x, y)| *x |= y);
+                        }
+                    }
+                    s.free.push(b);
+                }
+                Op::SkipIfNone(n) => {
+                    if s.stack
+                        .last()
+                        .is_some_and(|t| t.iter().take(used).all(|&w| w == 0))
+                    {
+                        pc += n as usize;
+                    }
+                }
+                Op::SkipIfAll(n) => {
+                    let full = |t: &Mask| {
+                        t.iter().take(used).enumerate().all(|(i, &w)| {
+                            let live = (end - start).saturating_sub(i * 64).min(64);
+                            let want = if live == 64 {
+                                u64::MAX
+                            } else {
+                                (1u64 << live) - 1
+                            };
+                            w & want == want
+                        })
+                    };
+                    if s.stack.last().is_some_and(|t| full(t)) {
+                        pc += n as usize;
+                    }
+                }
+            }
+        }
+        let out = s.stack.pop().unwrap_or_else(|| Box::new([0u64; WORDS]));
+        while let Some(x) = s.stack.pop() {
+            s.free.push(x);
+        }
+        out
+    }
+}
