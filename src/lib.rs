@@ -38,6 +38,7 @@ pub mod program;
 pub mod schema;
 pub mod span;
 pub mod syntax;
+pub mod synth;
 pub mod table;
 pub mod vm;
 

@@ -5,6 +5,9 @@ use dynrule::diag::{JsonDiagnostic, Report};
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
+#[path = "cli/engine.rs"]
+mod engine;
+
 /// Compile, check and evaluate Microsoft Entra ID dynamic membership rules offline.
 #[derive(Parser)]
 #[command(name = "dynrule", version, about)]
@@ -23,6 +26,13 @@ enum Command {
         /// The rule text.
         rule: String,
     },
+    /// Evaluate rules over a users (or devices) export: members, or counts. Exit 0; 1 when a
+    /// rule is invalid (the others are still evaluated); 2 on unreadable input.
+    Eval(engine::EvalArgs),
+    /// Explain one user's result clause by clause (Graph's evaluateDynamicMembership shape).
+    Explain(engine::ExplainArgs),
+    /// Write a deterministic synthetic tenant of Graph users as JSON Lines.
+    GenTenant(engine::GenArgs),
 }
 
 #[derive(clap::Args)]
@@ -43,8 +53,11 @@ struct CheckArgs {
 }
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
-enum Format {
+/// Output format of `check` and `explain`.
+pub enum Format {
+    /// Human-readable.
     Text,
+    /// JSON.
     Json,
 }
 
@@ -52,6 +65,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => check(args),
+        Command::Eval(args) => engine::eval(args),
+        Command::Explain(args) => engine::explain(args),
+        Command::GenTenant(args) => engine::gen_tenant(args),
         Command::Fmt { rule } => {
             // One pass: the diagnostics say what formatting repaired or left alone (typographic
             // dashes, unknown properties), so the printed rule is never mistaken for a checked one.
@@ -167,10 +183,12 @@ fn rule_of_line(line: &str) -> Result<String, String> {
     if trimmed.starts_with('{') || trimmed.starts_with('"') {
         return match serde_json::from_str::<serde_json::Value>(line) {
             Ok(serde_json::Value::String(s)) => Ok(s),
-            Ok(serde_json::Value::Object(o)) => match o.get("rule") {
-                Some(serde_json::Value::String(s)) => Ok(s.clone()),
-                _ => Err("object has no string field \"rule\"".into()),
-            },
+            Ok(serde_json::Value::Object(o)) => {
+                match o.get("rule").or_else(|| o.get("membershipRule")) {
+                    Some(serde_json::Value::String(s)) => Ok(s.clone()),
+                    _ => Err("object has no string field \"rule\" or \"membershipRule\"".into()),
+                }
+            }
             Ok(_) => Err("expected a JSON object or string".into()),
             Err(e) if trimmed.starts_with('{') => Err(format!("invalid JSON: {e}")),
             Err(_) => Ok(line.to_string()),
