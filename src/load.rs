@@ -546,13 +546,13 @@ enum Target {
 struct KeyMap {
     layout_len: usize,
     id_col: usize,
-    map: HashMap<String, Target>,
+    map: hashbrown::HashMap<String, Target>,
 }
 
 impl KeyMap {
     fn new(object: ObjectType) -> KeyMap {
         let layout = Layout::new(object);
-        let mut map: HashMap<String, Target> = HashMap::new();
+        let mut map: hashbrown::HashMap<String, Target> = hashbrown::HashMap::new();
         let mut fallbacks = Vec::new();
         for p in schema::PROPERTIES.iter().filter(|p| p.object == object) {
             let Some(col) = layout.position(ColumnKey::Prop(p.name)) else {

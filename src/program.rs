@@ -193,27 +193,58 @@ impl Sub {
     }
 }
 
-/// Evaluates postfix code on one row, `leaf(n)` giving leaf `n`'s value.
+/// Evaluates postfix code on one row, `leaf(n)` giving leaf `n`'s value. The stack lives in a
+/// fixed array (element predicates are small); code deeper than 64 falls back to the heap.
+#[inline]
 pub fn run_postfix(code: &[Instr], mut leaf: impl FnMut(u32) -> bool) -> bool {
-    let mut stack: Vec<bool> = Vec::with_capacity(8);
+    if let [Instr::Leaf(n)] = code {
+        return leaf(*n);
+    }
+    let mut fixed = [false; 64];
+    let mut heap: Vec<bool> = Vec::new();
+    let mut depth = 0usize;
+    let push = |v: bool, depth: &mut usize, fixed: &mut [bool; 64], heap: &mut Vec<bool>| {
+        match fixed.get_mut(*depth) {
+            Some(slot) => *slot = v,
+            None => heap.push(v),
+        }
+        *depth += 1;
+    };
+    let top = |depth: usize, fixed: &[bool; 64], heap: &[bool]| -> bool {
+        match depth.checked_sub(1) {
+            Some(i) if i < 64 => fixed.get(i).copied().unwrap_or(false),
+            Some(i) => heap.get(i - 64).copied().unwrap_or(false),
+            None => false,
+        }
+    };
+    let pop = |depth: &mut usize, fixed: &[bool; 64], heap: &mut Vec<bool>| -> bool {
+        let v = top(*depth, fixed, heap);
+        if *depth > 64 {
+            heap.pop();
+        }
+        *depth = depth.saturating_sub(1);
+        v
+    };
     for ins in code {
         match *ins {
-            Instr::Leaf(n) => stack.push(leaf(n)),
-            Instr::Const(b) => stack.push(b),
+            Instr::Leaf(n) => {
+                let v = leaf(n);
+                push(v, &mut depth, &mut fixed, &mut heap);
+            }
+            Instr::Const(b) => push(b, &mut depth, &mut fixed, &mut heap),
             Instr::Not => {
-                if let Some(t) = stack.last_mut() {
-                    *t = !*t;
-                }
+                let v = pop(&mut depth, &fixed, &mut heap);
+                push(!v, &mut depth, &mut fixed, &mut heap);
             }
             Instr::And | Instr::Or => {
-                let b = stack.pop().unwrap_or(false);
-                if let Some(a) = stack.last_mut() {
-                    *a = if *ins == Instr::And { *a && b } else { *a || b };
-                }
+                let b = pop(&mut depth, &fixed, &mut heap);
+                let a = pop(&mut depth, &fixed, &mut heap);
+                let v = if *ins == Instr::And { a && b } else { a || b };
+                push(v, &mut depth, &mut fixed, &mut heap);
             }
         }
     }
-    stack.pop().unwrap_or(false)
+    top(depth, &fixed, &heap)
 }
 
 /// A leaf predicate of a [`Program`]. Negation is folded into each leaf.

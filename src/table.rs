@@ -24,13 +24,20 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
-/// Distinct strings of a column, each stored once, with a case-folded copy.
+/// The distinct strings of a column, each stored once in one buffer, with their case-folded
+/// (Unicode lower-case, decision D2) forms.
+///
+/// ASCII entries fold on the fly (ASCII lower-casing into a scratch buffer is a few
+/// nanoseconds); only non-ASCII entries keep a folded copy, made once when the table is finished.
+/// A high-cardinality column stops deduplicating (see [`HIGH_CARDINALITY`]), so an entry may
+/// then repeat; every consumer decides per entry, which stays correct.
 #[derive(Clone, Debug, Default)]
 pub struct Dict {
     text: String,
     ends: Vec<u32>,
-    /// The folded text, when some entry's folded form differs from the entry.
-    folded: Option<(String, Vec<u32>)>,
+    /// Folded forms of the non-ASCII entries: entry → range in `unicode_text`.
+    unicode: HashMap<u32, (u32, u32)>,
+    unicode_text: String,
 }
 
 fn slice<'a>(text: &'a str, ends: &[u32], i: usize) -> &'a str {
@@ -44,7 +51,7 @@ fn slice<'a>(text: &'a str, ends: &[u32], i: usize) -> &'a str {
 }
 
 impl Dict {
-    /// Number of distinct values.
+    /// Number of entries.
     pub fn len(&self) -> usize {
         self.ends.len()
     }
@@ -54,75 +61,117 @@ impl Dict {
         self.ends.is_empty()
     }
 
-    /// Value `i` (0-based: code `i + 1`) as loaded.
+    /// Entry `i` (0-based: code `i + 1`) as loaded.
     pub fn get(&self, i: usize) -> &str {
         slice(&self.text, &self.ends, i)
     }
 
-    /// Value `i` in Unicode lower case.
-    pub fn folded(&self, i: usize) -> &str {
-        match &self.folded {
-            Some((t, e)) => slice(t, e, i),
-            None => self.get(i),
+    /// Calls `f(original, folded)` for entry `i`, folding ASCII entries into `scratch`.
+    #[inline]
+    pub fn with_folded<R>(&self, i: usize, scratch: &mut String, f: impl FnOnce(&str, &str) -> R) -> R {
+        let s = self.get(i);
+        if s.is_ascii() {
+            scratch.clear();
+            scratch.push_str(s);
+            scratch.make_ascii_lowercase();
+            f(s, scratch)
+        } else {
+            let folded = self
+                .unicode
+                .get(&(i as u32))
+                .and_then(|&(a, b)| self.unicode_text.get(a as usize..b as usize))
+                .unwrap_or(s);
+            f(s, folded)
         }
     }
 
-    /// Bytes held (text, folded text, offsets).
+    /// Entry `i` folded (allocates; for lookups off the hot path).
+    pub fn folded(&self, i: usize) -> String {
+        let mut scratch = String::new();
+        self.with_folded(i, &mut scratch, |_, f| f.to_string())
+    }
+
+    /// Bytes held (text, offsets, folded non-ASCII entries).
     pub fn heap_bytes(&self) -> usize {
         self.text.capacity()
             + self.ends.capacity() * 4
-            + self
-                .folded
-                .as_ref()
-                .map_or(0, |(t, e)| t.capacity() + e.capacity() * 4)
+            + self.unicode_text.capacity()
+            + self.unicode.capacity() * 12
     }
 
     fn fold(&mut self) {
-        let mut any = false;
-        let mut text = String::with_capacity(self.text.len());
-        let mut ends = Vec::with_capacity(self.ends.len());
+        let mut unicode = HashMap::new();
+        let mut text = String::new();
         for i in 0..self.len() {
             let v = self.get(i);
-            let f = v.to_lowercase();
-            any |= f != v;
-            text.push_str(&f);
-            ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
+            if !v.is_ascii() {
+                let a = text.len() as u32;
+                text.push_str(&v.to_lowercase());
+                unicode.insert(i as u32, (a, text.len() as u32));
+            }
         }
-        self.folded = any.then_some((text, ends));
+        self.unicode = unicode;
+        self.unicode_text = text;
     }
 }
 
-/// Builds a [`Dict`], interning each string once.
+/// A column whose first [`HIGH_CARDINALITY_SAMPLE`] values are more than this fraction distinct
+/// stops deduplicating: ids, UPNs, mail addresses gain nothing from a dictionary, and hashing
+/// them was most of the load time.
+pub const HIGH_CARDINALITY: f64 = 0.5;
+/// Values looked at before deciding a column is high-cardinality.
+pub const HIGH_CARDINALITY_SAMPLE: usize = 16_384;
+
+/// Builds a [`Dict`], interning each string once (until the column proves high-cardinality).
 #[derive(Default)]
 struct DictBuilder {
     dict: Dict,
     index: HashTable<u32>,
     hasher: hashbrown::DefaultHashBuilder,
     overflow: bool,
+    seen: usize,
+    plain: bool,
 }
 
 impl DictBuilder {
+    fn append(&mut self, s: &str) -> u32 {
+        let i = self.dict.ends.len() as u32;
+        self.dict.text.push_str(s);
+        match u32::try_from(self.dict.text.len()) {
+            Ok(end) => self.dict.ends.push(end),
+            Err(_) => {
+                self.overflow = true;
+                self.dict.ends.push(u32::MAX);
+            }
+        }
+        i
+    }
+
     /// The code (`1 + index`) of `s`, adding it when new.
     fn intern(&mut self, s: &str) -> u32 {
+        if self.plain {
+            return self.append(s) + 1;
+        }
+        self.seen += 1;
+        if self.seen == HIGH_CARDINALITY_SAMPLE
+            && self.dict.len() as f64 > HIGH_CARDINALITY * HIGH_CARDINALITY_SAMPLE as f64
+        {
+            self.plain = true;
+            self.index = HashTable::new();
+            return self.append(s) + 1;
+        }
         let hash = self.hasher.hash_one(s);
+        let Self { dict, index, .. } = self;
+        if let Some(&i) = index.find(hash, |&i| slice(&dict.text, &dict.ends, i as usize) == s) {
+            return i + 1;
+        }
+        let i = self.append(s);
         let Self {
             dict,
             index,
             hasher,
             ..
         } = self;
-        if let Some(&i) = index.find(hash, |&i| slice(&dict.text, &dict.ends, i as usize) == s) {
-            return i + 1;
-        }
-        let i = dict.ends.len() as u32;
-        dict.text.push_str(s);
-        match u32::try_from(dict.text.len()) {
-            Ok(end) => dict.ends.push(end),
-            Err(_) => {
-                self.overflow = true;
-                dict.ends.push(u32::MAX);
-            }
-        }
         index.insert_unique(hash, i, |&j| {
             hasher.hash_one(slice(&dict.text, &dict.ends, j as usize))
         });
@@ -135,6 +184,8 @@ impl DictBuilder {
         }
         let mut d = self.dict;
         d.fold();
+        d.text.shrink_to_fit();
+        d.ends.shrink_to_fit();
         Ok(d)
     }
 }
@@ -325,11 +376,6 @@ impl PlanSets {
         })
     }
 
-    /// Folded text of field `f` (0..3) for code `c` (None for 0).
-    pub fn folded(&self, f: usize, c: u32) -> Option<&str> {
-        let d = self.dicts.get(f)?;
-        (c > 0).then(|| d.folded(c as usize - 1))
-    }
 }
 
 /// The `assignedPlans` column: a plan-set code per row.
@@ -343,14 +389,14 @@ pub struct PlanColumn {
 
 struct PlanBuilder {
     set_codes: Vec<u32>,
-    index: HashMap<Vec<[u32; 3]>, u32>,
+    index: hashbrown::HashMap<Vec<[u32; 3]>, u32>,
     sets: Vec<Vec<[u32; 3]>>,
     dicts: [DictBuilder; 3],
 }
 
 impl Default for PlanBuilder {
     fn default() -> Self {
-        let mut index = HashMap::new();
+        let mut index = hashbrown::HashMap::new();
         index.insert(Vec::new(), 0);
         PlanBuilder {
             set_codes: Vec::new(),
@@ -645,13 +691,21 @@ impl TableBuilder {
         self.rows == 0
     }
 
-    /// Appends records, one column per rayon task.
+    /// Appends records. Columns are split into groups, one rayon task each; a task walks the
+    /// records in order (row-major, as they sit in memory) appending to its own columns.
     pub fn push_batch(&mut self, records: &[Record<'_>]) {
-        self.columns.par_iter_mut().enumerate().for_each(|(ci, b)| {
-            for r in records {
-                b.push(r.cells.get(ci));
-            }
-        });
+        const GROUP: usize = 6;
+        self.columns
+            .par_chunks_mut(GROUP)
+            .enumerate()
+            .for_each(|(g, builders)| {
+                let base = g * GROUP;
+                for r in records {
+                    for (j, b) in builders.iter_mut().enumerate() {
+                        b.push(r.cells.get(base + j));
+                    }
+                }
+            });
         for (i, r) in records.iter().enumerate() {
             let row = self.rows + i;
             for (name, v) in &r.extensions {
@@ -784,7 +838,9 @@ impl Table {
         let want = key.to_lowercase();
         for k in ["objectId", "userPrincipalName", "deviceId", "displayName"] {
             if let Some(c) = self.str_column(ColumnKey::Prop(k)) {
-                let hit = (0..c.dict.len()).find(|&i| c.dict.folded(i) == want);
+                let mut scratch = String::new();
+                let hit = (0..c.dict.len())
+                    .find(|&i| c.dict.with_folded(i, &mut scratch, |_, f| f == want));
                 if let Some(i) = hit {
                     let code = i as u32 + 1;
                     if let Some(row) = c.codes.iter().position(|&x| x == code) {

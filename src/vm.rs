@@ -122,20 +122,44 @@ fn list_source<'t>(table: &'t Table, s: &ListSource) -> Option<&'t ListColumn> {
     }
 }
 
-/// Decides a string predicate per dictionary code: bit 0 is null, bit `c` value `c - 1`.
-fn decide_dict(dict: &Dict, f: impl Fn(Option<(&str, &str)>) -> bool + Sync) -> Bitmap {
+/// A per-value decision: the (original, folded) text, or `None` for null.
+type Decide<'a> = dyn Fn(Option<(&str, &str)>) -> bool + Sync + 'a;
+
+/// Decides several predicates per dictionary code in one pass (each entry folded once): bit 0
+/// is null, bit `c` entry `c - 1`. One bitmap per predicate.
+fn decide_dict(dict: &Dict, fs: &[&Decide<'_>]) -> Vec<Bitmap> {
     let n = dict.len();
-    let mut bits = vec![false; n + 1];
-    if let Some(b) = bits.first_mut() {
-        *b = f(None);
-    }
-    if let Some(rest) = bits.get_mut(1..) {
-        rest.par_iter_mut()
-            .with_min_len(4096)
-            .enumerate()
-            .for_each(|(i, b)| *b = f(Some((dict.get(i), dict.folded(i)))));
-    }
-    bits.into_iter().collect()
+    let k = fs.len();
+    let words = (n + 1).div_ceil(64);
+    let mut flat = vec![0u64; words * k];
+    flat.par_chunks_mut(k.max(1))
+        .enumerate()
+        .with_min_len(16)
+        .for_each_init(String::new, |scratch, (w, out)| {
+            for b in 0..64 {
+                let code = w * 64 + b;
+                if code > n {
+                    break;
+                }
+                let mut mark = |hits: &mut dyn FnMut(&Decide<'_>) -> bool| {
+                    for (word, f) in out.iter_mut().zip(fs) {
+                        if hits(*f) {
+                            *word |= 1 << b;
+                        }
+                    }
+                };
+                if code == 0 {
+                    mark(&mut |f| f(None));
+                } else {
+                    dict.with_folded(code - 1, scratch, |o, folded| {
+                        mark(&mut |f| f(Some((o, folded))));
+                    });
+                }
+            }
+        });
+    (0..k)
+        .map(|j| Bitmap::from_words(flat.iter().skip(j).step_by(k).copied().collect(), n + 1))
+        .collect()
 }
 
 /// A leaf decided on this table: a kernel, or a constant.
@@ -155,17 +179,18 @@ fn decide<'t>(leaf: &Leaf, table: &'t Table) -> Decided<'t> {
             let Some(col) = str_source(table, source).filter(|c| !c.codes.is_empty()) else {
                 return Decided::Const(pred.test(None) != *negated);
             };
-            let accept = decide_dict(&col.dict, |v| pred.test(v) != *negated);
-            // Constant when every code present decides the same.
-            let first = accept.get(1);
-            let values_uniform = (1..=col.dict.len()).all(|c| accept.get(c) == first);
-            if values_uniform && (!col.has_null || accept.get(0) == first) {
-                return Decided::Const(first);
+            if let crate::program::StrPred::IsNull = pred {
+                let mut accept = if *negated {
+                    Bitmap::ones(col.dict.len() + 1)
+                } else {
+                    Bitmap::zeros(col.dict.len() + 1)
+                };
+                accept.set(0, !*negated);
+                return str_decided(col, accept);
             }
-            Decided::Kernel(Kernel::Codes {
-                codes: &col.codes,
-                accept,
-            })
+            let f = |v: Option<(&str, &str)>| pred.test(v) != *negated;
+            let accept = decide_dict(&col.dict, &[&f]).pop().unwrap_or_default();
+            str_decided(col, accept)
         }
         Leaf::Bool { prop, table: tt } => match table.column(ColumnKey::Prop(prop)) {
             Some(Column::Bool(b)) if rows > 0 => {
@@ -194,7 +219,8 @@ fn decide<'t>(leaf: &Leaf, table: &'t Table) -> Decided<'t> {
                 // Every row's collection is empty.
                 return Decided::Const(*all);
             };
-            let accept = decide_dict(&list.dict, |v| pred.eval(|_| v));
+            let f = |v: Option<(&str, &str)>| pred.eval(|_| v);
+            let accept = decide_dict(&list.dict, &[&f]).pop().unwrap_or_default();
             Decided::Kernel(Kernel::List {
                 list,
                 accept,
@@ -206,9 +232,14 @@ fn decide<'t>(leaf: &Leaf, table: &'t Table) -> Decided<'t> {
                 return Decided::Const(*all);
             };
             let sets = &pc.sets;
+            let folded: Vec<Vec<(String, String)>> = sets
+                .dicts
+                .iter()
+                .map(|d| (0..d.len()).map(|i| (d.get(i).to_string(), d.folded(i))).collect())
+                .collect();
             let accept: Bitmap = (0..sets.len())
                 .map(|s| {
-                    let eval = |p: [u32; 3]| plan_eval(pred, sets, p);
+                    let eval = |p: [u32; 3]| plan_eval(pred, &folded, p);
                     if *all {
                         sets.plans(s).all(eval)
                     } else {
@@ -227,17 +258,27 @@ fn decide<'t>(leaf: &Leaf, table: &'t Table) -> Decided<'t> {
     }
 }
 
-fn plan_eval(pred: &Sub, sets: &crate::table::PlanSets, p: [u32; 3]) -> bool {
+fn plan_eval(pred: &Sub, folded: &[Vec<(String, String)>], p: [u32; 3]) -> bool {
     pred.eval(|f| match f {
         Field::Plan(i) => {
-            let code = p.get(i).copied().unwrap_or(0);
-            let d = sets.dicts.get(i)?;
-            (code > 0).then(|| {
-                let k = code as usize - 1;
-                (d.get(k), d.folded(k))
-            })
+            let code = p.get(i).copied().unwrap_or(0) as usize;
+            let (o, f) = folded.get(i)?.get(code.checked_sub(1)?)?;
+            Some((o.as_str(), f.as_str()))
         }
         Field::Element => None,
+    })
+}
+
+/// A string leaf's constant, when every code present decides the same.
+fn str_decided<'t>(col: &'t StrColumn, accept: Bitmap) -> Decided<'t> {
+    let first = accept.get(1);
+    let values_uniform = (1..=col.dict.len()).all(|c| accept.get(c) == first);
+    if values_uniform && (!col.has_null || accept.get(0) == first) {
+        return Decided::Const(first);
+    }
+    Decided::Kernel(Kernel::Codes {
+        codes: &col.codes,
+        accept,
     })
 }
 
@@ -260,7 +301,7 @@ fn bind<'t>(programs: &[Program], table: &'t Table) -> (Bound<'t>, Stats) {
                 .collect()
         })
         .collect();
-    let decided: Vec<Decided<'t>> = distinct.par_iter().map(|l| decide(l, table)).collect();
+    let decided = decide_all(&distinct, table);
     let mut stats = Stats {
         leaves: distinct.len(),
         ..Stats::default()
@@ -315,6 +356,110 @@ fn bind<'t>(programs: &[Program], table: &'t Table) -> (Bound<'t>, Stats) {
         },
         stats,
     )
+}
+
+/// Decides every distinct leaf: string leaves on one column together (each entry folded once),
+/// the rest one by one; groups in parallel.
+fn decide_all<'t>(leaves: &[&Leaf], table: &'t Table) -> Vec<Decided<'t>> {
+    let mut groups: HashMap<&Source, Vec<usize>> = HashMap::new();
+    let mut lists: HashMap<&ListSource, Vec<usize>> = HashMap::new();
+    let mut singles = Vec::new();
+    for (i, l) in leaves.iter().enumerate() {
+        match l {
+            // `-eq null` needs no look at the values.
+            Leaf::Str {
+                pred: crate::program::StrPred::IsNull,
+                ..
+            } => singles.push(i),
+            Leaf::Str { source, .. }
+                if str_source(table, source).is_some_and(|c| !c.codes.is_empty()) =>
+            {
+                groups.entry(source).or_default().push(i);
+            }
+            Leaf::Strings { source, .. }
+                if list_source(table, source).is_some_and(|l| !l.values.is_empty()) =>
+            {
+                lists.entry(source).or_default().push(i);
+            }
+            _ => singles.push(i),
+        }
+    }
+    let mut jobs: Vec<Vec<usize>> = groups.into_values().collect();
+    jobs.extend(lists.into_values());
+    jobs.extend(singles.into_iter().map(|i| vec![i]));
+    let done: Vec<Vec<(usize, Decided<'t>)>> = jobs
+        .par_iter()
+        .map(|job| {
+            let first = job.first().and_then(|&i| leaves.get(i));
+            match first {
+                Some(Leaf::Str { source, .. }) if job.len() > 1 => {
+                    let Some(col) = str_source(table, source) else {
+                        return Vec::new();
+                    };
+                    let fs: Vec<Box<Decide<'_>>> = job
+                        .iter()
+                        .filter_map(|&i| match leaves.get(i) {
+                            Some(Leaf::Str { pred, negated, .. }) => {
+                                let f = move |v: Option<(&str, &str)>| pred.test(v) != *negated;
+                                Some(Box::new(f) as Box<Decide<'_>>)
+                            }
+                            _ => None,
+                        })
+                        .collect();
+                    let refs: Vec<&Decide<'_>> = fs.iter().map(|f| &**f).collect();
+                    let bitmaps = decide_dict(&col.dict, &refs);
+                    job.iter()
+                        .zip(bitmaps)
+                        .map(|(&i, b)| (i, str_decided(col, b)))
+                        .collect()
+                }
+                Some(Leaf::Strings { source, .. }) if job.len() > 1 => {
+                    let Some(list) = list_source(table, source) else {
+                        return Vec::new();
+                    };
+                    let fs: Vec<Box<Decide<'_>>> = job
+                        .iter()
+                        .filter_map(|&i| match leaves.get(i) {
+                            Some(Leaf::Strings { pred, .. }) => {
+                                let f = move |v: Option<(&str, &str)>| pred.eval(|_| v);
+                                Some(Box::new(f) as Box<Decide<'_>>)
+                            }
+                            _ => None,
+                        })
+                        .collect();
+                    let refs: Vec<&Decide<'_>> = fs.iter().map(|f| &**f).collect();
+                    let bitmaps = decide_dict(&list.dict, &refs);
+                    job.iter()
+                        .zip(bitmaps)
+                        .filter_map(|(&i, accept)| match leaves.get(i) {
+                            Some(Leaf::Strings { all, .. }) => Some((
+                                i,
+                                Decided::Kernel(Kernel::List {
+                                    list,
+                                    accept,
+                                    all: *all,
+                                }),
+                            )),
+                            _ => None,
+                        })
+                        .collect()
+                }
+                _ => job
+                    .iter()
+                    .filter_map(|&i| leaves.get(i).map(|l| (i, decide(l, table))))
+                    .collect(),
+            }
+        })
+        .collect();
+    let mut out: Vec<Option<Decided<'t>>> = (0..leaves.len()).map(|_| None).collect();
+    for (i, d) in done.into_iter().flatten() {
+        if let Some(slot) = out.get_mut(i) {
+            *slot = Some(d);
+        }
+    }
+    out.into_iter()
+        .map(|d| d.unwrap_or(Decided::Const(false)))
+        .collect()
 }
 
 /// Emits bound code with short-circuit skips.
