@@ -35,7 +35,10 @@ fn family(rule: &str) -> &'static str {
         "null"
     } else if rule.contains("employeeHireDate") {
         "date"
-    } else if rule.contains("-contains") || rule.contains("-startsWith") || rule.contains("-endsWith") {
+    } else if rule.contains("-contains")
+        || rule.contains("-startsWith")
+        || rule.contains("-endsWith")
+    {
         "substring"
     } else {
         "eq-in-bool"
@@ -99,7 +102,11 @@ fn bench_size(c: &mut Criterion, users: usize) {
             .collect();
         g.throughput(Throughput::Elements((users * subset.len()) as u64));
         g.bench_function(format!("evaluate-{fam}"), |b| {
-            b.iter_batched(|| subset.clone(), |s| dynrule::vm::evaluate(&s, &table), BatchSize::SmallInput)
+            b.iter_batched(
+                || subset.clone(),
+                |s| dynrule::vm::evaluate(&s, &table),
+                BatchSize::SmallInput,
+            )
         });
     }
     g.finish();

@@ -68,7 +68,12 @@ impl Dict {
 
     /// Calls `f(original, folded)` for entry `i`, folding ASCII entries into `scratch`.
     #[inline]
-    pub fn with_folded<R>(&self, i: usize, scratch: &mut String, f: impl FnOnce(&str, &str) -> R) -> R {
+    pub fn with_folded<R>(
+        &self,
+        i: usize,
+        scratch: &mut String,
+        f: impl FnOnce(&str, &str) -> R,
+    ) -> R {
         let s = self.get(i);
         if s.is_ascii() {
             scratch.clear();
@@ -375,7 +380,6 @@ impl PlanSets {
             ]
         })
     }
-
 }
 
 /// The `assignedPlans` column: a plan-set code per row.

@@ -235,7 +235,11 @@ fn decide<'t>(leaf: &Leaf, table: &'t Table) -> Decided<'t> {
             let folded: Vec<Vec<(String, String)>> = sets
                 .dicts
                 .iter()
-                .map(|d| (0..d.len()).map(|i| (d.get(i).to_string(), d.folded(i))).collect())
+                .map(|d| {
+                    (0..d.len())
+                        .map(|i| (d.get(i).to_string(), d.folded(i)))
+                        .collect()
+                })
                 .collect();
             let accept: Bitmap = (0..sets.len())
                 .map(|s| {

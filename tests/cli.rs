@@ -133,3 +133,194 @@ fn fmt_prints_canonical_form_and_repairs_typography() {
     assert!(err.contains("DR004"), "fmt reports what it repaired: {err}");
     assert_eq!(run(&["fmt", "(user.a -eq"], None).status.code(), Some(1));
 }
+
+fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("dynrule-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    let p = d.join(name);
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+const USERS: &str = r#"{"id":"11111111-1111-1111-1111-111111111111","userPrincipalName":"Adele.Vance@contoso.com","displayName":"Adele Vance","department":"Sales","accountEnabled":true,"proxyAddresses":["SMTP:Adele.Vance@contoso.com"]}
+{"id":"22222222-2222-2222-2222-222222222222","userPrincipalName":"bob@contoso.com","displayName":"Bob","department":"IT","accountEnabled":true}
+{"id":"33333333-3333-3333-3333-333333333333","userPrincipalName":"carol@contoso.com","displayName":"Carol, \"C\"","department":"Sales","accountEnabled":false}
+"#;
+
+#[test]
+fn gen_tenant_is_deterministic() {
+    let d = std::env::temp_dir().join(format!("dynrule-gen-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("dir");
+    let (a, b, c) = (d.join("a.jsonl"), d.join("b.jsonl"), d.join("c.jsonl"));
+    for (p, seed) in [(&a, "9"), (&b, "9"), (&c, "10")] {
+        let o = run(
+            &[
+                "gen-tenant",
+                "--users",
+                "300",
+                "--seed",
+                seed,
+                "--out",
+                p.to_str().expect("utf8"),
+            ],
+            None,
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let read = |p: &std::path::Path| std::fs::read(p).expect("read");
+    assert_eq!(read(&a), read(&b));
+    assert_ne!(read(&a), read(&c));
+    assert_eq!(read(&a).iter().filter(|&&b| b == b'\n').count(), 300);
+    // Every generated user loads and the suite's rules run over them.
+    let o = run(
+        &[
+            "eval",
+            "--users",
+            a.to_str().expect("utf8"),
+            "--rules",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/benches/suite.jsonl"),
+            "--count",
+            "--now",
+            "2026-11-21T00:00:00Z",
+        ],
+        None,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(stdout(&o).lines().count(), 36);
+}
+
+#[test]
+fn eval_formats() {
+    let users = temp_file("users.jsonl", USERS);
+    let u = users.to_str().expect("utf8");
+    let rule = r#"user.department -eq "sales""#;
+    let ids = run(&["eval", "--users", u, rule], None);
+    assert_eq!(ids.status.code(), Some(0));
+    assert_eq!(
+        stdout(&ids),
+        "11111111-1111-1111-1111-111111111111\n33333333-3333-3333-3333-333333333333\n"
+    );
+    let count = run(&["eval", "--users", u, rule, "--count"], None);
+    assert_eq!(
+        stdout(&count).trim(),
+        r#"{"count":2,"rule":"user.department -eq \"sales\""}"#
+    );
+    let csv = run(&["eval", "--users", u, rule, "--format", "csv"], None);
+    insta::assert_snapshot!(stdout(&csv));
+    let jsonl = run(&["eval", "--users", u, rule, "--format", "jsonl"], None);
+    insta::assert_snapshot!(stdout(&jsonl));
+    let timings = run(&["eval", "--users", u, rule, "--count", "--timings"], None);
+    let err = String::from_utf8_lossy(&timings.stderr);
+    assert!(
+        err.contains("load") && err.contains("compile") && err.contains("evaluate"),
+        "{err}"
+    );
+}
+
+#[test]
+fn eval_many_rules_reports_invalid_ones_and_goes_on() {
+    let users = temp_file("users2.jsonl", USERS);
+    let rules = temp_file(
+        "rules.txt",
+        "# one rule a line\nuser.accountEnabled -eq true\n\nuser.department -eq\n{\"membershipRule\": \"user.displayName -contains \\\"o\\\"\"}\ndevice.deviceOSType -eq \"Windows\"\n",
+    );
+    let o = run(
+        &[
+            "eval",
+            "--users",
+            users.to_str().expect("utf8"),
+            "--rules",
+            rules.to_str().expect("utf8"),
+            "--count",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    insta::assert_snapshot!(stdout(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("rules.txt:4"), "{err}");
+}
+
+#[test]
+fn eval_bad_users_file_is_located() {
+    let users = temp_file(
+        "bad.jsonl",
+        &format!("{USERS}{{\"id\": 5, \"accountEnabled\": 3}}\n"),
+    );
+    let u = users.to_str().expect("utf8");
+    let o = run(
+        &["eval", "--users", u, "user.accountEnabled -eq true"],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("bad.jsonl:4:"), "{err}");
+    let o = run(
+        &[
+            "eval",
+            "--users",
+            u,
+            "user.accountEnabled -eq true",
+            "--skip-invalid",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stdout(&o).lines().count(), 2);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("skipped 1 invalid record"));
+}
+
+#[test]
+fn explain_text_and_json() {
+    let users = temp_file("users3.jsonl", USERS);
+    let u = users.to_str().expect("utf8");
+    let rule = r#"(user.department -eq "Sales") -and (user.accountEnabled -eq true) -and (user.proxyAddresses -any (_ -startsWith "smtp:"))"#;
+    let text = run(
+        &[
+            "explain",
+            "--users",
+            u,
+            "--user",
+            "adele.vance@CONTOSO.com",
+            rule,
+        ],
+        None,
+    );
+    assert_eq!(
+        text.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&text.stderr)
+    );
+    let out = stdout(&text).replace(&*u, "<users>");
+    insta::assert_snapshot!(out);
+    let json = run(
+        &[
+            "explain",
+            "--users",
+            u,
+            "--user",
+            "33333333-3333-3333-3333-333333333333",
+            rule,
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&json)).expect("json");
+    assert_eq!(v["membershipRuleEvaluationResult"], false);
+    assert_eq!(v["membershipRule"], rule);
+    assert!(v["membershipRuleEvaluationDetails"]["expressionEvaluationDetails"].is_array());
+    let missing = run(&["explain", "--users", u, "--user", "nobody", rule], None);
+    assert_eq!(missing.status.code(), Some(2));
+}

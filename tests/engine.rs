@@ -117,20 +117,27 @@ fn vm_matches_oracle_on_handwritten_users() {
 
 /// A generated tenant large enough that high-cardinality columns (ids, UPNs, proxyAddresses)
 /// switch to plain (non-deduplicated) storage: the VM must still agree with the oracle on every
-/// user, for every rule of the bench suite.
+/// user, for every rule of the bench suite that reads such a column or `assignedPlans` (the
+/// others are covered by the tests above; the oracle is slow in debug builds).
 #[test]
 fn vm_matches_oracle_on_generated_tenant() {
     let users = dynrule::synth::tenant_values(17_000, 3);
     assert_eq!(users.len(), 17_000);
     let table = table_from_values(&users, ObjectType::User).expect("table");
-    let suite = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/suite.jsonl"))
-        .expect("suite");
+    let suite =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/suite.jsonl"))
+            .expect("suite");
     let rules: Vec<String> = suite
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter_map(|v| v.get("rule").and_then(Value::as_str).map(str::to_string))
+        .filter(|r| {
+            ["userPrincipalName", "mail", "proxyAddresses", "employeeId", "assignedPlans"]
+                .iter()
+                .any(|c| r.contains(c))
+        })
         .collect();
-    assert_eq!(rules.len(), 36);
+    assert_eq!(rules.len(), 14);
     let cx = Context::at(now());
     let hirs: Vec<_> = rules
         .iter()

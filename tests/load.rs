@@ -1,0 +1,265 @@
+//! Loaders: every export shape gives the same table, bad records are errors with file, line and
+//! column (or skipped and listed with `skip_invalid`), and nothing is dropped silently.
+
+use dynrule::load::{LoadOptions, load};
+use dynrule::schema::ObjectType;
+use dynrule::table::{ColumnKey, Table};
+use std::path::{Path, PathBuf};
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("dynrule-load-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+fn strict() -> LoadOptions {
+    LoadOptions::default()
+}
+
+fn col(t: &Table, key: &'static str) -> Vec<Option<String>> {
+    let c = t.str_column(ColumnKey::Prop(key));
+    (0..t.len())
+        .map(|r| c.and_then(|c| c.get(r)).map(str::to_string))
+        .collect()
+}
+
+const A: &str = r#"{"id":"a","userPrincipalName":"a@contoso.com","department":"Sales","mobilePhone":"+1","onPremisesExtensionAttributes":{"extensionAttribute1":"EMS;"}}"#;
+const B: &str = r#"{"Id":"b","UserPrincipalName":"b@contoso.com","Department":null,"extensionAttribute1":"E3"}"#;
+
+fn check_ab(t: &Table) {
+    assert_eq!(t.len(), 2);
+    assert_eq!(col(t, "objectId"), vec![Some("a".into()), Some("b".into())]);
+    assert_eq!(col(t, "department"), vec![Some("Sales".into()), None]);
+    assert_eq!(col(t, "mobile"), vec![Some("+1".into()), None]);
+    assert_eq!(
+        col(t, "extensionAttribute1"),
+        vec![Some("EMS;".into()), Some("E3".into())]
+    );
+}
+
+#[test]
+fn every_json_shape_loads_the_same() {
+    let d = dir("shapes");
+    let shapes = [
+        ("users.jsonl", format!("{A}\n\n{B}\n")),
+        ("users.ndjson", format!("{A}\r\n{B}")),
+        ("array.json", format!("[\n{A},\n{B}\n]")),
+        (
+            "page.json",
+            format!(r#"{{"@odata.context":"x","value":[{A},{B}],"@odata.nextLink":"y"}}"#),
+        ),
+        ("lines.json", format!("{A}\n{B}\n")),
+        ("bom.jsonl", format!("\u{feff}{A}\n{B}\n")),
+    ];
+    for (name, text) in shapes {
+        let p = write(&d, name, &text);
+        let l = load(&p, ObjectType::User, &strict()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        check_ab(&l.table);
+    }
+}
+
+#[test]
+fn a_folder_of_graph_pages_loads_in_name_order() {
+    let d = dir("pages");
+    write(&d, "page-002.json", &format!(r#"{{"value":[{B}]}}"#));
+    write(
+        &d,
+        "page-001.json",
+        &format!(
+            r#"{{"value":[{A}],"@odata.nextLink":"https://graph.microsoft.com/v1.0/users?$skiptoken=x"}}"#
+        ),
+    );
+    write(&d, "notes.txt", "not an export");
+    let l = load(&d, ObjectType::User, &strict()).expect("folder");
+    check_ab(&l.table);
+}
+
+#[test]
+fn csv_portal_download_and_property_headers() {
+    let d = dir("csv");
+    // The Entra admin center's "Download users" columns (a subset), in its order.
+    let portal = "userPrincipalName,displayName,surname,mail,givenName,objectId,userType,jobTitle,department,accountEnabled,usageLocation,streetAddress,state,country,physicalDeliveryOfficeName,city,postalCode,telephoneNumber,mobile,alternateEmailAddress,ageGroup\n\
+a@contoso.com,Adele Vance,Vance,a@contoso.com,Adele,a,Member,Engineer,Sales,True,US,1 Main St,WA,United States,Bldg 1,Seattle,98052,+1 425,+1 206,x@y.com;z@y.com,Adult\n\
+b@contoso.com,Bob,,,,b,Guest,,,False,,,,,,,,,,,\n";
+    let p = write(&d, "exportUsers_2026-11-21.csv", portal);
+    let l = load(&p, ObjectType::User, &strict()).expect("portal csv");
+    let t = &l.table;
+    assert_eq!(col(t, "objectId"), vec![Some("a".into()), Some("b".into())]);
+    assert_eq!(
+        col(t, "physicalDeliveryOfficeName"),
+        vec![Some("Bldg 1".into()), None]
+    );
+    assert_eq!(col(t, "telephoneNumber"), vec![Some("+1 425".into()), None]);
+    assert_eq!(col(t, "department"), vec![Some("Sales".into()), None]);
+    // Columns no rule can read are named, not silently dropped.
+    assert!(
+        l.warnings.iter().any(|w| w.contains("ageGroup")),
+        "{:?}",
+        l.warnings
+    );
+    let members = eval(t, r#"user.accountEnabled -eq true"#);
+    assert_eq!(members, vec!["a"]);
+    let members = eval(t, r#"user.otherMails -any (_ -eq "z@y.com")"#);
+    assert_eq!(members, vec!["a"]);
+    // Spreadsheet-style headers.
+    let p = write(
+        &d,
+        "sheet.csv",
+        "Object Id,First name,Last name,Department,extension_b7d8e5fa0a1b4c0fb1e4c2f0a2b3c4d5_costCenter\nc,Cy,Lee,IT,CC-1\n",
+    );
+    let l = load(&p, ObjectType::User, &strict()).expect("sheet csv");
+    assert_eq!(col(&l.table, "givenName"), vec![Some("Cy".into())]);
+    assert_eq!(
+        eval(
+            &l.table,
+            r#"user.extension_b7d8e5fa0a1b4c0fb1e4c2f0a2b3c4d5_costCenter -eq "cc-1""#
+        ),
+        vec!["c"]
+    );
+}
+
+fn eval(t: &Table, rule: &str) -> Vec<String> {
+    let p = dynrule::program::Program::from_text(
+        rule,
+        &dynrule::program::CompileOptions {
+            now: jiff::Timestamp::UNIX_EPOCH,
+        },
+    )
+    .expect(rule);
+    let m = dynrule::vm::evaluate(&[p], t);
+    m.first()
+        .map(|m| {
+            m.ones_iter()
+                .filter_map(|r| t.id(r).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn bad_records_name_file_line_and_column() {
+    let d = dir("errors");
+    let text = format!(
+        "{A}\n{{\"id\":\"x\",\"accountEnabled\":\"yes\"}}\n{{\"id\":\"y\",\n{B}\n[1]\n{{\"department\":\"no id\"}}\n"
+    );
+    let p = write(&d, "users.jsonl", &text);
+    let e = load(&p, ObjectType::User, &strict()).expect_err("strict load stops");
+    assert_eq!((e.line, e.column > 0), (2, true), "{e}");
+    assert!(e.message.contains("accountEnabled"), "{e}");
+    assert!(
+        e.to_string().starts_with(&format!("{}:2:", p.display())),
+        "{e}"
+    );
+
+    let l = load(
+        &p,
+        ObjectType::User,
+        &LoadOptions {
+            skip_invalid: true,
+            progress: false,
+        },
+    )
+    .expect("skipping load");
+    check_ab(&l.table);
+    let lines: Vec<usize> = l.skipped.iter().map(|e| e.line).collect();
+    assert_eq!(lines, vec![2, 3, 5, 6], "{:?}", l.skipped);
+    assert!(
+        l.skipped.iter().any(|e| e.message.contains("no `id`")),
+        "{:?}",
+        l.skipped
+    );
+}
+
+#[test]
+fn bad_json_array_and_csv_rows_are_located() {
+    let d = dir("errors2");
+    let p = write(
+        &d,
+        "array.json",
+        &format!("[\n{A},\n{{\"id\":\"z\",\"employeeHireDate\":\"soon\"}},\n{B}\n]"),
+    );
+    let e = load(&p, ObjectType::User, &strict()).expect_err("bad date");
+    assert_eq!(e.line, 3, "{e}");
+    assert!(e.message.contains("employeeHireDate"), "{e}");
+    let l = load(
+        &p,
+        ObjectType::User,
+        &LoadOptions {
+            skip_invalid: true,
+            progress: false,
+        },
+    )
+    .expect("skip");
+    check_ab(&l.table);
+
+    let p = write(&d, "broken.json", "[{\"id\": \"a\"},\n {\"id\": }]");
+    let e = load(&p, ObjectType::User, &strict()).expect_err("syntax");
+    assert_eq!(e.line, 2, "{e}");
+
+    let p = write(&d, "rows.csv", "id,department\na,Sales\nb,IT,extra\nc,HR\n");
+    let e = load(&p, ObjectType::User, &strict()).expect_err("field count");
+    assert_eq!(e.line, 3, "{e}");
+    let l = load(
+        &p,
+        ObjectType::User,
+        &LoadOptions {
+            skip_invalid: true,
+            progress: false,
+        },
+    )
+    .expect("skip");
+    assert_eq!(l.table.len(), 2);
+    assert_eq!(l.skipped.len(), 1);
+
+    let p = write(&d, "utf16.json", "\u{feff}");
+    std::fs::write(&p, [0xFF, 0xFE, b'[', 0, b']', 0]).expect("write");
+    let e = load(&p, ObjectType::User, &strict()).expect_err("utf-16");
+    assert!(e.message.contains("UTF-16"), "{e}");
+}
+
+#[test]
+fn duplicate_ids_are_kept_and_reported() {
+    let d = dir("dups");
+    let p = write(&d, "u.jsonl", &format!("{A}\n{A}\n{B}\n"));
+    let l = load(&p, ObjectType::User, &strict()).expect("load");
+    assert_eq!(l.table.len(), 3);
+    assert!(
+        l.warnings.iter().any(|w| w.contains("repeat an id")),
+        "{:?}",
+        l.warnings
+    );
+}
+
+#[test]
+fn devices_map_graph_keys() {
+    let d = dir("devices");
+    let p = write(
+        &d,
+        "devices.jsonl",
+        r#"{"id":"d1","deviceId":"x","displayName":"PC-1","operatingSystem":"Windows","trustType":"AzureAd","extensionAttributes":{"extensionAttribute3":"kiosk"},"physicalIds":["[ZTDID]:abc"],"accountEnabled":true}
+"#,
+    );
+    let l = load(&p, ObjectType::Device, &strict()).expect("devices");
+    assert_eq!(
+        eval(&l.table, r#"device.deviceOSType -eq "windows""#),
+        vec!["d1"]
+    );
+    assert_eq!(
+        eval(&l.table, r#"device.extensionAttribute3 -eq "KIOSK""#),
+        vec!["d1"]
+    );
+    assert_eq!(
+        eval(
+            &l.table,
+            r#"device.devicePhysicalIds -any (_ -startsWith "[ZTDID]")"#
+        ),
+        vec!["d1"]
+    );
+}
