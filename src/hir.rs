@@ -178,6 +178,28 @@ pub enum DateValue {
     Now(Option<(crate::syntax::ast::Sign, String)>),
 }
 
+impl DateValue {
+    /// The instant this stands for when "now" is `now`: a fixed instant, or `now` plus or minus
+    /// the duration, added in UTC as calendar arithmetic (so `P1M` from 31 January is the end
+    /// of February). `None` when the duration does not parse or the result is out of range.
+    pub fn resolve(&self, now: jiff::Timestamp) -> Option<jiff::Timestamp> {
+        match self {
+            DateValue::At(t) => Some(*t),
+            DateValue::Now(None) => Some(now),
+            DateValue::Now(Some((sign, text))) => {
+                let span = crate::check::parse_duration(text)?;
+                let span = if *sign == crate::syntax::ast::Sign::Minus {
+                    span.negate()
+                } else {
+                    span
+                };
+                let zoned = now.to_zoned(jiff::tz::TimeZone::UTC);
+                zoned.checked_add(span).ok().map(|z| z.timestamp())
+            }
+        }
+    }
+}
+
 impl Rule {
     /// Every comparison in the rule, in source order.
     pub fn comparisons(&self) -> Vec<&Cmp> {

@@ -892,16 +892,23 @@ impl CellSeed<'_> {
     }
 }
 
+/// `DeserializeSeed` for seeds that are their own `Visitor` and accept any JSON value.
+macro_rules! seed_via_any {
+    ($($seed:ty),*) => {$(
+        impl<'de> DeserializeSeed<'de> for $seed {
+            type Value = <$seed as Visitor<'de>>::Value;
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_any(self)
+            }
+        }
+    )*};
+}
+
+seed_via_any!(LooseSeed, IdSeed, IdListSeed, PlansSeed, PlanSeed);
+
 /// A scalar as text (strings, numbers, booleans); null, arrays and objects are `None`. Used for
 /// collection elements and directory extensions.
 struct LooseSeed;
-
-impl<'de> DeserializeSeed<'de> for LooseSeed {
-    type Value = Option<Cow<'de, str>>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
 
 impl<'de> Visitor<'de> for LooseSeed {
     type Value = Option<Cow<'de, str>>;
@@ -990,13 +997,6 @@ impl<'de> Visitor<'de> for NestedSeed<'_> {
 /// `manager`: `{"id": "…", …}`, a plain id, or null.
 struct IdSeed;
 
-impl<'de> DeserializeSeed<'de> for IdSeed {
-    type Value = Cell<'de>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cell<'de>, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
 impl<'de> Visitor<'de> for IdSeed {
     type Value = Cell<'de>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1027,13 +1027,6 @@ impl<'de> Visitor<'de> for IdSeed {
 /// `memberOf`: an array of ids or of `{"id": …}` objects.
 struct IdListSeed;
 
-impl<'de> DeserializeSeed<'de> for IdListSeed {
-    type Value = Cell<'de>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cell<'de>, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
 impl<'de> Visitor<'de> for IdListSeed {
     type Value = Cell<'de>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1057,13 +1050,6 @@ impl<'de> Visitor<'de> for IdListSeed {
 /// such as `assignedDateTime`, are not readable by rules and are not kept).
 struct PlansSeed;
 
-impl<'de> DeserializeSeed<'de> for PlansSeed {
-    type Value = Cell<'de>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cell<'de>, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
 impl<'de> Visitor<'de> for PlansSeed {
     type Value = Cell<'de>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1082,13 +1068,6 @@ impl<'de> Visitor<'de> for PlansSeed {
 }
 
 struct PlanSeed;
-
-impl<'de> DeserializeSeed<'de> for PlanSeed {
-    type Value = [Option<Cow<'de, str>>; 3];
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
 
 impl<'de> Visitor<'de> for PlanSeed {
     type Value = [Option<Cow<'de, str>>; 3];
@@ -1186,13 +1165,12 @@ fn csv_unused_headers(bytes: &[u8], keys: &KeyMap) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A CSV row's line and its Graph-shaped object (or why the row is malformed).
+type CsvRow = (usize, Result<serde_json::Value, LoadError>);
+
 /// CSV rows as Graph-shaped JSON objects, with their line numbers. Empty cells are null;
 /// collection cells split on `;` (decision D31).
-fn csv_values(
-    file: &Path,
-    bytes: &[u8],
-    keys: &KeyMap,
-) -> Result<Vec<(usize, Result<serde_json::Value, LoadError>)>, LoadError> {
+fn csv_values(file: &Path, bytes: &[u8], keys: &KeyMap) -> Result<Vec<CsvRow>, LoadError> {
     let mut r = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
     let headers = r.headers().map_err(|e| csv_err(file, &e))?.clone();
     let mapped: Vec<Option<(String, bool)>> = headers

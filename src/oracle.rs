@@ -17,7 +17,6 @@
 use crate::hir::{self, Attr, Body, Collection, DateValue, ExprKind, Test};
 use crate::pattern::Pattern;
 use crate::schema::{GraphKey, PropType, Property};
-use crate::syntax::ast::Sign;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -210,6 +209,25 @@ struct Eval<'a> {
     cx: &'a Context,
 }
 
+/// `-match`: patterns compile once per thread (a small cache, emptied when full), as regex
+/// compilation would otherwise dominate evaluating one rule over many objects.
+fn matches_pattern(pattern: &str, value: &str) -> bool {
+    thread_local! {
+        static CACHE: std::cell::RefCell<HashMap<String, Option<Pattern>>> =
+            std::cell::RefCell::new(HashMap::new());
+    }
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() > 256 {
+            c.clear();
+        }
+        c.entry(pattern.to_string())
+            .or_insert_with(|| Pattern::new(pattern).ok())
+            .as_ref()
+            .is_some_and(|r| r.is_match(value))
+    })
+}
+
 fn fold(s: &str) -> String {
     s.to_lowercase()
 }
@@ -326,7 +344,7 @@ impl<'a> Eval<'a> {
             (Test::StartsWith(x), Some(v)) => fold(v).starts_with(&fold(x)),
             (Test::EndsWith(x), Some(v)) => fold(v).ends_with(&fold(x)),
             (Test::Contains(x), Some(v)) => fold(v).contains(&fold(x)),
-            (Test::Match(p), Some(v)) => Pattern::new(p).is_ok_and(|r| r.is_match(v)),
+            (Test::Match(p), Some(v)) => matches_pattern(p, v),
             (Test::In(xs), Some(v)) => {
                 let v = fold(v);
                 xs.iter().any(|x| fold(x) == v)
@@ -346,19 +364,6 @@ impl<'a> Eval<'a> {
     }
 
     fn date(&self, d: &DateValue) -> Option<jiff::Timestamp> {
-        match d {
-            DateValue::At(t) => Some(*t),
-            DateValue::Now(None) => Some(self.cx.now),
-            DateValue::Now(Some((sign, text))) => {
-                let span = crate::check::parse_duration(text)?;
-                let span = if *sign == Sign::Minus {
-                    span.negate()
-                } else {
-                    span
-                };
-                let zoned = self.cx.now.to_zoned(jiff::tz::TimeZone::UTC);
-                zoned.checked_add(span).ok().map(|z| z.timestamp())
-            }
-        }
+        d.resolve(self.cx.now)
     }
 }

@@ -16,7 +16,6 @@
 use crate::hir::{self, Attr, Body, Collection, DateValue, ExprKind, Test};
 use crate::pattern::Pattern;
 use crate::schema::{ObjectType, PropType};
-use crate::syntax::ast::Sign;
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
@@ -64,20 +63,38 @@ pub enum StrPred {
 }
 
 impl StrPred {
-    /// The positive result on a value (`original`, `folded`); null fails all but `IsNull`.
+    /// The positive result on a value `(original, text)`; null fails all but `IsNull`. `text`
+    /// is the value folded (Unicode lower case), or, when it is ASCII, the value itself: ASCII
+    /// text is compared ASCII-case-insensitively against the folded literal, which is the same
+    /// as comparing its lower-case form, without making it.
     #[inline]
     pub fn test(&self, value: Option<(&str, &str)>) -> bool {
-        let Some((original, folded)) = value else {
+        let Some((original, text)) = value else {
             return matches!(self, StrPred::IsNull);
         };
+        let ascii = text.is_ascii();
+        let (t, b) = (text.as_bytes(), str::len);
         match self {
             StrPred::IsNull => false,
-            StrPred::Eq(x) => folded == x,
-            StrPred::StartsWith(x) => folded.starts_with(x.as_str()),
-            StrPred::EndsWith(x) => folded.ends_with(x.as_str()),
-            StrPred::Contains(x) => folded.contains(x.as_str()),
+            StrPred::Eq(x) if ascii => t.eq_ignore_ascii_case(x.as_bytes()),
+            StrPred::Eq(x) => text == x,
+            StrPred::StartsWith(x) if ascii => t
+                .get(..b(x))
+                .is_some_and(|p| p.eq_ignore_ascii_case(x.as_bytes())),
+            StrPred::StartsWith(x) => text.starts_with(x.as_str()),
+            StrPred::EndsWith(x) if ascii => t
+                .len()
+                .checked_sub(b(x))
+                .and_then(|start| t.get(start..))
+                .is_some_and(|p| p.eq_ignore_ascii_case(x.as_bytes())),
+            StrPred::EndsWith(x) => text.ends_with(x.as_str()),
+            StrPred::Contains(x) if ascii => ascii_contains(t, x.as_bytes()),
+            StrPred::Contains(x) => text.contains(x.as_str()),
             StrPred::Match(p, _) => p.is_match(original),
-            StrPred::In(set, _) => set.contains(folded),
+            StrPred::In(set, _) if ascii && t.iter().any(u8::is_ascii_uppercase) => {
+                set.contains(&text.to_ascii_lowercase())
+            }
+            StrPred::In(set, _) => set.contains(text),
         }
     }
 
@@ -92,6 +109,24 @@ impl StrPred {
             StrPred::In(_, xs) => write!(out, "in{xs:?}"),
         };
     }
+}
+
+/// True when `needle` (lower case) occurs in `hay` ignoring ASCII case: candidates for the
+/// first byte (either case) by `memchr2`, then a case-insensitive compare.
+#[inline]
+fn ascii_contains(hay: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    if hay.len() < needle.len() {
+        return false;
+    }
+    let last_start = hay.len() - needle.len();
+    let upper = first.to_ascii_uppercase();
+    memchr::memchr2_iter(first, upper, hay.get(..=last_start).unwrap_or(&[])).any(|i| {
+        hay.get(i + 1..i + needle.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(rest))
+    })
 }
 
 /// Where a string leaf reads.
@@ -654,20 +689,7 @@ impl Compiler<'_> {
     }
 
     fn date(&self, d: &DateValue) -> Option<jiff::Timestamp> {
-        match d {
-            DateValue::At(t) => Some(*t),
-            DateValue::Now(None) => Some(self.opts.now),
-            DateValue::Now(Some((sign, text))) => {
-                let span = crate::check::parse_duration(text)?;
-                let span = if *sign == Sign::Minus {
-                    span.negate()
-                } else {
-                    span
-                };
-                let zoned = self.opts.now.to_zoned(jiff::tz::TimeZone::UTC);
-                zoned.checked_add(span).ok().map(|z| z.timestamp())
-            }
-        }
+        d.resolve(self.opts.now)
     }
 
     /// Compiles an element predicate to its own postfix code.

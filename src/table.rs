@@ -90,6 +90,22 @@ impl Dict {
         }
     }
 
+    /// Entry `i` as `(original, text)` for [`crate::program::StrPred::test`]: `text` is the
+    /// entry itself when ASCII (compared ASCII-case-insensitively), else its folded form.
+    #[inline]
+    pub fn text(&self, i: usize) -> (&str, &str) {
+        let s = self.get(i);
+        if s.is_ascii() {
+            return (s, s);
+        }
+        let folded = self
+            .unicode
+            .get(&(i as u32))
+            .and_then(|&(a, b)| self.unicode_text.get(a as usize..b as usize))
+            .unwrap_or(s);
+        (s, folded)
+    }
+
     /// Entry `i` folded (allocates; for lookups off the hot path).
     pub fn folded(&self, i: usize) -> String {
         let mut scratch = String::new();
@@ -465,6 +481,10 @@ impl PlanBuilder {
 
 /// One column of a table.
 #[derive(Clone, Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per column, a few dozen per table"
+)]
 pub enum Column {
     /// Single strings.
     Str(StrColumn),
@@ -861,11 +881,11 @@ impl Table {
     pub fn set_member_of(&mut self, memberships: &HashMap<String, Vec<String>>) {
         let mut b = ListBuilder::default();
         for row in 0..self.len {
-            let groups = self
+            let groups: Vec<Option<Cow<'_, str>>> = self
                 .id(row)
                 .and_then(|id| memberships.get(&id.to_lowercase()))
                 .map(|gs| gs.iter().map(|g| Some(Cow::Borrowed(g.as_str()))).collect())
-                .unwrap_or_else(Vec::new);
+                .unwrap_or_default();
             b.push(&groups);
         }
         self.member_of_override = b.finish().ok();

@@ -14,7 +14,7 @@
 //!    computed once per chunk. Programs are immutable and shared; scratch space is per task.
 
 use crate::bitmap::Bitmap;
-use crate::program::{DateOp, Field, Leaf, ListSource, Node, Program, Source, Sub};
+use crate::program::{DateOp, Field, Instr, Leaf, ListSource, Node, Program, Source, StrPred, Sub};
 use crate::table::{Column, ColumnKey, Dict, ListColumn, StrColumn, Table};
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -122,38 +122,52 @@ fn list_source<'t>(table: &'t Table, s: &ListSource) -> Option<&'t ListColumn> {
     }
 }
 
-/// A per-value decision: the (original, folded) text, or `None` for null.
-type Decide<'a> = dyn Fn(Option<(&str, &str)>) -> bool + Sync + 'a;
+/// A test decided per dictionary value.
+#[derive(Clone, Copy)]
+enum ValueTest<'a> {
+    /// A string predicate, negated or not.
+    Str(&'a StrPred, bool),
+    /// An element predicate of `-any`/`-all`.
+    Sub(&'a Sub),
+}
 
-/// Decides several predicates per dictionary code in one pass (each entry folded once): bit 0
-/// is null, bit `c` entry `c - 1`. One bitmap per predicate.
-fn decide_dict(dict: &Dict, fs: &[&Decide<'_>]) -> Vec<Bitmap> {
+impl ValueTest<'_> {
+    #[inline]
+    fn eval(self, v: Option<(&str, &str)>) -> bool {
+        match self {
+            ValueTest::Str(p, negated) => p.test(v) != negated,
+            ValueTest::Sub(sub) => match (sub.code.as_slice(), sub.leaves.as_slice()) {
+                // The common shape: one comparison on the element.
+                ([Instr::Leaf(0)], [leaf]) if leaf.field == Field::Element => {
+                    leaf.pred.test(v) != leaf.negated
+                }
+                _ => sub.eval(|_| v),
+            },
+        }
+    }
+}
+
+/// Decides several tests per dictionary code in one pass: bit 0 is null, bit `c` entry
+/// `c - 1`. One bitmap per test.
+fn decide_dict(dict: &Dict, tests: &[ValueTest<'_>]) -> Vec<Bitmap> {
     let n = dict.len();
-    let k = fs.len();
+    let k = tests.len();
     let words = (n + 1).div_ceil(64);
     let mut flat = vec![0u64; words * k];
     flat.par_chunks_mut(k.max(1))
         .enumerate()
         .with_min_len(16)
-        .for_each_init(String::new, |scratch, (w, out)| {
+        .for_each(|(w, out)| {
             for b in 0..64 {
                 let code = w * 64 + b;
                 if code > n {
                     break;
                 }
-                let mut mark = |hits: &mut dyn FnMut(&Decide<'_>) -> bool| {
-                    for (word, f) in out.iter_mut().zip(fs) {
-                        if hits(*f) {
-                            *word |= 1 << b;
-                        }
+                let v = code.checked_sub(1).map(|i| dict.text(i));
+                for (word, t) in out.iter_mut().zip(tests) {
+                    if t.eval(v) {
+                        *word |= 1 << b;
                     }
-                };
-                if code == 0 {
-                    mark(&mut |f| f(None));
-                } else {
-                    dict.with_folded(code - 1, scratch, |o, folded| {
-                        mark(&mut |f| f(Some((o, folded))));
-                    });
                 }
             }
         });
@@ -179,7 +193,7 @@ fn decide<'t>(leaf: &Leaf, table: &'t Table) -> Decided<'t> {
             let Some(col) = str_source(table, source).filter(|c| !c.codes.is_empty()) else {
                 return Decided::Const(pred.test(None) != *negated);
             };
-            if let crate::program::StrPred::IsNull = pred {
+            if let StrPred::IsNull = pred {
                 let mut accept = if *negated {
                     Bitmap::ones(col.dict.len() + 1)
                 } else {
@@ -188,8 +202,9 @@ fn decide<'t>(leaf: &Leaf, table: &'t Table) -> Decided<'t> {
                 accept.set(0, !*negated);
                 return str_decided(col, accept);
             }
-            let f = |v: Option<(&str, &str)>| pred.test(v) != *negated;
-            let accept = decide_dict(&col.dict, &[&f]).pop().unwrap_or_default();
+            let accept = decide_dict(&col.dict, &[ValueTest::Str(pred, *negated)])
+                .pop()
+                .unwrap_or_default();
             str_decided(col, accept)
         }
         Leaf::Bool { prop, table: tt } => match table.column(ColumnKey::Prop(prop)) {
@@ -219,8 +234,9 @@ fn decide<'t>(leaf: &Leaf, table: &'t Table) -> Decided<'t> {
                 // Every row's collection is empty.
                 return Decided::Const(*all);
             };
-            let f = |v: Option<(&str, &str)>| pred.eval(|_| v);
-            let accept = decide_dict(&list.dict, &[&f]).pop().unwrap_or_default();
+            let accept = decide_dict(&list.dict, &[ValueTest::Sub(pred)])
+                .pop()
+                .unwrap_or_default();
             Decided::Kernel(Kernel::List {
                 list,
                 accept,
@@ -372,7 +388,7 @@ fn decide_all<'t>(leaves: &[&Leaf], table: &'t Table) -> Vec<Decided<'t>> {
         match l {
             // `-eq null` needs no look at the values.
             Leaf::Str {
-                pred: crate::program::StrPred::IsNull,
+                pred: StrPred::IsNull,
                 ..
             } => singles.push(i),
             Leaf::Str { source, .. }
@@ -400,18 +416,16 @@ fn decide_all<'t>(leaves: &[&Leaf], table: &'t Table) -> Vec<Decided<'t>> {
                     let Some(col) = str_source(table, source) else {
                         return Vec::new();
                     };
-                    let fs: Vec<Box<Decide<'_>>> = job
+                    let tests: Vec<ValueTest<'_>> = job
                         .iter()
                         .filter_map(|&i| match leaves.get(i) {
                             Some(Leaf::Str { pred, negated, .. }) => {
-                                let f = move |v: Option<(&str, &str)>| pred.test(v) != *negated;
-                                Some(Box::new(f) as Box<Decide<'_>>)
+                                Some(ValueTest::Str(pred, *negated))
                             }
                             _ => None,
                         })
                         .collect();
-                    let refs: Vec<&Decide<'_>> = fs.iter().map(|f| &**f).collect();
-                    let bitmaps = decide_dict(&col.dict, &refs);
+                    let bitmaps = decide_dict(&col.dict, &tests);
                     job.iter()
                         .zip(bitmaps)
                         .map(|(&i, b)| (i, str_decided(col, b)))
@@ -421,18 +435,14 @@ fn decide_all<'t>(leaves: &[&Leaf], table: &'t Table) -> Vec<Decided<'t>> {
                     let Some(list) = list_source(table, source) else {
                         return Vec::new();
                     };
-                    let fs: Vec<Box<Decide<'_>>> = job
+                    let tests: Vec<ValueTest<'_>> = job
                         .iter()
                         .filter_map(|&i| match leaves.get(i) {
-                            Some(Leaf::Strings { pred, .. }) => {
-                                let f = move |v: Option<(&str, &str)>| pred.eval(|_| v);
-                                Some(Box::new(f) as Box<Decide<'_>>)
-                            }
+                            Some(Leaf::Strings { pred, .. }) => Some(ValueTest::Sub(pred)),
                             _ => None,
                         })
                         .collect();
-                    let refs: Vec<&Decide<'_>> = fs.iter().map(|f| &**f).collect();
-                    let bitmaps = decide_dict(&list.dict, &refs);
+                    let bitmaps = decide_dict(&list.dict, &tests);
                     job.iter()
                         .zip(bitmaps)
                         .filter_map(|(&i, accept)| match leaves.get(i) {
@@ -580,7 +590,9 @@ impl Kernel<'_> {
     }
 }
 
-/// Per-task scratch: the mask stack and the per-chunk kernel cache.
+/// Per-task scratch: the mask stack and the per-chunk kernel cache. Masks are boxed so they
+/// move between the stack, the free list and the results without copying 512 bytes.
+#[allow(clippy::vec_box)]
 struct Scratch {
     stack: Vec<Box<Mask>>,
     free: Vec<Box<Mask>>,

@@ -28,6 +28,9 @@ const WORDS: &[&str] = &[
     "EMS;E5;",
     "e5",
     "Oslo",
+    "\u{212A}elvin",
+    "kelvin",
+    "ǅemal",
 ];
 const PLANS: &[&str] = &[
     "efb87545-963c-4e0d-99df-69c6916d9eb0",

@@ -132,9 +132,15 @@ fn vm_matches_oracle_on_generated_tenant() {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter_map(|v| v.get("rule").and_then(Value::as_str).map(str::to_string))
         .filter(|r| {
-            ["userPrincipalName", "mail", "proxyAddresses", "employeeId", "assignedPlans"]
-                .iter()
-                .any(|c| r.contains(c))
+            [
+                "userPrincipalName",
+                "mail",
+                "proxyAddresses",
+                "employeeId",
+                "assignedPlans",
+            ]
+            .iter()
+            .any(|c| r.contains(c))
         })
         .collect();
     assert_eq!(rules.len(), 14);
