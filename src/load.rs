@@ -606,6 +606,43 @@ impl KeyMap {
         );
         let member_of = layout.position(ColumnKey::MemberOf).unwrap_or(0);
         map.insert("memberof".into(), Target::MemberOf(member_of));
+        // The spellings Graph itself writes (`accountEnabled`, `onPremisesExtensionAttributes`,
+        // `extensionAttribute1`) hit on the first lookup, without lower-casing the key.
+        let mut canonical: Vec<(String, Target)> = Vec::new();
+        for p in schema::PROPERTIES.iter().filter(|p| p.object == object) {
+            let names = match p.graph {
+                GraphKey::Field(k) | GraphKey::First(k) | GraphKey::Nested(k, _) => [k, p.name],
+                GraphKey::Derived => continue,
+            };
+            for n in names {
+                if let Some(t) = map.get(&n.to_ascii_lowercase()) {
+                    canonical.push((n.to_string(), t.clone()));
+                }
+            }
+        }
+        for n in ["managerId", "memberOf"] {
+            if let Some(t) = map.get(&n.to_ascii_lowercase()) {
+                canonical.push((n.to_string(), t.clone()));
+            }
+        }
+        for (k, t) in canonical {
+            map.entry(k).or_insert(t);
+        }
+        // Nested targets reached by their lower-case key get the canonical spellings too.
+        for t in map.values_mut() {
+            if let Target::Nested(inner) = t {
+                let extra: Vec<(String, usize)> = inner
+                    .iter()
+                    .filter_map(|(lower, col)| {
+                        (1..=15)
+                            .map(|i| format!("extensionAttribute{i}"))
+                            .find(|n| n.to_ascii_lowercase() == *lower)
+                            .map(|n| (n, *col))
+                    })
+                    .collect();
+                inner.extend(extra);
+            }
+        }
         KeyMap {
             layout_len: layout.len(),
             id_col: layout.position(ColumnKey::Prop("objectId")).unwrap_or(0),
@@ -613,14 +650,24 @@ impl KeyMap {
         }
     }
 
+    /// The target of a key: its exact spelling first (Graph's camelCase is in the map), then
+    /// lower-cased (PascalCase exports), without allocating for short keys.
     fn get(&self, key: &str) -> Option<&Target> {
-        self.map.get(key).or_else(|| {
-            if key.bytes().any(|b| b.is_ascii_uppercase()) {
-                self.map.get(&key.to_ascii_lowercase())
-            } else {
-                None
+        if let Some(t) = self.map.get(key) {
+            return Some(t);
+        }
+        if !key.bytes().any(|b| b.is_ascii_uppercase()) {
+            return None;
+        }
+        let mut buf = [0u8; 64];
+        match buf.get_mut(..key.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(key.as_bytes());
+                dst.make_ascii_lowercase();
+                std::str::from_utf8(dst).ok().and_then(|k| self.map.get(k))
             }
-        })
+            None => self.map.get(&key.to_ascii_lowercase()),
+        }
     }
 }
 
@@ -977,7 +1024,11 @@ impl<'de> Visitor<'de> for NestedSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
         let mut out = Vec::new();
         while let Some(k) = m.next_key::<Text<'de>>()? {
-            match self.inner.get(&k.0.to_ascii_lowercase()) {
+            let col = self
+                .inner
+                .get(k.0.as_ref())
+                .or_else(|| self.inner.get(&k.0.to_ascii_lowercase()));
+            match col {
                 Some(&col) => {
                     let cell = m.next_value_seed(CellSeed {
                         kind: Kind::Str,
