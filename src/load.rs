@@ -1324,3 +1324,68 @@ pub fn table_from_values(
         message: m,
     })
 }
+
+/// Direct memberships from a Graph groups export (`GET /groups?$expand=members($select=id)`: a
+/// JSON array, Graph pages, JSON Lines, or a folder of them): member object id (lower case) →
+/// the ids of the groups that list it in `members`, in file order. Groups without `members`
+/// (dynamic groups exported without `$expand`) contribute nothing; nested groups are not
+/// expanded, as memberOf rules read direct membership (Microsoft Learn, "memberOf attribute").
+///
+/// Errors: unreadable files, malformed JSON, a group without `id` (file, line, column).
+pub fn group_memberships(path: &Path) -> Result<HashMap<String, Vec<String>>, LoadError> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for file in files_of(path)? {
+        let bytes = read_utf8(&file)?;
+        let fmt = format_of(&file).unwrap_or(Format::Json);
+        if fmt == Format::Csv {
+            return Err(LoadError {
+                file: file.clone(),
+                line: 0,
+                column: 0,
+                message: "groups must be Graph JSON (a CSV has no members)".to_string(),
+            });
+        }
+        for (line, raw) in json_units(&file, &bytes, fmt)? {
+            let v: serde_json::Value = serde_json::from_str(raw).map_err(|e| LoadError {
+                file: file.clone(),
+                line: line + e.line().saturating_sub(1),
+                column: e.column(),
+                message: e
+                    .to_string()
+                    .split(" at line")
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
+            })?;
+            let obj = v.as_object();
+            let id = obj
+                .and_then(|o| crate::oracle::get_ci(o, "id"))
+                .and_then(serde_json::Value::as_str)
+                .ok_or_else(|| LoadError {
+                    file: file.clone(),
+                    line,
+                    column: 0,
+                    message: "the group has no `id`".to_string(),
+                })?;
+            let members = obj
+                .and_then(|o| crate::oracle::get_ci(o, "members"))
+                .and_then(serde_json::Value::as_array);
+            for m in members.into_iter().flatten() {
+                let mid = match m {
+                    serde_json::Value::String(s) => Some(s.as_str()),
+                    serde_json::Value::Object(o) => {
+                        crate::oracle::get_ci(o, "id").and_then(serde_json::Value::as_str)
+                    }
+                    _ => None,
+                };
+                if let Some(mid) = mid {
+                    let groups = out.entry(mid.to_lowercase()).or_default();
+                    if !groups.iter().any(|g| g.eq_ignore_ascii_case(id)) {
+                        groups.push(id.to_string());
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}

@@ -26,8 +26,8 @@ use std::collections::HashMap;
 pub struct Context {
     /// The instant `system.now` stands for.
     pub now: jiff::Timestamp,
-    /// Direct group memberships by object id (lower case), for memberOf rules. When an object is
-    /// absent, its own `memberOf` array (`$expand=memberOf`) is read instead.
+    /// Direct group memberships by object id (lower case), for memberOf rules. When this is
+    /// empty, each object's own `memberOf` array (`$expand=memberOf`) is read instead.
     pub member_of: HashMap<String, Vec<String>>,
 }
 
@@ -142,10 +142,11 @@ fn leaf(expr: &str, result: bool, name: &str, value: Option<String>) -> Expressi
 }
 
 fn groups_of(obj: &Map<String, Value>, cx: &Context) -> Vec<String> {
-    if let Some(id) = text_of(get_ci(obj, "id")) {
-        if let Some(gs) = cx.member_of.get(&id.to_lowercase()) {
-            return gs.clone();
-        }
+    // Memberships given (a tenant's groups) replace the object's own `memberOf`.
+    if !cx.member_of.is_empty() {
+        return text_of(get_ci(obj, "id"))
+            .and_then(|id| cx.member_of.get(&id.to_lowercase()).cloned())
+            .unwrap_or_default();
     }
     get_ci(obj, "memberOf")
         .and_then(Value::as_array)

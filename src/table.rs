@@ -876,9 +876,13 @@ impl Table {
         None
     }
 
-    /// Replaces memberOf with the given direct memberships (object id → group ids), as a
-    /// tenant's groups give them. Ids compare case-insensitively.
+    /// Replaces memberOf with the given direct memberships (object id, lower case → group ids),
+    /// as a tenant's groups give them. An empty map changes nothing (the records' own `memberOf`
+    /// stays), as in the oracle's `Context::member_of`.
     pub fn set_member_of(&mut self, memberships: &HashMap<String, Vec<String>>) {
+        if memberships.is_empty() {
+            return;
+        }
         let mut b = ListBuilder::default();
         for row in 0..self.len {
             let groups: Vec<Option<Cow<'_, str>>> = self

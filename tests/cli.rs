@@ -324,3 +324,57 @@ fn explain_text_and_json() {
     let missing = run(&["explain", "--users", u, "--user", "nobody", rule], None);
     assert_eq!(missing.status.code(), Some(2));
 }
+
+#[test]
+fn member_of_rules_read_a_groups_export() {
+    let users = temp_file("users4.jsonl", USERS);
+    // A Graph page of groups with `$expand=members`; the second group is dynamic (no members).
+    let groups = temp_file(
+        "groups.json",
+        r##"{"value": [
+  {"id": "aaaaaaaa-0000-0000-0000-000000000001", "displayName": "Sales static",
+   "members": [{"@odata.type": "#microsoft.graph.user", "id": "11111111-1111-1111-1111-111111111111"},
+               {"@odata.type": "#microsoft.graph.user", "id": "33333333-3333-3333-3333-333333333333"}]},
+  {"id": "aaaaaaaa-0000-0000-0000-000000000002", "groupTypes": ["DynamicMembership"],
+   "membershipRule": "user.department -eq \"IT\""}
+]}"##,
+    );
+    let (u, g) = (
+        users.to_str().expect("utf8"),
+        groups.to_str().expect("utf8"),
+    );
+    let rule =
+        r#"user.memberOf -any (group.objectId -in ["AAAAAAAA-0000-0000-0000-000000000001"])"#;
+    let o = run(&["eval", "--users", u, "--groups", g, rule], None);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        stdout(&o),
+        "11111111-1111-1111-1111-111111111111\n33333333-3333-3333-3333-333333333333\n"
+    );
+    // Without the groups export, users carry no memberOf here: nobody.
+    let o = run(&["eval", "--users", u, rule], None);
+    assert_eq!(stdout(&o), "");
+    let e = run(
+        &[
+            "explain",
+            "--users",
+            u,
+            "--groups",
+            g,
+            "--user",
+            "carol@contoso.com",
+            rule,
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&e)).expect("json");
+    assert_eq!(v["membershipRuleEvaluationResult"], true);
+    assert!(!String::from_utf8_lossy(&e.stderr).contains("disagrees"));
+}

@@ -50,6 +50,10 @@ pub struct EvalArgs {
     /// Skip records that cannot be read (each is reported on stderr) instead of stopping.
     #[arg(long)]
     skip_invalid: bool,
+    /// Groups export with `members` (`GET /groups?$expand=members`), for memberOf rules; without
+    /// it, memberOf is read from the users' own `memberOf` (`$expand=memberOf`).
+    #[arg(long)]
+    groups: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -72,6 +76,9 @@ pub struct ExplainArgs {
     /// The instant `system.now` stands for (RFC 3339); default: now.
     #[arg(long)]
     now: Option<jiff::Timestamp>,
+    /// Groups export with `members`, for memberOf rules (as for `eval`).
+    #[arg(long)]
+    groups: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -230,6 +237,16 @@ pub fn eval(args: EvalArgs) -> ExitCode {
         Ok(l) => l,
         Err(code) => return code,
     };
+    let mut loaded = loaded;
+    if let Some(g) = &args.groups {
+        match load::group_memberships(g) {
+            Ok(m) => loaded.table.set_member_of(&m),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let load_ms = ms(t_load);
     let table = &loaded.table;
     let programs: Vec<Program> = compiled.iter().map(|(_, p)| p.clone()).collect();
@@ -406,12 +423,25 @@ pub fn explain(args: ExplainArgs) -> ExitCode {
         return ExitCode::from(2);
     };
     let now = args.now.unwrap_or_else(jiff::Timestamp::now);
-    let result = oracle::explain(hir, &args.rule, &record, &Context::at(now));
+    let mut cx = Context::at(now);
+    if let Some(g) = &args.groups {
+        match load::group_memberships(g) {
+            Ok(m) => cx.member_of = m,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let result = oracle::explain(hir, &args.rule, &record, &cx);
     // Cross-check: the columnar engine on this one record must agree with the oracle.
-    if let (Ok(table), Ok(p)) = (
+    if let (Ok(mut table), Ok(p)) = (
         load::table_from_values(std::slice::from_ref(&record), object),
         Program::compile(hir, &CompileOptions { now }),
     ) {
+        if args.groups.is_some() {
+            table.set_member_of(&cx.member_of);
+        }
         let vm = dynrule::vm::evaluate(std::slice::from_ref(&p), &table);
         if vm.first().map(|m| m.get(0)) != Some(result.membership_rule_evaluation_result) {
             eprintln!(
