@@ -186,26 +186,28 @@ pub fn load(path: &Path, object: ObjectType, opts: &LoadOptions) -> Result<Loade
 }
 
 fn duplicate_ids(t: &Table) -> Option<String> {
+    // High-cardinality columns are not deduplicated (`table::HIGH_CARDINALITY`), so count
+    // repeats over the values themselves.
     let c = t.str_column(ColumnKey::Prop("objectId"))?;
-    let non_null = c.codes.iter().filter(|&&x| x > 0).count();
-    if non_null == c.dict.len() {
-        return None;
-    }
-    let mut seen = vec![false; c.dict.len() + 1];
-    let mut dups = Vec::new();
-    for &code in &c.codes {
-        if let Some(s) = seen.get_mut(code as usize) {
-            if *s && dups.len() < 5 {
-                dups.push(c.dict.get(code as usize - 1).to_string());
+    let mut seen: hashbrown::HashSet<&str> = hashbrown::HashSet::with_capacity(t.len());
+    let mut repeats = 0usize;
+    let mut examples = Vec::new();
+    for row in 0..t.len() {
+        if let Some(id) = c.get(row) {
+            if !seen.insert(id) {
+                repeats += 1;
+                if examples.len() < 5 {
+                    examples.push(id.to_string());
+                }
             }
-            *s = true;
         }
     }
-    Some(format!(
-        "{} records repeat an id already loaded (each is kept as its own row), e.g. {}",
-        non_null - c.dict.len(),
-        dups.join(", ")
-    ))
+    (repeats > 0).then(|| {
+        format!(
+            "{repeats} record(s) repeat an id already loaded (each is kept as its own row), e.g. {}",
+            examples.join(", ")
+        )
+    })
 }
 
 /// Reads every record of a file or folder, in order, as a Graph-shaped JSON object with its

@@ -263,3 +263,25 @@ fn devices_map_graph_keys() {
         vec!["d1"]
     );
 }
+
+#[test]
+fn duplicate_ids_are_found_in_high_cardinality_columns() {
+    // Past the cardinality sample, ids are stored without deduplication; repeats must still be
+    // reported.
+    let d = dir("dups-many");
+    let mut text = String::new();
+    for i in 0..20_000 {
+        text.push_str(&format!("{{\"id\":\"u{i}\"}}\n"));
+    }
+    text.push_str("{\"id\":\"u19999\"}\n");
+    let p = write(&d, "u.jsonl", &text);
+    let l = load(&p, ObjectType::User, &strict()).expect("load");
+    assert_eq!(l.table.len(), 20_001);
+    assert!(
+        l.warnings
+            .iter()
+            .any(|w| w.starts_with("1 record(s) repeat") && w.contains("u19999")),
+        "{:?}",
+        l.warnings
+    );
+}
