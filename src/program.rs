@@ -69,10 +69,17 @@ impl StrPred {
     /// as comparing its lower-case form, without making it.
     #[inline]
     pub fn test(&self, value: Option<(&str, &str)>) -> bool {
+        let ascii = value.is_some_and(|(_, t)| t.is_ascii());
+        self.test_flagged(value, ascii)
+    }
+
+    /// [`StrPred::test`] with `text.is_ascii()` already known (deciding several predicates on
+    /// one value scans it once).
+    #[inline]
+    pub fn test_flagged(&self, value: Option<(&str, &str)>, ascii: bool) -> bool {
         let Some((original, text)) = value else {
             return matches!(self, StrPred::IsNull);
         };
-        let ascii = text.is_ascii();
         let (t, b) = (text.as_bytes(), str::len);
         match self {
             StrPred::IsNull => false,
@@ -98,7 +105,8 @@ impl StrPred {
         }
     }
 
-    fn key(&self, out: &mut String) {
+    /// Appends a canonical text of the predicate (equal texts, equal predicates).
+    pub fn key(&self, out: &mut String) {
         let _ = match self {
             StrPred::IsNull => write!(out, "null"),
             StrPred::Eq(x) => write!(out, "eq{x:?}"),

@@ -133,13 +133,13 @@ enum ValueTest<'a> {
 
 impl ValueTest<'_> {
     #[inline]
-    fn eval(self, v: Option<(&str, &str)>) -> bool {
+    fn eval(self, v: Option<(&str, &str)>, ascii: bool) -> bool {
         match self {
-            ValueTest::Str(p, negated) => p.test(v) != negated,
+            ValueTest::Str(p, negated) => p.test_flagged(v, ascii) != negated,
             ValueTest::Sub(sub) => match (sub.code.as_slice(), sub.leaves.as_slice()) {
                 // The common shape: one comparison on the element.
                 ([Instr::Leaf(0)], [leaf]) if leaf.field == Field::Element => {
-                    leaf.pred.test(v) != leaf.negated
+                    leaf.pred.test_flagged(v, ascii) != leaf.negated
                 }
                 _ => sub.eval(|_| v),
             },
@@ -164,8 +164,9 @@ fn decide_dict(dict: &Dict, tests: &[ValueTest<'_>]) -> Vec<Bitmap> {
                     break;
                 }
                 let v = code.checked_sub(1).map(|i| dict.text(i));
+                let ascii = v.is_some_and(|(_, t)| t.is_ascii());
                 for (word, t) in out.iter_mut().zip(tests) {
-                    if t.eval(v) {
+                    if t.eval(v, ascii) {
                         *word |= 1 << b;
                     }
                 }
@@ -416,19 +417,30 @@ fn decide_all<'t>(leaves: &[&Leaf], table: &'t Table) -> Vec<Decided<'t>> {
                     let Some(col) = str_source(table, source) else {
                         return Vec::new();
                     };
-                    let tests: Vec<ValueTest<'_>> = job
-                        .iter()
-                        .filter_map(|&i| match leaves.get(i) {
-                            Some(Leaf::Str { pred, negated, .. }) => {
-                                Some(ValueTest::Str(pred, *negated))
-                            }
-                            _ => None,
-                        })
-                        .collect();
+                    // A predicate and its negation (`-contains`, `-notContains`) are decided
+                    // once; the negation is the complement.
+                    let mut keys: Vec<String> = Vec::new();
+                    let mut tests: Vec<ValueTest<'_>> = Vec::new();
+                    let mut uses: Vec<(usize, usize, bool)> = Vec::new();
+                    for &i in job {
+                        if let Some(Leaf::Str { pred, negated, .. }) = leaves.get(i) {
+                            let mut k = String::new();
+                            pred.key(&mut k);
+                            let u = keys.iter().position(|x| *x == k).unwrap_or_else(|| {
+                                keys.push(k);
+                                tests.push(ValueTest::Str(pred, false));
+                                tests.len() - 1
+                            });
+                            uses.push((i, u, *negated));
+                        }
+                    }
                     let bitmaps = decide_dict(&col.dict, &tests);
-                    job.iter()
-                        .zip(bitmaps)
-                        .map(|(&i, b)| (i, str_decided(col, b)))
+                    uses.into_iter()
+                        .filter_map(|(i, u, negated)| {
+                            let b = bitmaps.get(u)?;
+                            let accept = if negated { b.not() } else { b.clone() };
+                            Some((i, str_decided(col, accept)))
+                        })
                         .collect()
                 }
                 Some(Leaf::Strings { source, .. }) if job.len() > 1 => {
