@@ -6,6 +6,8 @@
 //! runs of the same session (criterion keeps the previous run as the baseline), not absolute
 //! times; `benches/duckdb_compare.py` gives the ratio to DuckDB on the same data.
 
+#![allow(missing_docs)] // criterion_group! generates an undocumented function
+
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use dynrule::load::{LoadOptions, load};
 use dynrule::program::{CompileOptions, Program};

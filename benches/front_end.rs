@@ -3,6 +3,8 @@
 //! the same session (`cargo bench --bench front_end -- --save-baseline before`, then
 //! `-- --baseline before`), not as absolute times.
 
+#![allow(missing_docs)] // criterion_group! generates an undocumented function
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 fn corpus() -> Vec<String> {
