@@ -210,30 +210,65 @@ fn duplicate_ids(t: &Table) -> Option<String> {
     })
 }
 
-/// Reads every record of a file or folder, in order, as a Graph-shaped JSON object with its
-/// location (for `explain`, which runs the reference oracle on the raw record).
+/// Reads the records of a file or folder, in order, as Graph-shaped JSON objects with their
+/// location (for `explain`, which runs the reference oracle on the raw record), until `f`
+/// returns false. Only records whose text contains `needle` (ASCII case-insensitively; pass
+/// `""` for all) are parsed, and JSON Lines files are streamed, so finding one user in a
+/// multi-gigabyte export takes one pass and little memory. Unreadable records are passed over
+/// (`load` reports them).
+///
+/// Errors: unreadable files, malformed JSON or CSV structure.
 pub fn for_each_record(
     path: &Path,
     object: ObjectType,
+    needle: &str,
     mut f: impl FnMut(&serde_json::Value, &Path, usize) -> bool,
 ) -> Result<(), LoadError> {
     let keys = KeyMap::new(object);
+    let needle = needle.to_ascii_lowercase();
+    let hit = |raw: &str| needle.is_empty() || raw.to_ascii_lowercase().contains(&needle);
     for file in files_of(path)? {
-        let bytes = read_utf8(&file)?;
         let fmt = format_of(&file).unwrap_or(Format::Json);
-        let records: Vec<(usize, serde_json::Value)> = match fmt {
-            Format::Csv => csv_values(&file, &bytes, &keys)?
-                .into_iter()
-                .filter_map(|(l, v)| v.ok().map(|v| (l, v)))
-                .collect(),
-            _ => json_units(&file, &bytes, fmt)?
-                .into_iter()
-                .filter_map(|(l, raw)| serde_json::from_str(raw).ok().map(|v| (l, v)))
-                .collect(),
-        };
-        for (line, v) in records {
-            if !f(&v, &file, line) {
-                return Ok(());
+        if fmt == Format::JsonLines {
+            use std::io::BufRead;
+            let reader =
+                std::io::BufReader::new(std::fs::File::open(&file).map_err(|e| io_err(&file, &e))?);
+            for (i, line) in reader.lines().enumerate() {
+                let line = line.map_err(|e| LoadError {
+                    line: i + 1,
+                    ..io_err(&file, &e)
+                })?;
+                let line = line.trim_start_matches('\u{feff}');
+                if !hit(line) {
+                    continue;
+                }
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+                    if !f(&v, &file, i + 1) {
+                        return Ok(());
+                    }
+                }
+            }
+            continue;
+        }
+        let bytes = read_utf8(&file)?;
+        if fmt == Format::Csv {
+            for (line, v) in csv_values(&file, &bytes, &keys)? {
+                if let Ok(v) = v {
+                    if hit(&v.to_string()) && !f(&v, &file, line) {
+                        return Ok(());
+                    }
+                }
+            }
+            continue;
+        }
+        for (line, raw) in json_units(&file, &bytes, fmt)? {
+            if !hit(raw) {
+                continue;
+            }
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(raw) {
+                if !f(&v, &file, line) {
+                    return Ok(());
+                }
             }
         }
     }

@@ -397,21 +397,28 @@ pub fn explain(args: ExplainArgs) -> ExitCode {
         ObjectType::Device => &["id", "deviceId", "displayName"],
     };
     let mut found: Option<(serde_json::Value, String)> = None;
-    let res = load::for_each_record(path, object, |v, file, line| {
-        let obj = v.as_object();
-        let hit = keys.iter().any(|k| {
-            obj.and_then(|o| oracle::get_ci(o, k))
-                .and_then(|x| x.as_str())
-                .is_some_and(|s| s.to_lowercase() == want)
+    // First only the records whose text contains the key; then, if that finds nothing (the key
+    // written with JSON escapes), every record.
+    for needle in [args.user.as_str(), ""] {
+        let res = load::for_each_record(path, object, needle, |v, file, line| {
+            let obj = v.as_object();
+            let hit = keys.iter().any(|k| {
+                obj.and_then(|o| oracle::get_ci(o, k))
+                    .and_then(|x| x.as_str())
+                    .is_some_and(|s| s.to_lowercase() == want)
+            });
+            if hit {
+                found = Some((v.clone(), format!("{}:{line}", file.display())));
+            }
+            !hit
         });
-        if hit {
-            found = Some((v.clone(), format!("{}:{line}", file.display())));
+        if let Err(e) = res {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
         }
-        !hit
-    });
-    if let Err(e) = res {
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
+        if found.is_some() {
+            break;
+        }
     }
     let Some((record, at)) = found else {
         eprintln!(
