@@ -1,4 +1,4 @@
-//! The parser: tokens → [`ast::Rule`], with `nom` combinators over a token slice.
+//! The parser: tokens → [`ast::Rule`](crate::syntax::ast::Rule), with `nom` combinators over a token slice.
 //!
 //! Grammar (`grammar/rule.ebnf` has the full EBNF):
 //!

@@ -1,4 +1,4 @@
-//! The printer: [`ast::Rule`] → rule text.
+//! The printer: [`ast::Rule`](crate::syntax::ast::Rule) → rule text.
 //!
 //! [`print`] is faithful: names are printed as written and parentheses where the author put
 //! them, so `parse(print(rule)) == rule` for every rule the parser produces (the round-trip
