@@ -296,7 +296,7 @@ impl LoadCx {
                 let bytes = read_utf8(file)?;
                 let units = json_units(file, &bytes, Format::Json)?;
                 self.bar.inc(bytes.len() as u64);
-                self.parse_units(file, &bytes, units)
+                self.parse_units(file, units)
             }
             Format::Csv => {
                 let bytes = read_utf8(file)?;
@@ -383,7 +383,7 @@ impl LoadCx {
             let keys = &self.keys;
             let parsed: Vec<Result<Record<'_>, LoadError>> = lines
                 .par_iter()
-                .map(|&(line, bytes)| parse_record(keys, bytes, file, line, 1))
+                .map(|&(line, bytes)| parse_record(keys, bytes, file, line))
                 .collect();
             self.take(parsed)?;
             first_line = line_no;
@@ -392,16 +392,11 @@ impl LoadCx {
         Ok(())
     }
 
-    fn parse_units(
-        &mut self,
-        file: &Path,
-        _bytes: &[u8],
-        units: Vec<(usize, &str)>,
-    ) -> Result<(), LoadError> {
+    fn parse_units(&mut self, file: &Path, units: Vec<(usize, &str)>) -> Result<(), LoadError> {
         let keys = &self.keys;
         let parsed: Vec<Result<Record<'_>, LoadError>> = units
             .par_iter()
-            .map(|&(line, raw)| parse_record(keys, raw.as_bytes(), file, line, 0))
+            .map(|&(line, raw)| parse_record(keys, raw.as_bytes(), file, line))
             .collect();
         self.take(parsed)
     }
@@ -538,7 +533,6 @@ fn parse_record<'b>(
     bytes: &'b [u8],
     file: &Path,
     line: usize,
-    _col_base: usize,
 ) -> Result<Record<'b>, LoadError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let rec = RecordSeed { keys }
