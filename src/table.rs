@@ -715,21 +715,46 @@ impl TableBuilder {
         self.rows == 0
     }
 
-    /// Appends records. Columns are split into groups, one rayon task each; a task walks the
-    /// records in order (row-major, as they sit in memory) appending to its own columns.
+    /// Appends records. Columns are split into tasks, one rayon task each: every collection or
+    /// `assignedPlans` column alone (they cost the most), the other columns six at a time. A task
+    /// walks the records in order (row-major, as they sit in memory) appending to its own
+    /// columns.
     pub fn push_batch(&mut self, records: &[Record<'_>]) {
         const GROUP: usize = 6;
-        self.columns
-            .par_chunks_mut(GROUP)
-            .enumerate()
-            .for_each(|(g, builders)| {
-                let base = g * GROUP;
-                for r in records {
-                    for (j, b) in builders.iter_mut().enumerate() {
-                        b.push(r.cells.get(base + j));
-                    }
+        let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+        let mut start = 0;
+        for (i, (_, kind)) in self.layout.columns.iter().enumerate() {
+            let heavy = matches!(kind, Kind::List | Kind::Plans);
+            if heavy || i - start == GROUP {
+                if start < i {
+                    ranges.push(start..i);
                 }
-            });
+                start = i;
+            }
+            if heavy {
+                ranges.push(i..i + 1);
+                start = i + 1;
+            }
+        }
+        if start < self.columns.len() {
+            ranges.push(start..self.columns.len());
+        }
+        let mut tasks: Vec<(usize, &mut [Builder])> = Vec::with_capacity(ranges.len());
+        let mut rest: &mut [Builder] = &mut self.columns;
+        let mut at = 0;
+        for r in ranges {
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(r.end - at);
+            tasks.push((at, head));
+            at = r.end;
+            rest = tail;
+        }
+        tasks.into_par_iter().for_each(|(base, builders)| {
+            for r in records {
+                for (j, b) in builders.iter_mut().enumerate() {
+                    b.push(r.cells.get(base + j));
+                }
+            }
+        });
         for (i, r) in records.iter().enumerate() {
             let row = self.rows + i;
             for (name, v) in &r.extensions {
