@@ -22,6 +22,7 @@ use hashbrown::HashTable;
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::hash::BuildHasher;
 
 /// The distinct strings of a column, each stored once in one buffer, with their case-folded
@@ -152,6 +153,8 @@ struct DictBuilder {
     overflow: bool,
     seen: usize,
     plain: bool,
+    /// Never switch to plain storage (keys whose codes must be unique).
+    always_dedupe: bool,
 }
 
 impl DictBuilder {
@@ -174,7 +177,8 @@ impl DictBuilder {
             return self.append(s) + 1;
         }
         self.seen += 1;
-        if self.seen == HIGH_CARDINALITY_SAMPLE
+        if !self.always_dedupe
+            && self.seen == HIGH_CARDINALITY_SAMPLE
             && self.dict.len() as f64 > HIGH_CARDINALITY * HIGH_CARDINALITY_SAMPLE as f64
         {
             self.plain = true;
@@ -409,9 +413,16 @@ pub struct PlanColumn {
 
 struct PlanBuilder {
     set_codes: Vec<u32>,
-    index: hashbrown::HashMap<Vec<[u32; 3]>, u32>,
-    sets: Vec<Vec<[u32; 3]>>,
+    /// Plan set (sorted triple codes) → set code.
+    index: hashbrown::HashMap<Vec<u32>, u32>,
+    sets: Vec<Vec<u32>>,
+    /// Whole plans `(servicePlanId, service, capabilityStatus)`, interned as one key each (one
+    /// hash per plan instead of three).
+    triples: DictBuilder,
+    /// Triple code − 1 → its field codes.
+    triple_fields: Vec<[u32; 3]>,
     dicts: [DictBuilder; 3],
+    scratch: String,
 }
 
 impl Default for PlanBuilder {
@@ -422,25 +433,44 @@ impl Default for PlanBuilder {
             set_codes: Vec::new(),
             index,
             sets: vec![Vec::new()],
+            triples: DictBuilder {
+                always_dedupe: true,
+                ..DictBuilder::default()
+            },
+            triple_fields: Vec::new(),
             dicts: Default::default(),
+            scratch: String::new(),
         }
     }
 }
 
 impl PlanBuilder {
     fn push(&mut self, plans: &[[Option<Cow<'_, str>>; 3]]) {
-        let mut key: Vec<[u32; 3]> = plans
-            .iter()
-            .map(|p| {
+        let mut key: Vec<u32> = Vec::with_capacity(plans.len());
+        for p in plans {
+            // Length-prefixed, so no field content can make two plans look alike.
+            self.scratch.clear();
+            for f in p {
+                match f {
+                    Some(v) => {
+                        let _ = write!(self.scratch, "{}:", v.len());
+                        self.scratch.push_str(v);
+                    }
+                    None => self.scratch.push('-'),
+                }
+            }
+            let t = self.triples.intern(&self.scratch);
+            if t as usize > self.triple_fields.len() {
                 let [a, b, c] = p;
                 let [da, db, dc] = &mut self.dicts;
-                [
+                self.triple_fields.push([
                     a.as_deref().map_or(0, |s| da.intern(s)),
                     b.as_deref().map_or(0, |s| db.intern(s)),
                     c.as_deref().map_or(0, |s| dc.intern(s)),
-                ]
-            })
-            .collect();
+                ]);
+            }
+            key.push(t);
+        }
         key.sort_unstable();
         let next = self.sets.len() as u32;
         let code = match self.index.get(&key) {
@@ -460,10 +490,15 @@ impl PlanBuilder {
             ..Default::default()
         };
         for set in &self.sets {
-            for [a, b, c] in set {
-                s.service_plan_id.push(*a);
-                s.service.push(*b);
-                s.capability_status.push(*c);
+            for &t in set {
+                let [a, b, c] = self
+                    .triple_fields
+                    .get((t as usize).wrapping_sub(1))
+                    .copied()
+                    .unwrap_or([0; 3]);
+                s.service_plan_id.push(a);
+                s.service.push(b);
+                s.capability_status.push(c);
             }
             s.offsets.push(
                 u32::try_from(s.service.len())
