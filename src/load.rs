@@ -60,6 +60,9 @@ pub struct LoadOptions {
     pub skip_invalid: bool,
     /// Draw a progress bar on stderr.
     pub progress: bool,
+    /// Bytes of a JSON Lines file read and parsed at a time; 0 means 32 MiB. Memory use grows
+    /// with it; smaller values are for tests of lines split across blocks.
+    pub block_bytes: usize,
 }
 
 /// A loaded table and what the loader noticed.
@@ -151,6 +154,11 @@ pub fn load(path: &Path, object: ObjectType, opts: &LoadOptions) -> Result<Loade
         indicatif::ProgressBar::hidden()
     };
     let mut cx = LoadCx {
+        block_bytes: if opts.block_bytes == 0 {
+            BATCH_BYTES
+        } else {
+            opts.block_bytes
+        },
         builder: TableBuilder::new(object),
         keys: KeyMap::new(object),
         skip_invalid: opts.skip_invalid,
@@ -276,6 +284,7 @@ pub fn for_each_record(
 }
 
 struct LoadCx {
+    block_bytes: usize,
     builder: TableBuilder,
     keys: KeyMap,
     skip_invalid: bool,
@@ -331,13 +340,14 @@ impl LoadCx {
     /// Streams a JSON Lines file in batches: lines are cut sequentially, parsed in parallel.
     fn json_lines(&mut self, file: &Path) -> Result<(), LoadError> {
         let mut f = std::fs::File::open(file).map_err(|e| io_err(file, &e))?;
-        let mut buf: Vec<u8> = Vec::with_capacity(BATCH_BYTES + (1 << 16));
+        let block_bytes = self.block_bytes;
+        let mut buf: Vec<u8> = Vec::with_capacity(block_bytes + (1 << 16));
         let mut first_line = 1usize;
         let mut first = true;
         let mut eof = false;
         while !eof {
             let start = buf.len();
-            buf.resize(BATCH_BYTES.max(start + (1 << 16)), 0);
+            buf.resize(block_bytes.max(start + block_bytes.min(1 << 16)), 0);
             let mut filled = start;
             while filled < buf.len() {
                 let n = f
@@ -380,16 +390,20 @@ impl LoadCx {
                 line_no += 1;
                 pos = nl + 1;
             }
-            let keys = &self.keys;
-            let parsed: Vec<Result<Record<'_>, LoadError>> = lines
-                .par_iter()
-                .map(|&(line, bytes)| parse_record(keys, bytes, file, line))
-                .collect();
-            self.take(parsed)?;
+            self.parse_lines(file, &lines)?;
             first_line = line_no;
             buf.drain(..cut);
         }
         Ok(())
+    }
+
+    fn parse_lines(&mut self, file: &Path, lines: &[(usize, &[u8])]) -> Result<(), LoadError> {
+        let keys = &self.keys;
+        let parsed: Vec<Result<Record<'_>, LoadError>> = lines
+            .par_iter()
+            .map(|&(line, bytes)| parse_record(keys, bytes, file, line))
+            .collect();
+        self.take(parsed)
     }
 
     fn parse_units(&mut self, file: &Path, units: Vec<(usize, &str)>) -> Result<(), LoadError> {

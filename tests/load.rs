@@ -163,7 +163,7 @@ fn bad_records_name_file_line_and_column() {
         ObjectType::User,
         &LoadOptions {
             skip_invalid: true,
-            progress: false,
+            ..LoadOptions::default()
         },
     )
     .expect("skipping load");
@@ -193,7 +193,7 @@ fn bad_json_array_and_csv_rows_are_located() {
         ObjectType::User,
         &LoadOptions {
             skip_invalid: true,
-            progress: false,
+            ..LoadOptions::default()
         },
     )
     .expect("skip");
@@ -211,7 +211,7 @@ fn bad_json_array_and_csv_rows_are_located() {
         ObjectType::User,
         &LoadOptions {
             skip_invalid: true,
-            progress: false,
+            ..LoadOptions::default()
         },
     )
     .expect("skip");
@@ -284,4 +284,52 @@ fn duplicate_ids_are_found_in_high_cardinality_columns() {
         "{:?}",
         l.warnings
     );
+}
+
+/// Lines split across read blocks (blocks smaller than a line, a line per block, and so on)
+/// give the same table and the same error lines as one block.
+#[test]
+fn json_lines_split_across_blocks() {
+    let d = dir("blocks");
+    let mut buf = Vec::new();
+    dynrule::synth::write_tenant(300, 5, &mut buf).expect("generate");
+    let text = String::from_utf8(buf).expect("utf-8");
+    // A bad record on line 200, and a file that does not end in a newline.
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[199] = r#"{"id":"bad","accountEnabled":"maybe"}"#;
+    let joined = lines.join("\n");
+    let p = write(&d, "u.jsonl", &joined);
+    let whole = load(
+        &p,
+        ObjectType::User,
+        &LoadOptions {
+            skip_invalid: true,
+            ..LoadOptions::default()
+        },
+    )
+    .expect("one block");
+    assert_eq!(whole.table.len(), 299);
+    for block_bytes in [100, 1_000, 2_500, 4_096, 65_536] {
+        let opts = LoadOptions {
+            skip_invalid: true,
+            block_bytes,
+            ..LoadOptions::default()
+        };
+        let l = load(&p, ObjectType::User, &opts).expect("small blocks");
+        assert_eq!(l.table.len(), 299, "block {block_bytes}");
+        assert_eq!(
+            col(&l.table, "objectId"),
+            col(&whole.table, "objectId"),
+            "block {block_bytes}"
+        );
+        assert_eq!(col(&l.table, "department"), col(&whole.table, "department"));
+        let skipped: Vec<usize> = l.skipped.iter().map(|e| e.line).collect();
+        assert_eq!(skipped, vec![200], "block {block_bytes}");
+        let strict = LoadOptions {
+            block_bytes,
+            ..LoadOptions::default()
+        };
+        let e = load(&p, ObjectType::User, &strict).expect_err("strict");
+        assert_eq!(e.line, 200, "block {block_bytes}");
+    }
 }

@@ -127,6 +127,7 @@ fn load_table(path: &Path, object: ObjectType, skip_invalid: bool) -> Result<Loa
     let opts = LoadOptions {
         skip_invalid,
         progress: std::io::stderr().is_terminal(),
+        ..LoadOptions::default()
     };
     match load::load(path, object, &opts) {
         Ok(l) => {
