@@ -107,6 +107,17 @@ impl Dict {
         (s, folded)
     }
 
+    /// The concatenated text of all entries and their end offsets (entry `i` is
+    /// `text[ends[i - 1]..ends[i]]`), for scans over a whole column.
+    pub fn raw(&self) -> (&str, &[u32]) {
+        (&self.text, &self.ends)
+    }
+
+    /// Indices of the entries that are not ASCII (they have a stored folded form).
+    pub fn unicode_entries(&self) -> impl Iterator<Item = usize> + '_ {
+        self.unicode.keys().map(|&i| i as usize)
+    }
+
     /// Entry `i` folded (allocates; for lookups off the hot path).
     pub fn folded(&self, i: usize) -> String {
         let mut scratch = String::new();

@@ -147,34 +147,145 @@ impl ValueTest<'_> {
     }
 }
 
-/// Decides several tests per dictionary code in one pass: bit 0 is null, bit `c` entry
-/// `c - 1`. One bitmap per test.
+impl<'a> ValueTest<'a> {
+    /// `(needle, negated)` when this test is "contains an ASCII literal", which is decided by
+    /// one scan of the dictionary's whole text instead of a call per value.
+    fn bulk_contains(self) -> Option<(&'a str, bool)> {
+        let (pred, negated) = match self {
+            ValueTest::Str(p, negated) => (p, negated),
+            ValueTest::Sub(sub) => match (sub.code.as_slice(), sub.leaves.as_slice()) {
+                ([Instr::Leaf(0)], [leaf]) if leaf.field == Field::Element => {
+                    (&leaf.pred, leaf.negated)
+                }
+                _ => return None,
+            },
+        };
+        match pred {
+            StrPred::Contains(x) if x.is_ascii() && !x.is_empty() => Some((x.as_str(), negated)),
+            _ => None,
+        }
+    }
+}
+
+/// Decides several tests per dictionary code: bit 0 is null, bit `c` entry `c - 1`. One
+/// bitmap per test. Tests that are "contains an ASCII literal" scan the dictionary's text once
+/// ([`bulk_contains`]); the rest are decided value by value in one pass.
 fn decide_dict(dict: &Dict, tests: &[ValueTest<'_>]) -> Vec<Bitmap> {
     let n = dict.len();
-    let k = tests.len();
+    let per_value: Vec<(usize, ValueTest<'_>)> = tests
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.bulk_contains().is_none())
+        .map(|(i, t)| (i, *t))
+        .collect();
+    let k = per_value.len();
     let words = (n + 1).div_ceil(64);
     let mut flat = vec![0u64; words * k];
-    flat.par_chunks_mut(k.max(1))
-        .enumerate()
-        .with_min_len(16)
-        .for_each(|(w, out)| {
-            for b in 0..64 {
-                let code = w * 64 + b;
-                if code > n {
-                    break;
-                }
-                let v = code.checked_sub(1).map(|i| dict.text(i));
-                let ascii = v.is_some_and(|(_, t)| t.is_ascii());
-                for (word, t) in out.iter_mut().zip(tests) {
-                    if t.eval(v, ascii) {
-                        *word |= 1 << b;
+    if k > 0 {
+        flat.par_chunks_mut(k)
+            .enumerate()
+            .with_min_len(16)
+            .for_each(|(w, out)| {
+                for b in 0..64 {
+                    let code = w * 64 + b;
+                    if code > n {
+                        break;
+                    }
+                    let v = code.checked_sub(1).map(|i| dict.text(i));
+                    let ascii = v.is_some_and(|(_, t)| t.is_ascii());
+                    for (word, (_, t)) in out.iter_mut().zip(&per_value) {
+                        if t.eval(v, ascii) {
+                            *word |= 1 << b;
+                        }
                     }
                 }
+            });
+    }
+    let mut out: Vec<Option<Bitmap>> = (0..tests.len()).map(|_| None).collect();
+    for (j, (i, _)) in per_value.iter().enumerate() {
+        if let Some(slot) = out.get_mut(*i) {
+            *slot = Some(Bitmap::from_words(
+                flat.iter().skip(j).step_by(k).copied().collect(),
+                n + 1,
+            ));
+        }
+    }
+    let bulk: Vec<(usize, &str, bool)> = tests
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| t.bulk_contains().map(|(x, neg)| (i, x, neg)))
+        .collect();
+    let decided: Vec<(usize, Bitmap)> = bulk
+        .par_iter()
+        .map(|&(i, needle, negated)| {
+            let mut hits = bulk_contains(dict, needle);
+            // Non-ASCII values compare by their folded form, value by value.
+            let pred = StrPred::Contains(needle.to_string());
+            for e in dict.unicode_entries() {
+                hits.set(e + 1, pred.test(Some(dict.text(e))));
             }
-        });
-    (0..k)
-        .map(|j| Bitmap::from_words(flat.iter().skip(j).step_by(k).copied().collect(), n + 1))
-        .collect()
+            (i, if negated { hits.not() } else { hits })
+        })
+        .collect();
+    for (i, b) in decided {
+        if let Some(slot) = out.get_mut(i) {
+            *slot = Some(b);
+        }
+    }
+    out.into_iter().map(Option::unwrap_or_default).collect()
+}
+
+/// How common a byte is in directory values (higher is rarer): letters by English frequency,
+/// the punctuation of addresses (`.`, `@`, `:`, `;`, space) as common, other bytes as rare.
+fn rarity(b: u8) -> u8 {
+    const COMMON: &[u8] = b"etaoinsrhldcumfpgwybvkxjqz";
+    match b.to_ascii_lowercase() {
+        b'.' | b'@' | b':' | b';' | b' ' => 0,
+        c => COMMON
+            .iter()
+            .position(|&x| x == c)
+            .map_or(40, |i| 1 + i as u8),
+    }
+}
+
+/// Codes whose value contains `needle` (lower-case ASCII) ignoring ASCII case, by one scan of
+/// the dictionary's concatenated text: candidates for the needle's rarest byte (either case)
+/// by `memchr2`, a case-insensitive compare of the whole needle around it, and a match counts
+/// only inside one value. Bit 0 (null) is clear.
+fn bulk_contains(dict: &Dict, needle: &str) -> Bitmap {
+    let (text, ends) = dict.raw();
+    let hay = text.as_bytes();
+    let nb = needle.as_bytes();
+    let mut hits = Bitmap::zeros(dict.len() + 1);
+    let Some((at, &anchor)) = nb.iter().enumerate().max_by_key(|&(i, &b)| (rarity(b), i)) else {
+        return hits;
+    };
+    let (lo, hi) = (anchor.to_ascii_lowercase(), anchor.to_ascii_uppercase());
+    let mut entry = 0usize;
+    let mut from = at;
+    while from < hay.len() {
+        let Some(off) = memchr::memchr2(lo, hi, hay.get(from..).unwrap_or(&[])) else {
+            break;
+        };
+        let q = from + off; // the anchor byte
+        let p = q - at; // where the needle would start
+        // The value holding byte p (ends are increasing).
+        while ends.get(entry).is_some_and(|&e| (e as usize) <= p) {
+            entry += 1;
+        }
+        let end = ends.get(entry).map_or(hay.len(), |&e| e as usize);
+        let matched = p + nb.len() <= end
+            && hay
+                .get(p..p + nb.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(nb));
+        if matched {
+            hits.set(entry + 1, true);
+            from = end + at; // this value is decided; go to the next
+        } else {
+            from = q + 1;
+        }
+    }
+    hits
 }
 
 /// A leaf decided on this table: a kernel, or a constant.
@@ -743,5 +854,70 @@ impl Bound<'_> {
             s.free.push(x);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::ObjectType;
+
+    /// The whole-text scan agrees with testing each value, for every needle cut from the
+    /// values and from across their boundaries, including non-ASCII values.
+    #[test]
+    fn bulk_contains_matches_per_value() {
+        let values = [
+            "ab",
+            "cab",
+            "xa",
+            "bx",
+            "",
+            "ABC",
+            "aab",
+            "smtp:x@contoso.com",
+            "\u{212A}elvin",
+            "kelvin",
+            "co-op",
+            "a-b-c",
+            "zz",
+        ];
+        let users: Vec<serde_json::Value> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| serde_json::json!({"id": format!("u{i}"), "department": v}))
+            .chain(std::iter::once(serde_json::json!({"id": "null"})))
+            .collect();
+        let table = crate::load::table_from_values(&users, ObjectType::User).expect("table");
+        let col = table
+            .str_column(crate::table::ColumnKey::Prop("department"))
+            .expect("column");
+        let joined: String = values.concat().to_ascii_lowercase();
+        let mut needles: Vec<String> = Vec::new();
+        for i in 0..joined.len() {
+            for j in i + 1..=(i + 4).min(joined.len()) {
+                if let Some(n) = joined.get(i..j) {
+                    needles.push(n.to_string());
+                }
+            }
+        }
+        needles.extend(["kelvin", "elvin", "co-op", "-"].map(String::from));
+        for needle in needles.iter().filter(|n| n.is_ascii() && !n.is_empty()) {
+            let bulk = bulk_contains(&col.dict, needle);
+            let mut fixed = bulk.clone();
+            for e in col.dict.unicode_entries() {
+                let pred = StrPred::Contains(needle.clone());
+                fixed.set(e + 1, pred.test(Some(col.dict.text(e))));
+            }
+            for i in 0..col.dict.len() {
+                let want = StrPred::Contains(needle.clone()).test(Some(col.dict.text(i)));
+                assert_eq!(
+                    fixed.get(i + 1),
+                    want,
+                    "{needle:?} in {:?}",
+                    col.dict.get(i)
+                );
+            }
+            assert!(!bulk.get(0), "null never contains");
+        }
     }
 }
