@@ -147,10 +147,21 @@ impl ValueTest<'_> {
     }
 }
 
+/// Tests decided by one pass over a dictionary's concatenated text instead of a call per value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Bulk {
+    /// `-contains` an ASCII literal.
+    Contains,
+    /// `-startsWith` an ASCII literal.
+    StartsWith,
+    /// `-endsWith` an ASCII literal.
+    EndsWith,
+}
+
 impl<'a> ValueTest<'a> {
-    /// `(needle, negated)` when this test is "contains an ASCII literal", which is decided by
-    /// one scan of the dictionary's whole text instead of a call per value.
-    fn bulk_contains(self) -> Option<(&'a str, bool)> {
+    /// `(kind, needle, negated)` when this test can be decided in bulk (a string test with a
+    /// non-empty ASCII literal).
+    fn bulk(self) -> Option<(Bulk, &'a str, bool)> {
         let (pred, negated) = match self {
             ValueTest::Str(p, negated) => (p, negated),
             ValueTest::Sub(sub) => match (sub.code.as_slice(), sub.leaves.as_slice()) {
@@ -160,22 +171,26 @@ impl<'a> ValueTest<'a> {
                 _ => return None,
             },
         };
-        match pred {
-            StrPred::Contains(x) if x.is_ascii() && !x.is_empty() => Some((x.as_str(), negated)),
-            _ => None,
-        }
+        let (kind, x) = match pred {
+            StrPred::Contains(x) => (Bulk::Contains, x),
+            StrPred::StartsWith(x) => (Bulk::StartsWith, x),
+            StrPred::EndsWith(x) => (Bulk::EndsWith, x),
+            _ => return None,
+        };
+        (x.is_ascii() && !x.is_empty()).then_some((kind, x.as_str(), negated))
     }
 }
 
 /// Decides several tests per dictionary code: bit 0 is null, bit `c` entry `c - 1`. One
-/// bitmap per test. Tests that are "contains an ASCII literal" scan the dictionary's text once
-/// ([`bulk_contains`]); the rest are decided value by value in one pass.
+/// bitmap per test. Tests with an ASCII literal (`-contains`, `-startsWith`, `-endsWith`) run
+/// over the dictionary's text directly ([`bulk_contains`], [`bulk_affix`]); the rest are
+/// decided value by value in one pass.
 fn decide_dict(dict: &Dict, tests: &[ValueTest<'_>]) -> Vec<Bitmap> {
     let n = dict.len();
     let per_value: Vec<(usize, ValueTest<'_>)> = tests
         .iter()
         .enumerate()
-        .filter(|(_, t)| t.bulk_contains().is_none())
+        .filter(|(_, t)| t.bulk().is_none())
         .map(|(i, t)| (i, *t))
         .collect();
     let k = per_value.len();
@@ -210,17 +225,29 @@ fn decide_dict(dict: &Dict, tests: &[ValueTest<'_>]) -> Vec<Bitmap> {
             ));
         }
     }
-    let bulk: Vec<(usize, &str, bool)> = tests
+    let bulk: Vec<(usize, Bulk, &str, bool)> = tests
         .iter()
         .enumerate()
-        .filter_map(|(i, t)| t.bulk_contains().map(|(x, neg)| (i, x, neg)))
+        .filter_map(|(i, t)| t.bulk().map(|(kind, x, neg)| (i, kind, x, neg)))
         .collect();
     let decided: Vec<(usize, Bitmap)> = bulk
         .par_iter()
-        .map(|&(i, needle, negated)| {
-            let mut hits = bulk_contains(dict, needle);
+        .map(|&(i, kind, needle, negated)| {
+            let (mut hits, pred) = match kind {
+                Bulk::Contains => (
+                    bulk_contains(dict, needle),
+                    StrPred::Contains(needle.to_string()),
+                ),
+                Bulk::StartsWith => (
+                    bulk_affix(dict, needle, true),
+                    StrPred::StartsWith(needle.to_string()),
+                ),
+                Bulk::EndsWith => (
+                    bulk_affix(dict, needle, false),
+                    StrPred::EndsWith(needle.to_string()),
+                ),
+            };
             // Non-ASCII values compare by their folded form, value by value.
-            let pred = StrPred::Contains(needle.to_string());
             for e in dict.unicode_entries() {
                 hits.set(e + 1, pred.test(Some(dict.text(e))));
             }
@@ -233,6 +260,46 @@ fn decide_dict(dict: &Dict, tests: &[ValueTest<'_>]) -> Vec<Bitmap> {
         }
     }
     out.into_iter().map(Option::unwrap_or_default).collect()
+}
+
+/// Codes whose value starts (`prefix`) or ends with `needle` (lower-case ASCII) ignoring ASCII
+/// case, comparing bytes in place over the concatenated text. Non-ASCII values are fixed up
+/// by the caller. Bit 0 (null) is clear.
+fn bulk_affix(dict: &Dict, needle: &str, prefix: bool) -> Bitmap {
+    let (text, ends) = dict.raw();
+    let hay = text.as_bytes();
+    let nb = needle.as_bytes();
+    let words: Vec<u64> = (0..(dict.len() + 1).div_ceil(64))
+        .into_par_iter()
+        .with_min_len(64)
+        .map(|w| {
+            let mut m = 0u64;
+            for b in 0..64 {
+                let Some(e) = (w * 64 + b).checked_sub(1) else {
+                    continue;
+                };
+                let Some(&end) = ends.get(e) else { break };
+                let end = end as usize;
+                let start = e
+                    .checked_sub(1)
+                    .and_then(|p| ends.get(p))
+                    .map_or(0, |&x| x as usize);
+                if end - start < nb.len() {
+                    continue;
+                }
+                let part = if prefix {
+                    hay.get(start..start + nb.len())
+                } else {
+                    hay.get(end - nb.len()..end)
+                };
+                if part.is_some_and(|p| p.eq_ignore_ascii_case(nb)) {
+                    m |= 1 << b;
+                }
+            }
+            m
+        })
+        .collect();
+    Bitmap::from_words(words, dict.len() + 1)
 }
 
 /// How common a byte is in directory values (higher is rarer): letters by English frequency,
@@ -862,10 +929,10 @@ mod tests {
     use super::*;
     use crate::schema::ObjectType;
 
-    /// The whole-text scan agrees with testing each value, for every needle cut from the
+    /// The whole-text passes agree with testing each value, for every needle cut from the
     /// values and from across their boundaries, including non-ASCII values.
     #[test]
-    fn bulk_contains_matches_per_value() {
+    fn bulk_passes_match_per_value() {
         let values = [
             "ab",
             "cab",
@@ -902,22 +969,31 @@ mod tests {
         }
         needles.extend(["kelvin", "elvin", "co-op", "-"].map(String::from));
         for needle in needles.iter().filter(|n| n.is_ascii() && !n.is_empty()) {
-            let bulk = bulk_contains(&col.dict, needle);
-            let mut fixed = bulk.clone();
-            for e in col.dict.unicode_entries() {
-                let pred = StrPred::Contains(needle.clone());
-                fixed.set(e + 1, pred.test(Some(col.dict.text(e))));
+            let kinds = [
+                (
+                    bulk_contains(&col.dict, needle),
+                    StrPred::Contains(needle.clone()),
+                ),
+                (
+                    bulk_affix(&col.dict, needle, true),
+                    StrPred::StartsWith(needle.clone()),
+                ),
+                (
+                    bulk_affix(&col.dict, needle, false),
+                    StrPred::EndsWith(needle.clone()),
+                ),
+            ];
+            for (bulk, pred) in kinds {
+                let mut fixed = bulk.clone();
+                for e in col.dict.unicode_entries() {
+                    fixed.set(e + 1, pred.test(Some(col.dict.text(e))));
+                }
+                for i in 0..col.dict.len() {
+                    let want = pred.test(Some(col.dict.text(i)));
+                    assert_eq!(fixed.get(i + 1), want, "{pred:?} on {:?}", col.dict.get(i));
+                }
+                assert!(!bulk.get(0), "null never matches");
             }
-            for i in 0..col.dict.len() {
-                let want = StrPred::Contains(needle.clone()).test(Some(col.dict.text(i)));
-                assert_eq!(
-                    fixed.get(i + 1),
-                    want,
-                    "{needle:?} in {:?}",
-                    col.dict.get(i)
-                );
-            }
-            assert!(!bulk.get(0), "null never contains");
         }
     }
 }
