@@ -928,25 +928,6 @@ impl Table {
             .and_then(|c| c.get(row))
     }
 
-    /// The row whose object id or `userPrincipalName` equals `key` (case-insensitively).
-    pub fn find(&self, key: &str) -> Option<usize> {
-        let want = key.to_lowercase();
-        for k in ["objectId", "userPrincipalName", "deviceId", "displayName"] {
-            if let Some(c) = self.str_column(ColumnKey::Prop(k)) {
-                let mut scratch = String::new();
-                let hit = (0..c.dict.len())
-                    .find(|&i| c.dict.with_folded(i, &mut scratch, |_, f| f == want));
-                if let Some(i) = hit {
-                    let code = i as u32 + 1;
-                    if let Some(row) = c.codes.iter().position(|&x| x == code) {
-                        return Some(row);
-                    }
-                }
-            }
-        }
-        None
-    }
-
     /// Replaces memberOf with the given direct memberships (object id, lower case → group ids),
     /// as a tenant's groups give them. An empty map changes nothing (the records' own `memberOf`
     /// stays), as in the oracle's `Context::member_of`.
