@@ -131,22 +131,6 @@ enum ValueTest<'a> {
     Sub(&'a Sub),
 }
 
-impl ValueTest<'_> {
-    #[inline]
-    fn eval(self, v: Option<(&str, &str)>, ascii: bool) -> bool {
-        match self {
-            ValueTest::Str(p, negated) => p.test_flagged(v, ascii) != negated,
-            ValueTest::Sub(sub) => match (sub.code.as_slice(), sub.leaves.as_slice()) {
-                // The common shape: one comparison on the element.
-                ([Instr::Leaf(0)], [leaf]) if leaf.field == Field::Element => {
-                    leaf.pred.test_flagged(v, ascii) != leaf.negated
-                }
-                _ => sub.eval(|_| v),
-            },
-        }
-    }
-}
-
 /// Tests decided by one pass over a dictionary's concatenated text instead of a call per value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Bulk {
@@ -159,25 +143,41 @@ enum Bulk {
 }
 
 impl<'a> ValueTest<'a> {
-    /// `(kind, needle, negated)` when this test can be decided in bulk (a string test with a
-    /// non-empty ASCII literal).
-    fn bulk(self) -> Option<(Bulk, &'a str, bool)> {
-        let (pred, negated) = match self {
-            ValueTest::Str(p, negated) => (p, negated),
+    /// The test as one string comparison `(predicate, negated)`: a string leaf, or an element
+    /// predicate that is a single comparison on `_` (the common shape).
+    #[inline]
+    fn single(self) -> Option<(&'a StrPred, bool)> {
+        match self {
+            ValueTest::Str(p, negated) => Some((p, negated)),
             ValueTest::Sub(sub) => match (sub.code.as_slice(), sub.leaves.as_slice()) {
                 ([Instr::Leaf(0)], [leaf]) if leaf.field == Field::Element => {
-                    (&leaf.pred, leaf.negated)
+                    Some((&leaf.pred, leaf.negated))
                 }
-                _ => return None,
+                _ => None,
             },
-        };
+        }
+    }
+
+    #[inline]
+    fn eval(self, v: Option<(&str, &str)>, ascii: bool) -> bool {
+        match (self.single(), self) {
+            (Some((p, negated)), _) => p.test_flagged(v, ascii) != negated,
+            (None, ValueTest::Sub(sub)) => sub.eval(|_| v),
+            (None, ValueTest::Str(..)) => false,
+        }
+    }
+
+    /// `(kind, needle, predicate, negated)` when this test can be decided in bulk (a string
+    /// comparison with a non-empty ASCII literal).
+    fn bulk(self) -> Option<(Bulk, &'a str, &'a StrPred, bool)> {
+        let (pred, negated) = self.single()?;
         let (kind, x) = match pred {
             StrPred::Contains(x) => (Bulk::Contains, x),
             StrPred::StartsWith(x) => (Bulk::StartsWith, x),
             StrPred::EndsWith(x) => (Bulk::EndsWith, x),
             _ => return None,
         };
-        (x.is_ascii() && !x.is_empty()).then_some((kind, x.as_str(), negated))
+        (x.is_ascii() && !x.is_empty()).then_some((kind, x.as_str(), pred, negated))
     }
 }
 
@@ -225,27 +225,18 @@ fn decide_dict(dict: &Dict, tests: &[ValueTest<'_>]) -> Vec<Bitmap> {
             ));
         }
     }
-    let bulk: Vec<(usize, Bulk, &str, bool)> = tests
+    let bulk: Vec<(usize, Bulk, &str, &StrPred, bool)> = tests
         .iter()
         .enumerate()
-        .filter_map(|(i, t)| t.bulk().map(|(kind, x, neg)| (i, kind, x, neg)))
+        .filter_map(|(i, t)| t.bulk().map(|(kind, x, pred, neg)| (i, kind, x, pred, neg)))
         .collect();
     let decided: Vec<(usize, Bitmap)> = bulk
         .par_iter()
-        .map(|&(i, kind, needle, negated)| {
-            let (mut hits, pred) = match kind {
-                Bulk::Contains => (
-                    bulk_contains(dict, needle),
-                    StrPred::Contains(needle.to_string()),
-                ),
-                Bulk::StartsWith => (
-                    bulk_affix(dict, needle, true),
-                    StrPred::StartsWith(needle.to_string()),
-                ),
-                Bulk::EndsWith => (
-                    bulk_affix(dict, needle, false),
-                    StrPred::EndsWith(needle.to_string()),
-                ),
+        .map(|&(i, kind, needle, pred, negated)| {
+            let mut hits = match kind {
+                Bulk::Contains => bulk_contains(dict, needle),
+                Bulk::StartsWith => bulk_affix(dict, needle, true),
+                Bulk::EndsWith => bulk_affix(dict, needle, false),
             };
             // Non-ASCII values compare by their folded form, value by value.
             for e in dict.unicode_entries() {
@@ -381,10 +372,9 @@ fn decide<'t>(leaf: &Leaf, table: &'t Table) -> Decided<'t> {
                 accept.set(0, !*negated);
                 return str_decided(col, accept);
             }
-            let accept = decide_dict(&col.dict, &[ValueTest::Str(pred, *negated)])
+            decide_str_group(col, &[(0, pred, *negated)])
                 .pop()
-                .unwrap_or_default();
-            str_decided(col, accept)
+                .map_or(Decided::Const(false), |(_, d)| d)
         }
         Leaf::Bool { prop, table: tt } => match table.column(ColumnKey::Prop(prop)) {
             Some(Column::Bool(b)) if rows > 0 => {
@@ -413,32 +403,18 @@ fn decide<'t>(leaf: &Leaf, table: &'t Table) -> Decided<'t> {
                 // Every row's collection is empty.
                 return Decided::Const(*all);
             };
-            let accept = decide_dict(&list.dict, &[ValueTest::Sub(pred)])
+            decide_list_group(list, &[(0, pred, *all)])
                 .pop()
-                .unwrap_or_default();
-            Decided::Kernel(Kernel::List {
-                list,
-                accept,
-                all: *all,
-            })
+                .map_or(Decided::Const(false), |(_, d)| d)
         }
         Leaf::Plans { all, pred } => {
             let Some(Column::Plans(pc)) = table.column(ColumnKey::Prop("assignedPlans")) else {
                 return Decided::Const(*all);
             };
             let sets = &pc.sets;
-            let folded: Vec<Vec<(String, String)>> = sets
-                .dicts
-                .iter()
-                .map(|d| {
-                    (0..d.len())
-                        .map(|i| (d.get(i).to_string(), d.folded(i)))
-                        .collect()
-                })
-                .collect();
             let accept: Bitmap = (0..sets.len())
                 .map(|s| {
-                    let eval = |p: [u32; 3]| plan_eval(pred, &folded, p);
+                    let eval = |p: [u32; 3]| plan_eval(pred, sets, p);
                     if *all {
                         sets.plans(s).all(eval)
                     } else {
@@ -457,12 +433,11 @@ fn decide<'t>(leaf: &Leaf, table: &'t Table) -> Decided<'t> {
     }
 }
 
-fn plan_eval(pred: &Sub, folded: &[Vec<(String, String)>], p: [u32; 3]) -> bool {
+fn plan_eval(pred: &Sub, sets: &crate::table::PlanSets, p: [u32; 3]) -> bool {
     pred.eval(|f| match f {
         Field::Plan(i) => {
             let code = p.get(i).copied().unwrap_or(0) as usize;
-            let (o, f) = folded.get(i)?.get(code.checked_sub(1)?)?;
-            Some((o.as_str(), f.as_str()))
+            Some(sets.dicts.get(i)?.text(code.checked_sub(1)?))
         }
         Field::Element => None,
     })
@@ -470,8 +445,10 @@ fn plan_eval(pred: &Sub, folded: &[Vec<(String, String)>], p: [u32; 3]) -> bool 
 
 /// A string leaf's constant, when every code present decides the same.
 fn str_decided<'t>(col: &'t StrColumn, accept: Bitmap) -> Decided<'t> {
+    let n = col.dict.len();
+    let ones = accept.count_ones() - usize::from(accept.get(0));
     let first = accept.get(1);
-    let values_uniform = (1..=col.dict.len()).all(|c| accept.get(c) == first);
+    let values_uniform = ones == 0 || ones == n;
     if values_uniform && (!col.has_null || accept.get(0) == first) {
         return Decided::Const(first);
     }
@@ -595,58 +572,27 @@ fn decide_all<'t>(leaves: &[&Leaf], table: &'t Table) -> Vec<Decided<'t>> {
                     let Some(col) = str_source(table, source) else {
                         return Vec::new();
                     };
-                    // A predicate and its negation (`-contains`, `-notContains`) are decided
-                    // once; the negation is the complement.
-                    let mut keys: Vec<String> = Vec::new();
-                    let mut tests: Vec<ValueTest<'_>> = Vec::new();
-                    let mut uses: Vec<(usize, usize, bool)> = Vec::new();
-                    for &i in job {
-                        if let Some(Leaf::Str { pred, negated, .. }) = leaves.get(i) {
-                            let mut k = String::new();
-                            pred.key(&mut k);
-                            let u = keys.iter().position(|x| *x == k).unwrap_or_else(|| {
-                                keys.push(k);
-                                tests.push(ValueTest::Str(pred, false));
-                                tests.len() - 1
-                            });
-                            uses.push((i, u, *negated));
-                        }
-                    }
-                    let bitmaps = decide_dict(&col.dict, &tests);
-                    uses.into_iter()
-                        .filter_map(|(i, u, negated)| {
-                            let b = bitmaps.get(u)?;
-                            let accept = if negated { b.not() } else { b.clone() };
-                            Some((i, str_decided(col, accept)))
+                    let members: Vec<(usize, &StrPred, bool)> = job
+                        .iter()
+                        .filter_map(|&i| match leaves.get(i) {
+                            Some(Leaf::Str { pred, negated, .. }) => Some((i, pred, *negated)),
+                            _ => None,
                         })
-                        .collect()
+                        .collect();
+                    decide_str_group(col, &members)
                 }
                 Some(Leaf::Strings { source, .. }) if job.len() > 1 => {
                     let Some(list) = list_source(table, source) else {
                         return Vec::new();
                     };
-                    let tests: Vec<ValueTest<'_>> = job
+                    let members: Vec<(usize, &Sub, bool)> = job
                         .iter()
                         .filter_map(|&i| match leaves.get(i) {
-                            Some(Leaf::Strings { pred, .. }) => Some(ValueTest::Sub(pred)),
+                            Some(Leaf::Strings { pred, all, .. }) => Some((i, pred, *all)),
                             _ => None,
                         })
                         .collect();
-                    let bitmaps = decide_dict(&list.dict, &tests);
-                    job.iter()
-                        .zip(bitmaps)
-                        .filter_map(|(&i, accept)| match leaves.get(i) {
-                            Some(Leaf::Strings { all, .. }) => Some((
-                                i,
-                                Decided::Kernel(Kernel::List {
-                                    list,
-                                    accept,
-                                    all: *all,
-                                }),
-                            )),
-                            _ => None,
-                        })
-                        .collect()
+                    decide_list_group(list, &members)
                 }
                 _ => job
                     .iter()
@@ -663,6 +609,51 @@ fn decide_all<'t>(leaves: &[&Leaf], table: &'t Table) -> Vec<Decided<'t>> {
     }
     out.into_iter()
         .map(|d| d.unwrap_or(Decided::Const(false)))
+        .collect()
+}
+
+/// Decides string leaves `(index, predicate, negated)` on one column in one pass. A predicate
+/// and its negation (`-contains`, `-notContains`) are decided once; the negation is the
+/// complement.
+fn decide_str_group<'t>(
+    col: &'t StrColumn,
+    members: &[(usize, &StrPred, bool)],
+) -> Vec<(usize, Decided<'t>)> {
+    let mut keys: Vec<String> = Vec::new();
+    let mut tests: Vec<ValueTest<'_>> = Vec::new();
+    let mut uses: Vec<(usize, usize, bool)> = Vec::new();
+    for &(i, pred, negated) in members {
+        let mut k = String::new();
+        pred.key(&mut k);
+        let u = keys.iter().position(|x| *x == k).unwrap_or_else(|| {
+            keys.push(k);
+            tests.push(ValueTest::Str(pred, false));
+            tests.len() - 1
+        });
+        uses.push((i, u, negated));
+    }
+    let bitmaps = decide_dict(&col.dict, &tests);
+    uses.into_iter()
+        .filter_map(|(i, u, negated)| {
+            let b = bitmaps.get(u)?;
+            let accept = if negated { b.not() } else { b.clone() };
+            Some((i, str_decided(col, accept)))
+        })
+        .collect()
+}
+
+/// Decides `-any`/`-all` leaves `(index, element predicate, all)` on one collection in one
+/// pass over its element dictionary.
+fn decide_list_group<'t>(
+    list: &'t ListColumn,
+    members: &[(usize, &Sub, bool)],
+) -> Vec<(usize, Decided<'t>)> {
+    let tests: Vec<ValueTest<'_>> = members.iter().map(|&(_, p, _)| ValueTest::Sub(p)).collect();
+    let bitmaps = decide_dict(&list.dict, &tests);
+    members
+        .iter()
+        .zip(bitmaps)
+        .map(|(&(i, _, all), accept)| (i, Decided::Kernel(Kernel::List { list, accept, all })))
         .collect()
 }
 
