@@ -67,30 +67,6 @@ impl Dict {
         slice(&self.text, &self.ends, i)
     }
 
-    /// Calls `f(original, folded)` for entry `i`, folding ASCII entries into `scratch`.
-    #[inline]
-    pub fn with_folded<R>(
-        &self,
-        i: usize,
-        scratch: &mut String,
-        f: impl FnOnce(&str, &str) -> R,
-    ) -> R {
-        let s = self.get(i);
-        if s.is_ascii() {
-            scratch.clear();
-            scratch.push_str(s);
-            scratch.make_ascii_lowercase();
-            f(s, scratch)
-        } else {
-            let folded = self
-                .unicode
-                .get(&(i as u32))
-                .and_then(|&(a, b)| self.unicode_text.get(a as usize..b as usize))
-                .unwrap_or(s);
-            f(s, folded)
-        }
-    }
-
     /// Entry `i` as `(original, text)` for [`crate::program::StrPred::test`]: `text` is the
     /// entry itself when ASCII (compared ASCII-case-insensitively), else its folded form.
     #[inline]
@@ -120,8 +96,10 @@ impl Dict {
 
     /// Entry `i` folded (allocates; for lookups off the hot path).
     pub fn folded(&self, i: usize) -> String {
-        let mut scratch = String::new();
-        self.with_folded(i, &mut scratch, |_, f| f.to_string())
+        match self.text(i) {
+            (_, t) if t.is_ascii() => t.to_ascii_lowercase(),
+            (_, folded) => folded.to_string(),
+        }
     }
 
     /// Bytes held (text, offsets, folded non-ASCII entries).
@@ -968,35 +946,6 @@ impl Table {
                 .values()
                 .map(|s| s.codes.capacity() * 4 + s.dict.heap_bytes())
                 .sum::<usize>()
-    }
-
-    /// Per column: key, distinct values (or plan sets), for `--timings` and reports.
-    pub fn describe(&self) -> Vec<(String, usize)> {
-        let mut out = Vec::new();
-        for ((key, _), c) in self.layout.columns.iter().zip(&self.columns) {
-            let name = match key {
-                ColumnKey::Prop(n) => n.to_string(),
-                ColumnKey::Manager => "manager".to_string(),
-                ColumnKey::MemberOf => "memberOf".to_string(),
-            };
-            let distinct = match c {
-                Column::Str(s) if !s.codes.is_empty() => s.dict.len(),
-                Column::Bool(b) if b.valid.count_ones() > 0 => 2,
-                Column::Date(d) if d.valid.count_ones() > 0 => d.valid.count_ones(),
-                Column::List(l) if !l.values.is_empty() => l.dict.len(),
-                Column::Plans(p) if p.sets.len() > 1 => p.sets.len(),
-                _ => continue,
-            };
-            out.push((name, distinct));
-        }
-        let mut ext: Vec<_> = self
-            .extensions
-            .iter()
-            .map(|(k, c)| (k.clone(), c.dict.len()))
-            .collect();
-        ext.sort();
-        out.extend(ext);
-        out
     }
 }
 
