@@ -303,9 +303,12 @@ impl LoadCx {
             Format::JsonLines => self.json_lines(file),
             Format::Json => {
                 let bytes = read_utf8(file)?;
-                let units = json_units(file, &bytes, Format::Json)?;
+                let units: Vec<(usize, &[u8])> = json_units(file, &bytes, Format::Json)?
+                    .into_iter()
+                    .map(|(line, raw)| (line, raw.as_bytes()))
+                    .collect();
                 self.bar.inc(bytes.len() as u64);
-                self.parse_units(file, units)
+                self.parse_lines(file, &units)
             }
             Format::Csv => {
                 let bytes = read_utf8(file)?;
@@ -397,20 +400,12 @@ impl LoadCx {
         Ok(())
     }
 
+    /// Parses records (each with its first line) in parallel and appends them.
     fn parse_lines(&mut self, file: &Path, lines: &[(usize, &[u8])]) -> Result<(), LoadError> {
         let keys = &self.keys;
         let parsed: Vec<Result<Record<'_>, LoadError>> = lines
             .par_iter()
             .map(|&(line, bytes)| parse_record(keys, bytes, file, line))
-            .collect();
-        self.take(parsed)
-    }
-
-    fn parse_units(&mut self, file: &Path, units: Vec<(usize, &str)>) -> Result<(), LoadError> {
-        let keys = &self.keys;
-        let parsed: Vec<Result<Record<'_>, LoadError>> = units
-            .par_iter()
-            .map(|&(line, raw)| parse_record(keys, raw.as_bytes(), file, line))
             .collect();
         self.take(parsed)
     }
@@ -506,39 +501,48 @@ fn json_units<'b>(
             .unwrap_or("")
             .to_string(),
     };
-    let top: &RawValue = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(e) if e.to_string().starts_with("trailing characters") => return Ok(lines()),
-        Err(e) => return Err(syntax(e)),
-    };
+    // One parse of the whole file: an array, a page (or a single object), or, when more
+    // values follow the first, JSON Lines.
+    let trailing = |e: &serde_json::Error| e.to_string().starts_with("trailing characters");
     let at = |raw: &'b RawValue| {
         let offset = (raw.get().as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
         (position(bytes, offset).0, raw.get())
     };
-    match top.get().trim_start().as_bytes().first() {
-        Some(b'[') => {
-            let items: Vec<&RawValue> = serde_json::from_str(text).map_err(syntax)?;
-            Ok(items.into_iter().map(at).collect())
-        }
+    match text.trim_start().as_bytes().first() {
+        Some(b'[') => match serde_json::from_str::<Vec<&RawValue>>(text) {
+            Ok(items) => Ok(items.into_iter().map(at).collect()),
+            Err(e) if trailing(&e) => Ok(lines()),
+            Err(e) => Err(syntax(e)),
+        },
         Some(b'{') => {
             #[derive(serde::Deserialize)]
             struct Page<'a> {
                 #[serde(borrow)]
                 value: Option<Vec<&'a RawValue>>,
             }
-            let page: Page<'_> = serde_json::from_str(text).map_err(syntax)?;
-            match page.value {
-                Some(items) => Ok(items.into_iter().map(at).collect()),
-                None => Ok(vec![at(top)]),
+            match serde_json::from_str::<Page<'_>>(text) {
+                Ok(Page { value: Some(items) }) => Ok(items.into_iter().map(at).collect()),
+                // A single object: the record is the whole text.
+                Ok(Page { value: None }) => {
+                    let top: &RawValue = serde_json::from_str(text).map_err(syntax)?;
+                    Ok(vec![at(top)])
+                }
+                Err(e) if trailing(&e) => Ok(lines()),
+                Err(e) => Err(syntax(e)),
             }
         }
-        _ => Err(LoadError {
-            file: file.to_path_buf(),
-            line: 1,
-            column: 1,
-            message: "expected a JSON array, a Graph page {\"value\": [...]}, or objects"
-                .to_string(),
-        }),
+        // Not an array or object: serde_json's own error when it is not JSON at all (or
+        // empty), else ours.
+        _ => match serde_json::from_str::<&RawValue>(text) {
+            Err(e) => Err(syntax(e)),
+            Ok(_) => Err(LoadError {
+                file: file.to_path_buf(),
+                line: 1,
+                column: 1,
+                message: "expected a JSON array, a Graph page {\"value\": [...]}, or objects"
+                    .to_string(),
+            }),
+        },
     }
 }
 
