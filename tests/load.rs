@@ -19,6 +19,13 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
+fn skipping() -> LoadOptions {
+    LoadOptions {
+        skip_invalid: true,
+        ..LoadOptions::default()
+    }
+}
+
 fn strict() -> LoadOptions {
     LoadOptions::default()
 }
@@ -158,15 +165,7 @@ fn bad_records_name_file_line_and_column() {
         "{e}"
     );
 
-    let l = load(
-        &p,
-        ObjectType::User,
-        &LoadOptions {
-            skip_invalid: true,
-            ..LoadOptions::default()
-        },
-    )
-    .expect("skipping load");
+    let l = load(&p, ObjectType::User, &skipping()).expect("skipping load");
     check_ab(&l.table);
     let lines: Vec<usize> = l.skipped.iter().map(|e| e.line).collect();
     assert_eq!(lines, vec![2, 3, 5, 6], "{:?}", l.skipped);
@@ -188,15 +187,7 @@ fn bad_json_array_and_csv_rows_are_located() {
     let e = load(&p, ObjectType::User, &strict()).expect_err("bad date");
     assert_eq!(e.line, 3, "{e}");
     assert!(e.message.contains("employeeHireDate"), "{e}");
-    let l = load(
-        &p,
-        ObjectType::User,
-        &LoadOptions {
-            skip_invalid: true,
-            ..LoadOptions::default()
-        },
-    )
-    .expect("skip");
+    let l = load(&p, ObjectType::User, &skipping()).expect("skip");
     check_ab(&l.table);
 
     let p = write(&d, "broken.json", "[{\"id\": \"a\"},\n {\"id\": }]");
@@ -206,15 +197,7 @@ fn bad_json_array_and_csv_rows_are_located() {
     let p = write(&d, "rows.csv", "id,department\na,Sales\nb,IT,extra\nc,HR\n");
     let e = load(&p, ObjectType::User, &strict()).expect_err("field count");
     assert_eq!(e.line, 3, "{e}");
-    let l = load(
-        &p,
-        ObjectType::User,
-        &LoadOptions {
-            skip_invalid: true,
-            ..LoadOptions::default()
-        },
-    )
-    .expect("skip");
+    let l = load(&p, ObjectType::User, &skipping()).expect("skip");
     assert_eq!(l.table.len(), 2);
     assert_eq!(l.skipped.len(), 1);
 
@@ -299,21 +282,12 @@ fn json_lines_split_across_blocks() {
     lines[199] = r#"{"id":"bad","accountEnabled":"maybe"}"#;
     let joined = lines.join("\n");
     let p = write(&d, "u.jsonl", &joined);
-    let whole = load(
-        &p,
-        ObjectType::User,
-        &LoadOptions {
-            skip_invalid: true,
-            ..LoadOptions::default()
-        },
-    )
-    .expect("one block");
+    let whole = load(&p, ObjectType::User, &skipping()).expect("one block");
     assert_eq!(whole.table.len(), 299);
     for block_bytes in [100, 1_000, 2_500, 4_096, 65_536] {
         let opts = LoadOptions {
-            skip_invalid: true,
             block_bytes,
-            ..LoadOptions::default()
+            ..skipping()
         };
         let l = load(&p, ObjectType::User, &opts).expect("small blocks");
         assert_eq!(l.table.len(), 299, "block {block_bytes}");

@@ -94,6 +94,31 @@ pub struct GenArgs {
     out: PathBuf,
 }
 
+/// The export and object type from `--users` / `--devices` (clap makes exactly one present).
+fn input<'a>(
+    users: &'a Option<PathBuf>,
+    devices: &'a Option<PathBuf>,
+) -> Option<(&'a Path, ObjectType)> {
+    match (users, devices) {
+        (_, Some(d)) => Some((d, ObjectType::Device)),
+        (Some(u), None) => Some((u, ObjectType::User)),
+        (None, None) => None,
+    }
+}
+
+/// Direct memberships from `--groups`, when given; the error is printed here.
+fn memberships(
+    groups: &Option<PathBuf>,
+) -> Result<Option<std::collections::HashMap<String, Vec<String>>>, ExitCode> {
+    let Some(g) = groups else {
+        return Ok(None);
+    };
+    load::group_memberships(g).map(Some).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
+}
+
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
@@ -201,9 +226,8 @@ pub fn eval(args: EvalArgs) -> ExitCode {
         }
     }
     let compile_ms = ms(t_compile);
-    let object = match (&args.users, &args.devices) {
-        (_, Some(_)) => ObjectType::Device,
-        _ => ObjectType::User,
+    let Some((path, object)) = input(&args.users, &args.devices) else {
+        return ExitCode::from(2);
     };
     let wrong_kind: Vec<usize> = compiled
         .iter()
@@ -229,24 +253,15 @@ pub fn eval(args: EvalArgs) -> ExitCode {
         ));
     }
     compiled.retain(|(i, _)| !wrong_kind.contains(i));
-    let path = args.users.as_ref().or(args.devices.as_ref());
-    let Some(path) = path else {
-        return ExitCode::from(2);
-    };
     let t_load = Instant::now();
-    let loaded = match load_table(path, object, args.skip_invalid) {
+    let mut loaded = match load_table(path, object, args.skip_invalid) {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let mut loaded = loaded;
-    if let Some(g) = &args.groups {
-        match load::group_memberships(g) {
-            Ok(m) => loaded.table.set_member_of(&m),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
-        }
+    match memberships(&args.groups) {
+        Ok(Some(m)) => loaded.table.set_member_of(&m),
+        Ok(None) => {}
+        Err(code) => return code,
     }
     let load_ms = ms(t_load);
     let table = &loaded.table;
@@ -379,10 +394,8 @@ pub fn explain(args: ExplainArgs) -> ExitCode {
         super::print_text(&args.rule, "rule", &checked.diagnostics);
         return ExitCode::from(1);
     };
-    let (path, object) = match (&args.users, &args.devices) {
-        (_, Some(d)) => (d, ObjectType::Device),
-        (Some(u), None) => (u, ObjectType::User),
-        (None, None) => return ExitCode::from(2),
+    let Some((path, object)) = input(&args.users, &args.devices) else {
+        return ExitCode::from(2);
     };
     if hir.object != object {
         eprintln!(
@@ -432,14 +445,10 @@ pub fn explain(args: ExplainArgs) -> ExitCode {
     };
     let now = args.now.unwrap_or_else(jiff::Timestamp::now);
     let mut cx = Context::at(now);
-    if let Some(g) = &args.groups {
-        match load::group_memberships(g) {
-            Ok(m) => cx.member_of = m,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
-        }
+    match memberships(&args.groups) {
+        Ok(Some(m)) => cx.member_of = m,
+        Ok(None) => {}
+        Err(code) => return code,
     }
     let result = oracle::explain(hir, &args.rule, &record, &cx);
     // Cross-check: the columnar engine on this one record must agree with the oracle.
