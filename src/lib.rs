@@ -27,19 +27,24 @@
 #![forbid(unsafe_code)]
 
 pub mod bitmap;
+pub mod catalog;
 pub mod check;
 pub mod diag;
 pub mod hir;
+pub mod licensing;
 pub mod lint;
 pub mod load;
 pub mod oracle;
 pub mod pattern;
 pub mod program;
+pub mod recompute;
+pub mod report;
 pub mod schema;
 pub mod span;
 pub mod syntax;
 pub mod synth;
 pub mod table;
+pub mod tenant;
 pub mod vm;
 
 use diag::{Code, Diagnostic};

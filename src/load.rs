@@ -18,7 +18,7 @@
 //! skipped and listed in [`Loaded::skipped`]. Nothing is dropped silently.
 
 use crate::schema::{self, GraphKey, ObjectType, PropType};
-use crate::table::{Cell, ColumnKey, Kind, Layout, Record, Table, TableBuilder};
+use crate::table::{Cell, ColumnKey, Kind, Layout, LicenseCell, Record, Table, TableBuilder};
 use rayon::prelude::*;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
@@ -589,6 +589,8 @@ enum Target {
     MemberOf(usize),
     /// `assignedPlans`.
     Plans(usize),
+    /// `assignedLicenses` or `licenseAssignmentStates`.
+    Licenses(usize),
 }
 
 /// Graph key (lower case) → where its value goes.
@@ -655,6 +657,15 @@ impl KeyMap {
         );
         let member_of = layout.position(ColumnKey::MemberOf).unwrap_or(0);
         map.insert("memberof".into(), Target::MemberOf(member_of));
+        for (key, col) in [
+            ("assignedLicenses", ColumnKey::AssignedLicenses),
+            ("licenseAssignmentStates", ColumnKey::LicenseStates),
+        ] {
+            if let Some(c) = layout.position(col) {
+                map.insert(key.to_ascii_lowercase(), Target::Licenses(c));
+                map.insert(key.into(), Target::Licenses(c));
+            }
+        }
         // The spellings Graph itself writes (`accountEnabled`, `onPremisesExtensionAttributes`,
         // `extensionAttribute1`) hit on the first lookup, without lower-casing the key.
         let mut canonical: Vec<(String, Target)> = Vec::new();
@@ -794,6 +805,10 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
                     let cell = m.next_value_seed(PlansSeed)?;
                     set(&mut rec, &mut primary, *col, cell, true);
                 }
+                Some(Target::Licenses(col)) => {
+                    let cell = m.next_value_seed(LicensesSeed { name: &key })?;
+                    set(&mut rec, &mut primary, *col, cell, true);
+                }
                 None if key.len() > 10
                     && key
                         .get(..10)
@@ -910,7 +925,9 @@ impl CellSeed<'_> {
                         ))
                     })
             }
-            Kind::Plans => Err(E::custom(format!("`{}` must be an array", self.name))),
+            Kind::Plans | Kind::Licenses => {
+                Err(E::custom(format!("`{}` must be an array", self.name)))
+            }
         }
     }
 
@@ -921,6 +938,7 @@ impl CellSeed<'_> {
             Kind::Date => "a date-time string",
             Kind::List => "an array of strings",
             Kind::Plans => "an array of assignedPlan objects",
+            Kind::Licenses => "an array of licence objects",
         };
         E::custom(format!("`{}` must be {want}, not {found}", self.name))
     }
@@ -1000,7 +1018,14 @@ macro_rules! seed_via_any {
     )*};
 }
 
-seed_via_any!(LooseSeed, IdSeed, IdListSeed, PlansSeed, PlanSeed);
+seed_via_any!(
+    LooseSeed,
+    IdSeed,
+    IdListSeed,
+    PlansSeed,
+    PlanSeed,
+    LicenseSeed
+);
 
 /// A scalar as text (strings, numbers, booleans); null, arrays and objects are `None`. Used for
 /// collection elements and directory extensions.
@@ -1191,6 +1216,77 @@ impl<'de> Visitor<'de> for PlanSeed {
     }
 }
 
+/// `assignedLicenses` (`{skuId, disabledPlans}`) or `licenseAssignmentStates` (plus
+/// `assignedByGroup`, `state`, `error`); other fields are skipped. An entry without `skuId` is
+/// an error: a licence cannot be attributed without it.
+struct LicensesSeed<'n> {
+    name: &'n str,
+}
+
+impl<'de> Visitor<'de> for LicensesSeed<'_> {
+    type Value = Cell<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` as an array of objects with `skuId`", self.name)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Cell<'de>, E> {
+        Ok(Cell::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Cell<'de>, A::Error> {
+        let mut out = Vec::new();
+        while let Some(p) = s.next_element_seed(LicenseSeed)? {
+            if p.sku_id.is_none() {
+                return Err(de::Error::custom(format!(
+                    "an entry of `{}` has no `skuId`",
+                    self.name
+                )));
+            }
+            out.push(p);
+        }
+        Ok(Cell::Licenses(out))
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for LicensesSeed<'_> {
+    type Value = Cell<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cell<'de>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+struct LicenseSeed;
+
+impl<'de> Visitor<'de> for LicenseSeed {
+    type Value = LicenseCell<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a licence object with `skuId`")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+        let mut out = LicenseCell::default();
+        while let Some(k) = m.next_key::<Text<'de>>()? {
+            let k = k.0;
+            if k.eq_ignore_ascii_case("skuId") {
+                out.sku_id = m.next_value_seed(LooseSeed)?;
+            } else if k.eq_ignore_ascii_case("disabledPlans") {
+                if let Cell::List(xs) = m.next_value_seed(CellSeed {
+                    kind: Kind::List,
+                    name: "disabledPlans",
+                })? {
+                    out.disabled_plans = xs.into_iter().flatten().collect();
+                }
+            } else if k.eq_ignore_ascii_case("assignedByGroup") {
+                out.assigned_by_group = m.next_value_seed(LooseSeed)?;
+            } else if k.eq_ignore_ascii_case("state") {
+                out.state = m.next_value_seed(LooseSeed)?;
+            } else if k.eq_ignore_ascii_case("error") {
+                out.error = m.next_value_seed(LooseSeed)?;
+            } else {
+                m.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(out)
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // CSV
 
@@ -1374,15 +1470,16 @@ pub fn table_from_values(
     })
 }
 
-/// Direct memberships from a Graph groups export (`GET /groups?$expand=members($select=id)`: a
-/// JSON array, Graph pages, JSON Lines, or a folder of them): member object id (lower case) →
-/// the ids of the groups that list it in `members`, in file order. Groups without `members`
-/// (dynamic groups exported without `$expand`) contribute nothing; nested groups are not
-/// expanded, as memberOf rules read direct membership (Microsoft Learn, "memberOf attribute").
+/// Every object of a Graph JSON export (a JSON array, Graph pages `{"value": [...]}`, a single
+/// object, JSON Lines, or a folder of them), each with its file and 1-based line, in file order.
+/// `what` names the objects in errors ("groups", "subscribed SKUs").
 ///
-/// Errors: unreadable files, malformed JSON, a group without `id` (file, line, column).
-pub fn group_memberships(path: &Path) -> Result<HashMap<String, Vec<String>>, LoadError> {
-    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+/// Errors: unreadable files, a CSV file, malformed JSON (file, line, column).
+pub fn json_objects(
+    path: &Path,
+    what: &str,
+) -> Result<Vec<(PathBuf, usize, serde_json::Value)>, LoadError> {
+    let mut out = Vec::new();
     for file in files_of(path)? {
         let bytes = read_utf8(&file)?;
         let fmt = format_of(&file).unwrap_or(Format::Json);
@@ -1391,7 +1488,7 @@ pub fn group_memberships(path: &Path) -> Result<HashMap<String, Vec<String>>, Lo
                 file: file.clone(),
                 line: 0,
                 column: 0,
-                message: "groups must be Graph JSON (a CSV has no members)".to_string(),
+                message: format!("{what} must be Graph JSON, not CSV"),
             });
         }
         for (line, raw) in json_units(&file, &bytes, fmt)? {
@@ -1406,32 +1503,47 @@ pub fn group_memberships(path: &Path) -> Result<HashMap<String, Vec<String>>, Lo
                     .unwrap_or("")
                     .to_string(),
             })?;
-            let obj = v.as_object();
-            let id = obj
-                .and_then(|o| crate::oracle::get_ci(o, "id"))
-                .and_then(serde_json::Value::as_str)
-                .ok_or_else(|| LoadError {
-                    file: file.clone(),
-                    line,
-                    column: 0,
-                    message: "the group has no `id`".to_string(),
-                })?;
-            let members = obj
-                .and_then(|o| crate::oracle::get_ci(o, "members"))
-                .and_then(serde_json::Value::as_array);
-            for m in members.into_iter().flatten() {
-                let mid = match m {
-                    serde_json::Value::String(s) => Some(s.as_str()),
-                    serde_json::Value::Object(o) => {
-                        crate::oracle::get_ci(o, "id").and_then(serde_json::Value::as_str)
-                    }
-                    _ => None,
-                };
-                if let Some(mid) = mid {
-                    let groups = out.entry(mid.to_lowercase()).or_default();
-                    if !groups.iter().any(|g| g.eq_ignore_ascii_case(id)) {
-                        groups.push(id.to_string());
-                    }
+            out.push((file.clone(), line, v));
+        }
+    }
+    Ok(out)
+}
+
+/// Direct memberships from a Graph groups export (`GET /groups?$expand=members($select=id)`: a
+/// JSON array, Graph pages, JSON Lines, or a folder of them): member object id (lower case) →
+/// the ids of the groups that list it in `members`, in file order. Groups without `members`
+/// (dynamic groups exported without `$expand`) contribute nothing; nested groups are not
+/// expanded, as memberOf rules read direct membership (Microsoft Learn, "memberOf attribute").
+///
+/// Errors: unreadable files, malformed JSON, a group without `id` (file, line, column).
+pub fn group_memberships(path: &Path) -> Result<HashMap<String, Vec<String>>, LoadError> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for (file, line, v) in json_objects(path, "groups")? {
+        let obj = v.as_object();
+        let id = obj
+            .and_then(|o| crate::oracle::get_ci(o, "id"))
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| LoadError {
+                file: file.clone(),
+                line,
+                column: 0,
+                message: "the group has no `id`".to_string(),
+            })?;
+        let members = obj
+            .and_then(|o| crate::oracle::get_ci(o, "members"))
+            .and_then(serde_json::Value::as_array);
+        for m in members.into_iter().flatten() {
+            let mid = match m {
+                serde_json::Value::String(s) => Some(s.as_str()),
+                serde_json::Value::Object(o) => {
+                    crate::oracle::get_ci(o, "id").and_then(serde_json::Value::as_str)
+                }
+                _ => None,
+            };
+            if let Some(mid) = mid {
+                let groups = out.entry(mid.to_lowercase()).or_default();
+                if !groups.iter().any(|g| g.eq_ignore_ascii_case(id)) {
+                    groups.push(id.to_string());
                 }
             }
         }

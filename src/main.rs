@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 #[path = "cli/engine.rs"]
 mod engine;
+#[path = "cli/recompute.rs"]
+mod recompute;
 
 /// Compile, check and evaluate Microsoft Entra ID dynamic membership rules offline.
 #[derive(Parser)]
@@ -33,6 +35,10 @@ enum Command {
     Explain(engine::ExplainArgs),
     /// Write a deterministic synthetic tenant of Graph users as JSON Lines.
     GenTenant(engine::GenArgs),
+    /// Recompute every group of a tenant snapshot and its group-based licensing. Exit 0 (groups
+    /// that cannot be processed are reported and keep their snapshot state); 2 when the snapshot
+    /// cannot be read.
+    Recompute(recompute::RecomputeArgs),
 }
 
 #[derive(clap::Args)]
@@ -68,6 +74,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => engine::eval(args),
         Command::Explain(args) => engine::explain(args),
         Command::GenTenant(args) => engine::gen_tenant(args),
+        Command::Recompute(args) => recompute::recompute(args),
         Command::Fmt { rule } => {
             // One pass: the diagnostics say what formatting repaired or left alone (typographic
             // dashes, unknown properties), so the printed rule is never mistaken for a checked one.

@@ -503,6 +503,123 @@ impl PlanBuilder {
     }
 }
 
+/// One licence entry of a user: an `assignedLicense` (`skuId`, `disabledPlans`) or a
+/// `licenseAssignmentState` (those two plus `assignedByGroup`, `state`, `error`), as Graph's
+/// user resource returns them. GUIDs are lower-cased, `disabledPlans` sorted and deduplicated,
+/// and an `error` of `"None"` (what Microsoft's own examples write on success) is read as `None`
+/// like Graph's documented `null`. `lastUpdatedDateTime` is not kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LicenseEntry {
+    /// `skuId`.
+    pub sku_id: String,
+    /// `disabledPlans`: service-plan ids turned off in this assignment.
+    pub disabled_plans: Vec<String>,
+    /// `assignedByGroup`: the group the licence is inherited from; `None` for a direct
+    /// assignment (and for `assignedLicenses`, which do not say).
+    pub assigned_by_group: Option<String>,
+    /// `state`: `Active`, `ActiveWithError`, `Disabled` or `Error` (`None` for `assignedLicenses`).
+    pub state: Option<String>,
+    /// `error`: `CountViolation`, `MutuallyExclusiveViolation`, …; `None` when there is none.
+    pub error: Option<String>,
+}
+
+/// A licence entry as the loaders read it, borrowing from the input.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LicenseCell<'a> {
+    /// `skuId`.
+    pub sku_id: Option<Cow<'a, str>>,
+    /// `disabledPlans`.
+    pub disabled_plans: Vec<Cow<'a, str>>,
+    /// `assignedByGroup`.
+    pub assigned_by_group: Option<Cow<'a, str>>,
+    /// `state`.
+    pub state: Option<Cow<'a, str>>,
+    /// `error`.
+    pub error: Option<Cow<'a, str>>,
+}
+
+impl LicenseCell<'_> {
+    fn entry(&self) -> LicenseEntry {
+        let lower = |s: &Cow<'_, str>| s.trim().to_ascii_lowercase();
+        let mut disabled: Vec<String> = self.disabled_plans.iter().map(lower).collect();
+        disabled.sort_unstable();
+        disabled.dedup();
+        LicenseEntry {
+            sku_id: self.sku_id.as_ref().map(lower).unwrap_or_default(),
+            disabled_plans: disabled,
+            assigned_by_group: self
+                .assigned_by_group
+                .as_ref()
+                .map(lower)
+                .filter(|g| !g.is_empty()),
+            state: self.state.as_ref().map(|s| s.trim().to_string()),
+            error: self
+                .error
+                .as_ref()
+                .map(|s| s.trim().to_string())
+                .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("none")),
+        }
+    }
+}
+
+/// `assignedLicenses` or `licenseAssignmentStates`: per row a code into `sets`. Set 0 is "no
+/// value" (the key was missing or null), so an export without the field can be told from a
+/// user with no licences (an empty set, code 1 or above).
+#[derive(Clone, Debug, Default)]
+pub struct LicenseColumn {
+    /// Per row, an index into `sets`.
+    pub set_codes: Vec<u32>,
+    /// The distinct entry lists, each sorted.
+    pub sets: Vec<Vec<LicenseEntry>>,
+}
+
+impl LicenseColumn {
+    /// The entries of `row`; `None` when the row had no value.
+    pub fn get(&self, row: usize) -> Option<&[LicenseEntry]> {
+        match self.set_codes.get(row).copied().unwrap_or(0) {
+            0 => None,
+            c => self.sets.get(c as usize).map(Vec::as_slice),
+        }
+    }
+}
+
+#[derive(Default)]
+struct LicenseBuilder {
+    set_codes: Vec<u32>,
+    index: hashbrown::HashMap<Vec<LicenseEntry>, u32>,
+    sets: Vec<Vec<LicenseEntry>>,
+}
+
+impl LicenseBuilder {
+    fn push(&mut self, cell: Option<&[LicenseCell<'_>]>) {
+        let Some(cells) = cell else {
+            self.set_codes.push(0);
+            return;
+        };
+        if self.sets.is_empty() {
+            self.sets.push(Vec::new());
+        }
+        let mut key: Vec<LicenseEntry> = cells.iter().map(LicenseCell::entry).collect();
+        key.sort_unstable();
+        let next = self.sets.len() as u32;
+        let code = *self.index.entry(key).or_insert_with_key(|k| {
+            self.sets.push(k.clone());
+            next
+        });
+        self.set_codes.push(code);
+    }
+
+    fn finish(mut self) -> LicenseColumn {
+        if self.sets.is_empty() {
+            self.sets.push(Vec::new());
+        }
+        LicenseColumn {
+            set_codes: self.set_codes,
+            sets: self.sets,
+        }
+    }
+}
+
 /// One column of a table.
 #[derive(Clone, Debug)]
 #[allow(
@@ -520,6 +637,8 @@ pub enum Column {
     List(ListColumn),
     /// `assignedPlans`.
     Plans(PlanColumn),
+    /// `assignedLicenses` or `licenseAssignmentStates`.
+    Licenses(LicenseColumn),
 }
 
 /// What a column holds, beside the schema's properties.
@@ -531,6 +650,10 @@ pub enum ColumnKey {
     Manager,
     /// Direct group memberships (`memberOf` ids from `$expand=memberOf`, or a tenant's groups).
     MemberOf,
+    /// A user's `assignedLicenses` (direct and inherited, not told apart).
+    AssignedLicenses,
+    /// A user's `licenseAssignmentStates` (one entry per source and SKU).
+    LicenseStates,
 }
 
 /// How a column is stored.
@@ -546,6 +669,8 @@ pub enum Kind {
     List,
     /// [`PlanColumn`]
     Plans,
+    /// [`LicenseColumn`]
+    Licenses,
 }
 
 /// The fixed columns of a user or device table, in order.
@@ -579,6 +704,10 @@ impl Layout {
             .collect();
         columns.push((ColumnKey::Manager, Kind::Str));
         columns.push((ColumnKey::MemberOf, Kind::List));
+        if object == ObjectType::User {
+            columns.push((ColumnKey::AssignedLicenses, Kind::Licenses));
+            columns.push((ColumnKey::LicenseStates, Kind::Licenses));
+        }
         let index = columns
             .iter()
             .enumerate()
@@ -623,6 +752,8 @@ pub enum Cell<'a> {
     List(Vec<Option<Cow<'a, str>>>),
     /// `assignedPlans`: `[servicePlanId, service, capabilityStatus]` per plan.
     Plans(Vec<[Option<Cow<'a, str>>; 3]>),
+    /// `assignedLicenses` or `licenseAssignmentStates`.
+    Licenses(Vec<LicenseCell<'a>>),
 }
 
 /// One user or device, as the loaders read it, ready to append to a table.
@@ -640,6 +771,7 @@ enum Builder {
     Date(DateColumn),
     List(ListBuilder),
     Plans(Box<PlanBuilder>),
+    Licenses(LicenseBuilder),
 }
 
 impl Builder {
@@ -650,6 +782,7 @@ impl Builder {
             Kind::Date => Builder::Date(DateColumn::default()),
             Kind::List => Builder::List(ListBuilder::default()),
             Kind::Plans => Builder::Plans(Box::default()),
+            Kind::Licenses => Builder::Licenses(LicenseBuilder::default()),
         }
     }
 
@@ -685,6 +818,10 @@ impl Builder {
                 Some(Cell::Plans(xs)) => xs,
                 _ => &[],
             }),
+            Builder::Licenses(b) => b.push(match cell {
+                Some(Cell::Licenses(xs)) => Some(xs),
+                _ => None,
+            }),
         }
     }
 
@@ -695,6 +832,7 @@ impl Builder {
             Builder::Date(b) => Column::Date(b),
             Builder::List(b) => Column::List(b.finish()?),
             Builder::Plans(b) => Column::Plans(b.finish()?),
+            Builder::Licenses(b) => Column::Licenses(b.finish()),
         })
     }
 }
@@ -748,7 +886,7 @@ impl TableBuilder {
         let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
         let mut start = 0;
         for (i, (_, kind)) in self.layout.columns.iter().enumerate() {
-            let heavy = matches!(kind, Kind::List | Kind::Plans);
+            let heavy = matches!(kind, Kind::List | Kind::Plans | Kind::Licenses);
             if heavy || i - start == GROUP {
                 if start < i {
                     ranges.push(start..i);
@@ -906,6 +1044,14 @@ impl Table {
             .and_then(|c| c.get(row))
     }
 
+    /// The `assignedLicenses` (or `licenseAssignmentStates`) column of a user table.
+    pub fn licenses(&self, key: ColumnKey) -> Option<&LicenseColumn> {
+        match self.column(key) {
+            Some(Column::Licenses(l)) => Some(l),
+            _ => None,
+        }
+    }
+
     /// Replaces memberOf with the given direct memberships (object id, lower case → group ids),
     /// as a tenant's groups give them. An empty map changes nothing (the records' own `memberOf`
     /// stays), as in the oracle's `Context::member_of`.
@@ -938,6 +1084,14 @@ impl Table {
                 p.set_codes.capacity() * 4
                     + p.sets.service.len() * 12
                     + p.sets.dicts.iter().map(Dict::heap_bytes).sum::<usize>()
+            }
+            Column::Licenses(l) => {
+                l.set_codes.capacity() * 4
+                    + l.sets
+                        .iter()
+                        .flatten()
+                        .map(|e| 64 + e.disabled_plans.len() * 60)
+                        .sum::<usize>()
             }
         };
         self.columns.iter().map(col).sum::<usize>()

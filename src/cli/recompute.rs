@@ -1,0 +1,141 @@
+//! `dynrule recompute`.
+
+use dynrule::licensing;
+use dynrule::recompute::{self, RecomputeOptions};
+use dynrule::report::{self, RecomputeReport, Timings};
+use dynrule::tenant::{Severity, Tenant, TenantOptions};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct RecomputeArgs {
+    /// The tenant snapshot folder (users.*, groups.json, subscribedSkus.json,
+    /// organization.json, devices.*, licensingRules.json; see the README).
+    #[arg(long)]
+    tenant: PathBuf,
+    /// Write memberships.jsonl, licenses.jsonl and summary.json into this folder (created if
+    /// missing).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Summary on stdout: a readable table, or the summary JSON.
+    #[arg(long, value_enum, default_value_t = super::Format::Text)]
+    format: super::Format,
+    /// Licensing rules to use instead of the snapshot's licensingRules.json.
+    #[arg(long)]
+    licensing_rules: Option<PathBuf>,
+    /// The instant `system.now` stands for (RFC 3339); default: now.
+    #[arg(long)]
+    now: Option<jiff::Timestamp>,
+    /// Skip user or device records that cannot be read (each is reported) instead of stopping.
+    #[arg(long)]
+    skip_invalid: bool,
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// Loads a snapshot, printing the error on failure (exit 2).
+pub fn load_tenant(
+    dir: &std::path::Path,
+    licensing_rules: Option<PathBuf>,
+    skip_invalid: bool,
+) -> Result<Tenant, ExitCode> {
+    let opts = TenantOptions {
+        skip_invalid,
+        progress: std::io::stderr().is_terminal(),
+        licensing_rules,
+    };
+    Tenant::load(dir, &opts).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+pub fn recompute(args: RecomputeArgs) -> ExitCode {
+    let t0 = Instant::now();
+    let tenant = match load_tenant(&args.tenant, args.licensing_rules.clone(), args.skip_invalid) {
+        Ok(t) => t,
+        Err(c) => return c,
+    };
+    let load_ms = ms(t0);
+    let opts = RecomputeOptions {
+        now: args.now.unwrap_or_else(jiff::Timestamp::now),
+    };
+    let (m, mut issues) = recompute::memberships(&tenant, &opts);
+    let (a, lic_issues) = licensing::assign(&tenant, &m);
+    let mut all = tenant.issues.clone();
+    all.append(&mut issues);
+    all.extend(lic_issues);
+    let mut timings = Timings {
+        load_ms,
+        compile_ms: m.compile_ms,
+        evaluate_ms: m.evaluate_ms,
+        licensing_ms: a.ms,
+        write_ms: 0.0,
+    };
+    let t1 = Instant::now();
+    if let Some(dir) = &args.out {
+        if let Err(e) = write_outputs(dir, &tenant, &m, &a) {
+            eprintln!("error: {}: {e}", dir.display());
+            return ExitCode::from(2);
+        }
+    }
+    timings.write_ms = ms(t1);
+    let report = RecomputeReport::new(&tenant, &m, &a, all, timings);
+    if let Some(dir) = &args.out {
+        let written = std::fs::File::create(dir.join("summary.json")).and_then(|f| {
+            let mut w = std::io::BufWriter::new(f);
+            serde_json::to_writer_pretty(&mut w, &report)?;
+            w.write_all(b"\n")?;
+            w.flush()
+        });
+        if let Err(e) = written {
+            eprintln!("error: {}: {e}", dir.join("summary.json").display());
+            return ExitCode::from(2);
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    let printed = match args.format {
+        super::Format::Text => stdout.write_all(report.text().as_bytes()),
+        super::Format::Json => serde_json::to_writer_pretty(&mut stdout, &report)
+            .map_err(std::io::Error::from)
+            .and_then(|()| stdout.write_all(b"\n")),
+    };
+    if printed.is_err() {
+        return ExitCode::from(2);
+    }
+    eprintln!(
+        "timings: load {:.0} ms, compile {:.1} ms, evaluate {:.1} ms, licensing {:.0} ms, write {:.0} ms",
+        timings.load_ms, timings.compile_ms, timings.evaluate_ms, timings.licensing_ms, timings.write_ms
+    );
+    if let Some(dir) = &args.out {
+        eprintln!(
+            "wrote {}, {}, {}",
+            dir.join("memberships.jsonl").display(),
+            dir.join("licenses.jsonl").display(),
+            dir.join("summary.json").display()
+        );
+    }
+    if report.issues.iter().any(|i| i.severity == Severity::Error) {
+        eprintln!("note: some groups could not be processed (see Issues); the rest were");
+    }
+    ExitCode::SUCCESS
+}
+
+fn write_outputs(
+    dir: &std::path::Path,
+    tenant: &Tenant,
+    m: &recompute::Memberships,
+    a: &licensing::Assignments,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("memberships.jsonl"))?);
+    report::write_memberships(&mut w, tenant, m)?;
+    w.flush()?;
+    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("licenses.jsonl"))?);
+    report::write_licenses(&mut w, tenant, a)?;
+    w.flush()
+}

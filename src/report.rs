@@ -1,0 +1,415 @@
+//! What `dynrule recompute` writes: a [`RecomputeReport`] (the summary, as JSON or a text
+//! table), `memberships.jsonl` (one group a line) and `licenses.jsonl` (one user a line, in
+//! Graph's shapes). The schemas are in the README ("Output of recompute").
+
+use crate::catalog::Catalog;
+use crate::licensing::{Assignments, GroupLicensing, SkuSeats, State};
+use crate::recompute::{Memberships, Processing};
+use crate::table::Table;
+use crate::tenant::{Tenant, TenantIssue};
+use serde::Serialize;
+use serde_json::json;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+/// Milliseconds per phase.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timings {
+    /// Loading the snapshot.
+    pub load_ms: f64,
+    /// Compiling the groups' rules.
+    pub compile_ms: f64,
+    /// Evaluating them.
+    pub evaluate_ms: f64,
+    /// Group-based licensing.
+    pub licensing_ms: f64,
+    /// Writing the output files.
+    pub write_ms: f64,
+}
+
+/// One group in the summary.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupSummary {
+    /// `id`.
+    pub id: String,
+    /// `displayName`.
+    pub display_name: String,
+    /// Dynamic or static.
+    pub dynamic: bool,
+    /// `membershipRule`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub membership_rule: Option<String>,
+    /// How the membership was obtained.
+    pub processing: Processing,
+    /// Members now.
+    pub members: usize,
+    /// Members in the snapshot (`null` when unknown).
+    pub snapshot_members: Option<usize>,
+    /// Joined since the snapshot.
+    pub joined: usize,
+    /// Left since the snapshot.
+    pub left: usize,
+    /// `skuPartNumber` (or `skuId`) of each licence the group assigns.
+    pub licenses: Vec<String>,
+    /// Licensing result.
+    pub licensing: GroupLicensing,
+    /// Entra's audit wording, for groups whose licences were processed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_summary: Option<String>,
+}
+
+/// The summary of a recomputation.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecomputeReport {
+    /// The snapshot folder.
+    pub tenant: String,
+    /// Users in the export.
+    pub users: usize,
+    /// Devices in the export (`null` without one).
+    pub devices: Option<usize>,
+    /// The tenant's usage location.
+    pub country_letter_code: Option<String>,
+    /// Per group, in export order.
+    pub groups: Vec<GroupSummary>,
+    /// Per SKU.
+    pub skus: Vec<SkuSeats>,
+    /// Licensed users whose usage location came from the tenant.
+    pub users_with_tenant_usage_location: u64,
+    /// Everything found wrong, in order.
+    pub issues: Vec<TenantIssue>,
+    /// Where the time went.
+    pub timings: Timings,
+}
+
+impl RecomputeReport {
+    /// Builds the summary.
+    pub fn new(
+        tenant: &Tenant,
+        memberships: &Memberships,
+        assignments: &Assignments,
+        issues: Vec<TenantIssue>,
+        timings: Timings,
+    ) -> RecomputeReport {
+        let groups = tenant
+            .groups
+            .iter()
+            .zip(&memberships.groups)
+            .zip(&assignments.groups)
+            .map(|((g, m), l)| GroupSummary {
+                id: g.id.clone(),
+                display_name: g.display_name.clone(),
+                dynamic: g.is_dynamic(),
+                membership_rule: g.membership_rule.clone(),
+                processing: m.processing.clone(),
+                members: m.members.count_ones(),
+                snapshot_members: m.snapshot.as_ref().map(crate::bitmap::Bitmap::count_ones),
+                joined: m.joined().count_ones(),
+                left: m.left().count_ones(),
+                licenses: g
+                    .assigned_licenses
+                    .iter()
+                    .map(|l| tenant.catalog.sku_label(&l.sku_id).to_string())
+                    .collect(),
+                licensing: l.clone(),
+                audit_summary: l.processed.then(|| {
+                    format!(
+                        "Users successfully assigned licenses: {}, Users for whom license assignment failed: {}.",
+                        l.users_succeeded, l.users_failed
+                    )
+                }),
+            })
+            .collect();
+        RecomputeReport {
+            tenant: tenant.dir.display().to_string(),
+            users: tenant.users.len(),
+            devices: tenant.devices.as_ref().map(Table::len),
+            country_letter_code: tenant.country.clone(),
+            groups,
+            skus: assignments.skus.clone(),
+            users_with_tenant_usage_location: assignments.tenant_location_users,
+            issues,
+            timings,
+        }
+    }
+
+    /// A readable report: groups, seats, issues, timings.
+    pub fn text(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "Tenant {}: {} users{}, {} groups, {} SKUs",
+            self.tenant,
+            self.users,
+            self.devices.map(|d| format!(", {d} devices")).unwrap_or_default(),
+            self.groups.len(),
+            self.skus.len()
+        );
+        let _ = writeln!(o);
+        let mut rows = vec![vec![
+            "GROUP".to_string(),
+            "MEMBERSHIP".into(),
+            "MEMBERS".into(),
+            "SNAPSHOT".into(),
+            "JOINED".into(),
+            "LEFT".into(),
+            "LICENCES".into(),
+            "LICENSED".into(),
+            "FAILED".into(),
+        ]];
+        for g in &self.groups {
+            let name = if g.display_name.is_empty() { g.id.clone() } else { g.display_name.clone() };
+            let processing = match &g.processing {
+                Processing::Evaluated => "rule",
+                Processing::Paused => "paused",
+                Processing::Static => "static",
+                Processing::Kept(_) => "kept (error)",
+            };
+            let lic = g.licensing.processed;
+            rows.push(vec![
+                name,
+                processing.into(),
+                g.members.to_string(),
+                g.snapshot_members.map_or("?".into(), |n| n.to_string()),
+                if g.snapshot_members.is_some() { g.joined.to_string() } else { "-".into() },
+                if g.snapshot_members.is_some() { g.left.to_string() } else { "-".into() },
+                if g.licenses.is_empty() { "-".into() } else { g.licenses.join(", ") },
+                if lic { g.licensing.users_succeeded.to_string() } else { "-".into() },
+                if lic {
+                    let mut f = g.licensing.users_failed.to_string();
+                    if !g.licensing.errors.is_empty() {
+                        let _ = write!(
+                            f,
+                            " ({})",
+                            g.licensing
+                                .errors
+                                .iter()
+                                .map(|(e, n)| format!("{e} {n}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        );
+                    }
+                    f
+                } else {
+                    "-".into()
+                },
+            ]);
+        }
+        table(&mut o, &rows, &[false, false, true, true, true, true, false, true, false]);
+        let _ = writeln!(o);
+        let mut rows = vec![vec![
+            "SKU".to_string(),
+            "ASSIGNABLE".into(),
+            "USED BEFORE".into(),
+            "USED AFTER".into(),
+            "AVAILABLE".into(),
+            "NOT ENOUGH LICENCES".into(),
+        ]];
+        for s in &self.skus {
+            rows.push(vec![
+                if s.sku_part_number.is_empty() { s.sku_id.clone() } else { s.sku_part_number.clone() },
+                s.assignable.map_or("unlimited".into(), |a| a.to_string()),
+                s.consumed_before.to_string(),
+                s.consumed_after.to_string(),
+                s.available_after.map_or("-".into(), |a| a.to_string()),
+                s.count_violations.to_string(),
+            ]);
+        }
+        table(&mut o, &rows, &[false, true, true, true, true, true]);
+        if self.users_with_tenant_usage_location > 0 {
+            let _ = writeln!(
+                o,
+                "\n{} licensed user(s) have no usageLocation and use the tenant's ({}).",
+                self.users_with_tenant_usage_location,
+                self.country_letter_code.as_deref().unwrap_or("?")
+            );
+        }
+        if !self.issues.is_empty() {
+            let _ = writeln!(o, "\nIssues ({}):", self.issues.len());
+            for i in &self.issues {
+                let _ = writeln!(o, "  {i}");
+            }
+        }
+        o
+    }
+}
+
+fn table(o: &mut String, rows: &[Vec<String>], right: &[bool]) {
+    let cols = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for r in rows {
+        let mut line = String::from(" ");
+        for (c, cell) in r.iter().enumerate() {
+            let w = widths.get(c).copied().unwrap_or(0);
+            let pad = w.saturating_sub(cell.chars().count());
+            line.push(' ');
+            if right.get(c).copied().unwrap_or(false) {
+                line.push_str(&" ".repeat(pad));
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(pad));
+            }
+            line.push(' ');
+        }
+        let _ = writeln!(o, "{}", line.trim_end());
+    }
+}
+
+/// Writes `memberships.jsonl`: one line per group, `{"id", "displayName", "processing",
+/// "count", "snapshotCount", "joined": [ids], "left": [ids], "members": [ids]}` (ids of users,
+/// or devices for a device group).
+pub fn write_memberships(
+    out: &mut impl Write,
+    tenant: &Tenant,
+    memberships: &Memberships,
+) -> io::Result<()> {
+    for (g, m) in tenant.groups.iter().zip(&memberships.groups) {
+        let table = match m.object {
+            crate::schema::ObjectType::User => Some(&tenant.users),
+            crate::schema::ObjectType::Device => tenant.devices.as_ref(),
+        };
+        let ids = |b: &crate::bitmap::Bitmap| -> Vec<&str> {
+            table.map_or_else(Vec::new, |t| b.ones_iter().filter_map(|r| t.id(r)).collect())
+        };
+        let line = json!({
+            "id": g.id,
+            "displayName": g.display_name,
+            "object": m.object,
+            "processing": m.processing,
+            "count": m.members.count_ones(),
+            "snapshotCount": m.snapshot.as_ref().map(crate::bitmap::Bitmap::count_ones),
+            "joined": ids(&m.joined()),
+            "left": ids(&m.left()),
+            "members": ids(&m.members),
+        });
+        serde_json::to_writer(&mut *out, &line)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// The Graph-shaped licence fields of one state list, rendered once per distinct list:
+/// `"assignedLicenses":[…],"licenseAssignmentStates":[…],"servicePlans":[…],"errors":[…]`.
+fn fragment(a: &Assignments, catalog: &Catalog, list: u32) -> String {
+    let states: &[State] = a.lists.get(list as usize).map_or(&[], Vec::as_slice);
+    let sku_id = |s: u32| a.skus.get(s as usize).map_or("", |k| k.sku_id.as_str());
+    let disabled = |d: u32| a.disabled.get(d as usize).cloned().unwrap_or_default();
+    // assignedLicenses: per held SKU, the plans disabled in every holding source.
+    let mut held: Vec<(u32, Option<Vec<String>>)> = Vec::new();
+    for s in states.iter().filter(|s| s.state.holds()) {
+        let d = disabled(s.disabled);
+        match held.iter_mut().find(|(k, _)| *k == s.sku) {
+            Some((_, acc)) => {
+                let prev = acc.take().unwrap_or_default();
+                *acc = Some(prev.into_iter().filter(|p| d.contains(p)).collect());
+            }
+            None => held.push((s.sku, Some(d))),
+        }
+    }
+    let assigned: Vec<serde_json::Value> = held
+        .into_iter()
+        .map(|(k, d)| json!({"disabledPlans": d.unwrap_or_default(), "skuId": sku_id(k)}))
+        .collect();
+    let lstates: Vec<serde_json::Value> = states
+        .iter()
+        .map(|s| {
+            json!({
+                "assignedByGroup": a.source_id(s),
+                "disabledPlans": disabled(s.disabled),
+                "error": s.error.map_or("None", |e| e.as_str()),
+                "skuId": sku_id(s.sku),
+                "state": s.state.as_str(),
+            })
+        })
+        .collect();
+    let mut plans: Vec<u32> = states
+        .iter()
+        .filter(|s| s.state.holds())
+        .flat_map(|s| a.enabled(s.sku, s.disabled).iter().copied())
+        .filter(|p| catalog.plan_info(*p).is_none_or(|i| !i.company))
+        .collect();
+    plans.sort_unstable();
+    plans.dedup();
+    let plans: Vec<serde_json::Value> = plans
+        .iter()
+        .filter_map(|&p| catalog.plan_info(p))
+        .map(|i| json!({"servicePlanId": i.service_plan_id, "servicePlanName": i.service_plan_name}))
+        .collect();
+    let errors: Vec<serde_json::Value> = states
+        .iter()
+        .filter(|s| s.error.is_some())
+        .map(|s| {
+            json!({
+                "skuId": sku_id(s.sku),
+                "skuPartNumber": catalog.sku_label(sku_id(s.sku)),
+                "assignedByGroup": a.source_id(s),
+                "error": s.error.map(|e| e.as_str()),
+                "detail": a.details.get(s.detail as usize),
+            })
+        })
+        .collect();
+    let mut out = String::new();
+    for (k, v) in [
+        ("assignedLicenses", assigned),
+        ("licenseAssignmentStates", lstates),
+        ("servicePlans", plans),
+        ("errors", errors),
+    ] {
+        let _ = write!(out, ",\"{k}\":{}", serde_json::Value::Array(v));
+    }
+    out
+}
+
+/// Writes `licenses.jsonl`: one line per user who has or had any licence state, `{"id",
+/// "userPrincipalName", "usageLocation" (effective), "usageLocationSource" ("user" | "tenant"
+/// | null), "assignedLicenses", "licenseAssignmentStates", "servicePlans", "errors"}`. Each
+/// distinct state list is rendered once.
+pub fn write_licenses(
+    out: &mut impl Write,
+    tenant: &Tenant,
+    assignments: &Assignments,
+) -> io::Result<()> {
+    let users = &tenant.users;
+    let usage = users.str_column(crate::table::ColumnKey::Prop("usageLocation"));
+    let states = users.licenses(crate::table::ColumnKey::LicenseStates);
+    let assigned = users.licenses(crate::table::ColumnKey::AssignedLicenses);
+    let mut cache: HashMap<u32, String> = HashMap::new();
+    for row in 0..users.len() {
+        let code = assignments.per_user.get(row).copied().unwrap_or(0);
+        let had = states.is_some_and(|c| c.get(row).is_some_and(|s| !s.is_empty()))
+            || assigned.is_some_and(|c| c.get(row).is_some_and(|s| !s.is_empty()));
+        if code == 0 && !had {
+            continue;
+        }
+        let frag = cache
+            .entry(code)
+            .or_insert_with(|| fragment(assignments, &tenant.catalog, code));
+        let own = usage.and_then(|c| c.get(row)).filter(|l| !l.trim().is_empty());
+        let (loc, src) = match own {
+            Some(l) => (Some(l.to_string()), Some("user")),
+            None => (tenant.country.clone(), tenant.country.as_ref().map(|_| "tenant")),
+        };
+        let head = json!({
+            "id": users.id(row),
+            "userPrincipalName": users.name(row),
+            "usageLocation": loc,
+            "usageLocationSource": src,
+        })
+        .to_string();
+        out.write_all(head.get(..head.len().saturating_sub(1)).unwrap_or("{").as_bytes())?;
+        out.write_all(frag.as_bytes())?;
+        out.write_all(b"}\n")?;
+    }
+    Ok(())
+}

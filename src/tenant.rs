@@ -1,0 +1,713 @@
+//! A tenant snapshot: a folder of Microsoft Graph exports that [`crate::recompute`] and the
+//! licensing step read.
+//!
+//! | file | Graph call | needed |
+//! | --- | --- | --- |
+//! | `users.*` (`.jsonl`, `.json`, `.csv`, or a folder `users/`) | `GET /users?$select=…,assignedLicenses,licenseAssignmentStates,usageLocation,assignedPlans,proxyAddresses&$expand=manager($select=id)` | yes |
+//! | `groups.json` (or `.jsonl`, or a folder `groups/`) | `GET /groups?$select=id,displayName,groupTypes,membershipRule,membershipRuleProcessingState,securityEnabled,mailEnabled,assignedLicenses&$expand=members($select=id)` | yes |
+//! | `subscribedSkus.json` | `GET /subscribedSkus` | for seats and plan lists |
+//! | `organization.json` | `GET /organization?$select=countryLetterCode` | for users without `usageLocation` |
+//! | `devices.*` | `GET /devices` | for device rules |
+//! | `licensingRules.json` | (dynrule's own format) | optional |
+//!
+//! Only a missing or unreadable users or groups export is fatal ([`TenantError`]); anything
+//! else that is missing or inconsistent becomes a [`TenantIssue`] and the rest goes on.
+
+use crate::catalog::{Catalog, LicensingRules, is_guid};
+use crate::load::{self, LoadError, LoadOptions};
+use crate::oracle::get_ci;
+use crate::schema::ObjectType;
+use crate::table::Table;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// How bad a [`TenantIssue`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Severity {
+    /// Something was skipped or guessed; results may be incomplete.
+    Warning,
+    /// A group (or file) could not be processed; its snapshot state is kept as it was.
+    Error,
+}
+
+/// A problem found in a snapshot, as data: where, what, and about which object.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantIssue {
+    /// Warning or error.
+    pub severity: Severity,
+    /// The file, when the problem is in one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// 1-based line in `file` (0 when not known).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub line: usize,
+    /// The object concerned: a group or SKU id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// What is wrong and what dynrule did about it.
+    pub message: String,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl fmt::Display for TenantIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sev = match self.severity {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        };
+        write!(f, "{sev}: ")?;
+        if let Some(file) = &self.file {
+            write!(f, "{file}")?;
+            if self.line > 0 {
+                write!(f, ":{}", self.line)?;
+            }
+            write!(f, ": ")?;
+        }
+        if let Some(o) = &self.object {
+            write!(f, "{o}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// A snapshot that cannot be used at all.
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    /// The folder has no users or groups export, or has two of one.
+    #[error("{dir}: {message}")]
+    Layout {
+        /// The snapshot folder.
+        dir: PathBuf,
+        /// What is missing.
+        message: String,
+    },
+    /// An export could not be read.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+}
+
+/// A licence as a group (or a direct assignment) carries it: `assignedLicense`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupLicense {
+    /// `skuId`, lower case.
+    pub sku_id: String,
+    /// `disabledPlans`, lower case, sorted.
+    pub disabled_plans: Vec<String>,
+}
+
+/// What kind of object a group member is (`@odata.type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemberKind {
+    /// `#microsoft.graph.user`, or no type given.
+    User,
+    /// `#microsoft.graph.group` (nested; group-based licensing ignores it).
+    Group,
+    /// `#microsoft.graph.device`.
+    Device,
+    /// Anything else (service principals, contacts).
+    Other,
+}
+
+/// One group of `groups.json`.
+#[derive(Clone, Debug)]
+pub struct Group {
+    /// `id`, lower case.
+    pub id: String,
+    /// `displayName` (empty when missing).
+    pub display_name: String,
+    /// `groupTypes` (`DynamicMembership`, `Unified`).
+    pub group_types: Vec<String>,
+    /// `membershipRule`.
+    pub membership_rule: Option<String>,
+    /// `membershipRuleProcessingState`: `On` or `Paused`.
+    pub processing_state: Option<String>,
+    /// `securityEnabled` (`None` when not exported).
+    pub security_enabled: Option<bool>,
+    /// `assignedLicenses`.
+    pub assigned_licenses: Vec<GroupLicense>,
+    /// `members` from `$expand=members` (`None` when not exported): id (lower case) and kind.
+    pub members: Option<Vec<(String, MemberKind)>>,
+    /// Where the group is in the export.
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+}
+
+impl Group {
+    /// `groupTypes` contains `DynamicMembership`.
+    pub fn is_dynamic(&self) -> bool {
+        self.group_types
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case("DynamicMembership"))
+    }
+
+    /// `membershipRuleProcessingState` is `Paused`: Entra keeps the last membership.
+    pub fn is_paused(&self) -> bool {
+        self.processing_state
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("Paused"))
+    }
+
+    /// Whether group-based licensing applies to the group: "can only be used with security
+    /// groups, and Microsoft 365 groups that have securityEnabled=TRUE" (Microsoft Learn,
+    /// concept-group-based-licensing). A group exported without `securityEnabled` is taken as
+    /// eligible (and reported by [`Tenant::load`]).
+    pub fn licenses_members(&self) -> bool {
+        self.security_enabled != Some(false)
+    }
+
+    /// `displayName (id)`, or the id alone.
+    pub fn label(&self) -> String {
+        if self.display_name.is_empty() {
+            self.id.clone()
+        } else {
+            format!("{} ({})", self.display_name, self.id)
+        }
+    }
+}
+
+/// `prepaidUnits` of a subscribed SKU (Graph `licenseUnitsDetail`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrepaidUnits {
+    /// Units in use or assignable.
+    pub enabled: u64,
+    /// Units in the grace period: still assignable.
+    pub warning: u64,
+    /// Units that cannot be assigned.
+    pub suspended: u64,
+    /// Units locked out.
+    pub locked_out: u64,
+}
+
+/// One SKU of `subscribedSkus.json`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscribedSku {
+    /// `skuId`, lower case.
+    pub sku_id: String,
+    /// `skuPartNumber`.
+    pub sku_part_number: String,
+    /// `appliesTo`: `User` or `Company`.
+    pub applies_to: Option<String>,
+    /// `capabilityStatus`.
+    pub capability_status: Option<String>,
+    /// `consumedUnits` (`None` when not exported).
+    pub consumed_units: Option<u64>,
+    /// `prepaidUnits`.
+    pub prepaid: PrepaidUnits,
+}
+
+impl SubscribedSku {
+    /// Units that can be held: `prepaidUnits.enabled + prepaidUnits.warning` (suspended units
+    /// cannot be assigned, warning units are in grace and still usable: Graph
+    /// `licenseUnitsDetail`; the formula is the one discussed in
+    /// microsoftgraph/microsoft-graph-docs-contrib#2337, not confirmed by Microsoft).
+    pub fn assignable(&self) -> u64 {
+        self.prepaid.enabled.saturating_add(self.prepaid.warning)
+    }
+}
+
+/// Options for [`Tenant::load`].
+#[derive(Clone, Debug, Default)]
+pub struct TenantOptions {
+    /// Skip unreadable user or device records (each is reported) instead of failing.
+    pub skip_invalid: bool,
+    /// Show a progress bar while loading users.
+    pub progress: bool,
+    /// A licensing rules file to use instead of the snapshot's `licensingRules.json`.
+    pub licensing_rules: Option<PathBuf>,
+}
+
+/// A loaded tenant snapshot.
+#[derive(Debug)]
+pub struct Tenant {
+    /// The snapshot folder.
+    pub dir: PathBuf,
+    /// The users table (with `assignedLicenses` and `licenseAssignmentStates`).
+    pub users: Table,
+    /// The devices table, when the snapshot has `devices.*`.
+    pub devices: Option<Table>,
+    /// Groups in export order (duplicates dropped).
+    pub groups: Vec<Group>,
+    /// Subscribed SKUs (`None` when the snapshot has no `subscribedSkus.json`).
+    pub skus: Option<Vec<SubscribedSku>>,
+    /// The tenant's usage location (`organization.countryLetterCode`), upper case.
+    pub country: Option<String>,
+    /// SKUs and plans: Microsoft's CSV, with the tenant's `subscribedSkus` plan lists on top.
+    pub catalog: Catalog,
+    /// Dependencies, conflicts, prohibited locations, data plans.
+    pub rules: LicensingRules,
+    /// Everything found wrong or missing.
+    pub issues: Vec<TenantIssue>,
+    /// Bytes of user exports read.
+    pub user_bytes: u64,
+}
+
+/// The one export named `stem` in `dir` (`stem.json`, `stem.jsonl`, `stem.ndjson`, `stem.csv`,
+/// or a folder `stem/`), names compared in any case.
+fn find(dir: &Path, stem: &str) -> Result<Option<PathBuf>, TenantError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| TenantError::Layout {
+        dir: dir.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name_ok = p
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .is_some_and(|s| s.eq_ignore_ascii_case(stem));
+            name_ok && (p.is_dir() || load::format_of(p).is_some())
+        })
+        .collect();
+    found.sort();
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(found.pop()),
+        _ => Err(TenantError::Layout {
+            dir: dir.to_path_buf(),
+            message: format!(
+                "more than one `{stem}` export ({}); keep one",
+                found
+                    .iter()
+                    .filter_map(|p| p.file_name().and_then(|n| n.to_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
+    }
+}
+
+fn str_of<'v>(o: &'v serde_json::Map<String, Value>, key: &str) -> Option<&'v str> {
+    get_ci(o, key).and_then(Value::as_str)
+}
+
+fn u64_of(o: &serde_json::Map<String, Value>, key: &str) -> Option<u64> {
+    get_ci(o, key).and_then(|v| v.as_u64().or_else(|| v.as_str()?.trim().parse().ok()))
+}
+
+fn licenses_of(v: Option<&Value>) -> Result<Vec<GroupLicense>, String> {
+    let Some(v) = v else {
+        return Ok(Vec::new());
+    };
+    if v.is_null() {
+        return Ok(Vec::new());
+    }
+    let arr = v
+        .as_array()
+        .ok_or("`assignedLicenses` must be an array of {skuId, disabledPlans}")?;
+    let mut out = Vec::new();
+    for l in arr {
+        let o = l
+            .as_object()
+            .ok_or("an `assignedLicenses` entry is not an object")?;
+        let sku = str_of(o, "skuId").ok_or("an `assignedLicenses` entry has no `skuId`")?;
+        let mut disabled: Vec<String> = get_ci(o, "disabledPlans")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(|s| s.trim().to_ascii_lowercase())
+            .collect();
+        disabled.sort();
+        disabled.dedup();
+        out.push(GroupLicense {
+            sku_id: sku.trim().to_ascii_lowercase(),
+            disabled_plans: disabled,
+        });
+    }
+    Ok(out)
+}
+
+fn member_of(v: &Value) -> Option<(String, MemberKind)> {
+    match v {
+        Value::String(s) => Some((s.trim().to_ascii_lowercase(), MemberKind::User)),
+        Value::Object(o) => {
+            let id = str_of(o, "id")?;
+            let kind = match str_of(o, "@odata.type").map(str::to_ascii_lowercase) {
+                None => MemberKind::User,
+                Some(t) if t.ends_with(".user") => MemberKind::User,
+                Some(t) if t.ends_with(".group") => MemberKind::Group,
+                Some(t) if t.ends_with(".device") => MemberKind::Device,
+                Some(_) => MemberKind::Other,
+            };
+            Some((id.trim().to_ascii_lowercase(), kind))
+        }
+        _ => None,
+    }
+}
+
+fn group_of(file: &Path, line: usize, v: &Value) -> Result<Group, String> {
+    let o = v.as_object().ok_or("a group must be a JSON object")?;
+    let id = str_of(o, "id").ok_or("the group has no `id`")?;
+    let types = get_ci(o, "groupTypes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect();
+    let members = match get_ci(o, "members") {
+        Some(Value::Array(a)) => Some(a.iter().filter_map(member_of).collect()),
+        _ => None,
+    };
+    Ok(Group {
+        id: id.trim().to_ascii_lowercase(),
+        display_name: str_of(o, "displayName").unwrap_or("").to_string(),
+        group_types: types,
+        membership_rule: str_of(o, "membershipRule")
+            .filter(|r| !r.trim().is_empty())
+            .map(str::to_string),
+        processing_state: str_of(o, "membershipRuleProcessingState").map(str::to_string),
+        security_enabled: get_ci(o, "securityEnabled").and_then(Value::as_bool),
+        assigned_licenses: licenses_of(get_ci(o, "assignedLicenses"))?,
+        members,
+        file: file.to_path_buf(),
+        line,
+    })
+}
+
+fn sku_of(v: &Value) -> Result<(SubscribedSku, Vec<(String, String, String)>), String> {
+    let o = v.as_object().ok_or("a subscribed SKU must be a JSON object")?;
+    let sku_id = str_of(o, "skuId").ok_or("the SKU has no `skuId`")?;
+    let prepaid = get_ci(o, "prepaidUnits").and_then(Value::as_object);
+    let unit = |k: &str| prepaid.and_then(|p| u64_of(p, k)).unwrap_or(0);
+    let plans = get_ci(o, "servicePlans")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+        .filter_map(|p| {
+            Some((
+                str_of(p, "servicePlanId")?.to_string(),
+                str_of(p, "servicePlanName").unwrap_or("").to_string(),
+                str_of(p, "appliesTo").unwrap_or("").to_string(),
+            ))
+        })
+        .collect();
+    Ok((
+        SubscribedSku {
+            sku_id: sku_id.trim().to_ascii_lowercase(),
+            sku_part_number: str_of(o, "skuPartNumber").unwrap_or("").to_string(),
+            applies_to: str_of(o, "appliesTo").map(str::to_string),
+            capability_status: str_of(o, "capabilityStatus").map(str::to_string),
+            consumed_units: u64_of(o, "consumedUnits"),
+            prepaid: PrepaidUnits {
+                enabled: unit("enabled"),
+                warning: unit("warning"),
+                suspended: unit("suspended"),
+                locked_out: unit("lockedOut"),
+            },
+        },
+        plans,
+    ))
+}
+
+impl Tenant {
+    /// Loads the snapshot in `dir` (see the module docs for the files).
+    ///
+    /// Errors: no users or groups export, two exports of one kind, an unreadable users or
+    /// groups file, or (without `skip_invalid`) a malformed user. Everything else is collected
+    /// in [`Tenant::issues`].
+    pub fn load(dir: &Path, opts: &TenantOptions) -> Result<Tenant, TenantError> {
+        if !dir.is_dir() {
+            return Err(TenantError::Layout {
+                dir: dir.to_path_buf(),
+                message: "not a folder (a tenant snapshot is a folder of Graph exports)".into(),
+            });
+        }
+        let mut issues = Vec::new();
+        let issue = |sev, file: Option<&Path>, line, object: Option<&str>, message: String| {
+            TenantIssue {
+                severity: sev,
+                file: file.map(|f| f.display().to_string()),
+                line,
+                object: object.map(str::to_string),
+                message,
+            }
+        };
+        let users_path = find(dir, "users")?.ok_or_else(|| TenantError::Layout {
+            dir: dir.to_path_buf(),
+            message: "no users export (users.jsonl, users.json, users.csv or users/)".into(),
+        })?;
+        let groups_path = find(dir, "groups")?.ok_or_else(|| TenantError::Layout {
+            dir: dir.to_path_buf(),
+            message: "no groups export (groups.json, groups.jsonl or groups/)".into(),
+        })?;
+        let lopts = LoadOptions {
+            skip_invalid: opts.skip_invalid,
+            progress: opts.progress,
+            block_bytes: 0,
+        };
+        let loaded = load::load(&users_path, ObjectType::User, &lopts)?;
+        for s in &loaded.skipped {
+            issues.push(issue(
+                Severity::Warning,
+                Some(&s.file),
+                s.line,
+                None,
+                format!("user record skipped: {}", s.message),
+            ));
+        }
+        for w in &loaded.warnings {
+            issues.push(issue(
+                Severity::Warning,
+                Some(&users_path),
+                0,
+                None,
+                w.clone(),
+            ));
+        }
+        let devices = match find(dir, "devices")? {
+            None => None,
+            Some(p) => {
+                let d = load::load(&p, ObjectType::Device, &lopts)?;
+                for s in &d.skipped {
+                    issues.push(issue(
+                        Severity::Warning,
+                        Some(&s.file),
+                        s.line,
+                        None,
+                        format!("device record skipped: {}", s.message),
+                    ));
+                }
+                Some(d.table)
+            }
+        };
+
+        // Groups: one bad group is reported and left out; the others go on.
+        let mut groups: Vec<Group> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut no_security = 0usize;
+        for (file, line, v) in load::json_objects(&groups_path, "groups")? {
+            match group_of(&file, line, &v) {
+                Ok(g) => {
+                    if !seen.insert(g.id.clone()) {
+                        issues.push(issue(
+                            Severity::Warning,
+                            Some(&file),
+                            line,
+                            Some(&g.id),
+                            "duplicate group id; the first one is used".into(),
+                        ));
+                        continue;
+                    }
+                    if !is_guid(&g.id) {
+                        issues.push(issue(
+                            Severity::Warning,
+                            Some(&file),
+                            line,
+                            Some(&g.id),
+                            "the group id is not a GUID".into(),
+                        ));
+                    }
+                    if g.security_enabled.is_none() && !g.assigned_licenses.is_empty() {
+                        no_security += 1;
+                    }
+                    if g.is_dynamic() && g.membership_rule.is_none() {
+                        issues.push(issue(
+                            Severity::Error,
+                            Some(&file),
+                            line,
+                            Some(&g.label()),
+                            "dynamic group without `membershipRule` (export it with $select); its snapshot membership is kept".into(),
+                        ));
+                    }
+                    groups.push(g);
+                }
+                Err(m) => issues.push(issue(
+                    Severity::Error,
+                    Some(&file),
+                    line,
+                    None,
+                    format!("group left out: {m}"),
+                )),
+            }
+        }
+        if no_security > 0 {
+            issues.push(issue(
+                Severity::Warning,
+                Some(&groups_path),
+                0,
+                None,
+                format!("{no_security} licensed group(s) have no `securityEnabled`; taken as security groups (export it to be sure)"),
+            ));
+        }
+
+        let mut catalog = Catalog::microsoft();
+        let skus = match find(dir, "subscribedSkus")? {
+            None => {
+                issues.push(issue(
+                    Severity::Warning,
+                    None,
+                    0,
+                    None,
+                    "no subscribedSkus.json: seats are not counted (no CountViolation) and plan lists come from Microsoft's CSV".into(),
+                ));
+                None
+            }
+            Some(p) => {
+                let mut out = Vec::new();
+                match load::json_objects(&p, "subscribed SKUs") {
+                    Err(e) => issues.push(issue(
+                        Severity::Error,
+                        Some(&e.file),
+                        e.line,
+                        None,
+                        format!("{}; seats are not counted", e.message),
+                    )),
+                    Ok(objs) => {
+                        for (file, line, v) in objs {
+                            match sku_of(&v) {
+                                Ok((s, plans)) => {
+                                    if plans.is_empty() {
+                                        if catalog.sku_by_id(&s.sku_id).is_none() {
+                                            issues.push(issue(
+                                                Severity::Warning,
+                                                Some(&file),
+                                                line,
+                                                Some(&s.sku_id),
+                                                "no servicePlans, and Microsoft's CSV does not know this SKU: its plans are unknown".into(),
+                                            ));
+                                        }
+                                    } else {
+                                        catalog.set_subscribed(
+                                            &s.sku_id,
+                                            &s.sku_part_number,
+                                            &plans,
+                                        );
+                                    }
+                                    out.push(s);
+                                }
+                                Err(m) => issues.push(issue(
+                                    Severity::Error,
+                                    Some(&file),
+                                    line,
+                                    None,
+                                    format!("SKU left out: {m}"),
+                                )),
+                            }
+                        }
+                    }
+                }
+                Some(out)
+            }
+        };
+
+        let country = match find(dir, "organization")? {
+            None => None,
+            Some(p) => match load::json_objects(&p, "organization") {
+                Err(e) => {
+                    issues.push(issue(
+                        Severity::Warning,
+                        Some(&e.file),
+                        e.line,
+                        None,
+                        e.message,
+                    ));
+                    None
+                }
+                Ok(objs) => objs.iter().find_map(|(_, _, v)| {
+                    v.as_object()
+                        .and_then(|o| str_of(o, "countryLetterCode"))
+                        .map(|c| c.trim().to_ascii_uppercase())
+                        .filter(|c| !c.is_empty())
+                }),
+            },
+        };
+
+        let (mut rules, rule_issues) = LicensingRules::defaults(&mut catalog);
+        for r in rule_issues {
+            issues.push(issue(Severity::Warning, None, 0, None, format!("{}: {}", r.file, r.message)));
+        }
+        let rules_path = match &opts.licensing_rules {
+            Some(p) => Some(p.clone()),
+            None => {
+                let p = dir.join("licensingRules.json");
+                p.is_file().then_some(p)
+            }
+        };
+        if let Some(p) = rules_path {
+            let name = p.display().to_string();
+            match std::fs::read_to_string(&p) {
+                Err(e) => issues.push(issue(Severity::Error, Some(&p), 0, None, e.to_string())),
+                Ok(text) => {
+                    let mut ri = Vec::new();
+                    if let Err(e) = rules.add_file(&mut catalog, &name, &text, &mut ri) {
+                        issues.push(issue(
+                            Severity::Error,
+                            Some(&p),
+                            0,
+                            None,
+                            format!("{}; the built-in rules are used", e.message),
+                        ));
+                    }
+                    for r in ri {
+                        issues.push(issue(Severity::Warning, Some(&p), 0, None, r.message));
+                    }
+                }
+            }
+        }
+
+        // memberOf rules read direct memberships; with members exported, the groups are the
+        // source (as `eval --groups` does), else the users' own `memberOf`.
+        let mut users = loaded.table;
+        let mut member_of: std::collections::HashMap<String, Vec<String>> =
+            std::collections::HashMap::new();
+        for g in &groups {
+            for (m, _) in g.members.iter().flatten() {
+                member_of.entry(m.clone()).or_default().push(g.id.clone());
+            }
+        }
+        users.set_member_of(&member_of);
+
+        Ok(Tenant {
+            dir: dir.to_path_buf(),
+            users,
+            devices,
+            groups,
+            skus,
+            country,
+            catalog,
+            rules,
+            issues,
+            user_bytes: loaded.bytes,
+        })
+    }
+
+    /// The group with this id or display name (any case); errors name the candidates when a
+    /// display name is ambiguous.
+    pub fn find_group(&self, id_or_name: &str) -> Result<usize, String> {
+        let key = id_or_name.trim();
+        if let Some(i) = self.groups.iter().position(|g| g.id.eq_ignore_ascii_case(key)) {
+            return Ok(i);
+        }
+        let by_name: Vec<usize> = self
+            .groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.display_name.eq_ignore_ascii_case(key))
+            .map(|(i, _)| i)
+            .collect();
+        match by_name.as_slice() {
+            [i] => Ok(*i),
+            [] => Err(format!("no group with id or displayName `{key}`")),
+            many => Err(format!(
+                "`{key}` names {} groups; use an id: {}",
+                many.len(),
+                many.iter()
+                    .filter_map(|&i| self.groups.get(i).map(|g| g.id.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+}
