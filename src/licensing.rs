@@ -200,6 +200,9 @@ pub struct GroupLicensing {
     pub users_failed: u64,
     /// Failures by error.
     pub errors: std::collections::BTreeMap<String, u64>,
+    /// Former members whose licence from the group stays because removing it would break a
+    /// dependency (`DependencyViolation`).
+    pub removals_blocked: u64,
 }
 
 /// The result of group-based licensing over a tenant: per user a list of states (interned:
@@ -517,8 +520,18 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
         }
         // Dependencies inside the group: Entra refuses such an assignment, so a snapshot
         // should not have one; when it does, dynrule's tables are probably stale (D43).
+        // A dependency the SKUs' own full plan lists do not meet says the table is incomplete
+        // for them (the community database misses SHAREPOINTSTANDARD for SHAREPOINTWAC), so
+        // only prerequisites this group disabled are reported.
         let set: BTreeSet<PlanIx> = enabled.iter().copied().collect();
+        let full: BTreeSet<PlanIx> = licences
+            .iter()
+            .flat_map(|&(s, _)| t.skus.get(s as usize).map(|k| k.plans.clone()).unwrap_or_default())
+            .collect();
         for &p in &enabled {
+            if tenant.rules.unmet(p, &full).is_some() {
+                continue;
+            }
             if let Some(dep) = tenant.rules.unmet(p, &set) {
                 issues.push(TenantIssue {
                     severity: Severity::Warning,
@@ -526,7 +539,7 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
                     line: g.line,
                     object: Some(g.label()),
                     message: format!(
-                        "enables {} without its prerequisite ({}), which Entra refuses for a group assignment; the dependency table ({}) may be out of date",
+                        "enables {} but disables its prerequisite ({}); Entra refuses such a group assignment, so the dependency table ({}) may be out of date",
                         catalog.plan_label(p),
                         dep.requires
                             .iter()
@@ -986,6 +999,21 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
             }
         }
     }
+    for w in &work {
+        let mut blocked: Vec<u32> = w
+            .departures
+            .iter()
+            .filter(|(_, b)| b.is_some())
+            .filter_map(|(s, _)| s.source)
+            .collect();
+        blocked.sort_unstable();
+        blocked.dedup();
+        for g in blocked {
+            if let Some(info) = group_info.get_mut(g as usize) {
+                info.removals_blocked += 1;
+            }
+        }
+    }
     let mut count_violations = vec![0u64; nskus];
     for s in seat_fail.values() {
         if let Some(c) = count_violations.get_mut(*s as usize) {
@@ -1079,13 +1107,9 @@ fn duplicate_addresses(tenant: &Tenant) -> HashSet<String> {
     let mut all: Vec<(String, u32)> = (0..tenant.users.len())
         .into_par_iter()
         .flat_map_iter(|row| {
-            let a = col.offsets.get(row).copied().unwrap_or(0) as usize;
-            let b = col.offsets.get(row + 1).copied().unwrap_or(0) as usize;
-            col.values
-                .get(a..b)
-                .unwrap_or(&[])
+            col.codes(row)
                 .iter()
-                .filter_map(move |&c| smtp(col.dict.get(c as usize)).map(|s| (s, row as u32)))
+                .filter_map(move |&c| smtp(col.value(c)?).map(|s| (s, row as u32)))
                 .collect::<Vec<_>>()
         })
         .collect();
@@ -1110,11 +1134,7 @@ fn has_duplicate(col: &crate::table::ListColumn, row: usize, dups: &HashSet<Stri
     if dups.is_empty() {
         return false;
     }
-    let a = col.offsets.get(row).copied().unwrap_or(0) as usize;
-    let b = col.offsets.get(row + 1).copied().unwrap_or(0) as usize;
-    col.values
-        .get(a..b)
-        .unwrap_or(&[])
+    col.codes(row)
         .iter()
-        .any(|&c| smtp(col.dict.get(c as usize)).is_some_and(|s| dups.contains(&s)))
+        .any(|&c| col.value(c).and_then(smtp).is_some_and(|s| dups.contains(&s)))
 }

@@ -136,13 +136,14 @@ fn member_of_snapshot(users: &Table, groups: &[Group]) -> HashMap<usize, Bitmap>
         .map(|(i, g)| (g.id.as_str(), i))
         .collect();
     // Per dictionary value once, then per row.
-    let code_group: Vec<Option<usize>> = (0..col.dict.len())
-        .map(|c| gix.get(col.dict.get(c).to_ascii_lowercase().as_str()).copied())
+    let code_group: Vec<Option<usize>> = (0..=col.dict.len() as u32)
+        .map(|c| {
+            col.value(c)
+                .and_then(|v| gix.get(v.trim().to_ascii_lowercase().as_str()).copied())
+        })
         .collect();
     for row in 0..users.len() {
-        let a = col.offsets.get(row).copied().unwrap_or(0) as usize;
-        let b = col.offsets.get(row + 1).copied().unwrap_or(0) as usize;
-        for &code in col.values.get(a..b).unwrap_or(&[]) {
+        for &code in col.codes(row) {
             if let Some(Some(g)) = code_group.get(code as usize) {
                 out.entry(*g)
                     .or_insert_with(|| Bitmap::zeros(users.len()))
@@ -170,8 +171,11 @@ pub fn memberships(
     let users = &tenant.users;
     let user_rows = RowIndex::new(users);
     let device_rows = tenant.devices.as_ref().map(RowIndex::new);
-    let needs_member_of = tenant.groups.iter().any(|g| g.members.is_none());
-    let from_member_of = if needs_member_of {
+    // With `$expand=members` every group carries its members, and the users' memberOf was
+    // rebuilt from them; only an export without any members says something through the
+    // users' own `memberOf`.
+    let any_members = tenant.groups.iter().any(|g| g.members.is_some());
+    let from_member_of = if !any_members {
         member_of_snapshot(users, &tenant.groups)
     } else {
         HashMap::new()
@@ -280,7 +284,7 @@ pub fn memberships(
                 }
                 Some(b)
             }
-            (None, _) if object == ObjectType::User => from_member_of.get(&gi).cloned().or_else(|| {
+            (None, _) if object == ObjectType::User && !any_members => from_member_of.get(&gi).cloned().or_else(|| {
                 // Users exported with `memberOf` but in no group: an empty membership.
                 (users.member_of().is_some_and(|c| !c.values.is_empty()))
                     .then(|| Bitmap::zeros(len))

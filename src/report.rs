@@ -141,12 +141,12 @@ impl RecomputeReport {
         let mut o = String::new();
         let _ = writeln!(
             o,
-            "Tenant {}: {} users{}, {} groups, {} SKUs",
+            "Tenant {}: {}{}, {}, {}",
             self.tenant,
-            self.users,
-            self.devices.map(|d| format!(", {d} devices")).unwrap_or_default(),
-            self.groups.len(),
-            self.skus.len()
+            plural(self.users, "user"),
+            self.devices.map(|d| format!(", {}", plural(d, "device"))).unwrap_or_default(),
+            plural(self.groups.len(), "group"),
+            plural(self.skus.len(), "SKU")
         );
         let _ = writeln!(o);
         let mut rows = vec![vec![
@@ -192,6 +192,13 @@ impl RecomputeReport {
                                 .join(", ")
                         );
                     }
+                    if g.licensing.removals_blocked > 0 {
+                        let _ = write!(
+                            f,
+                            "; {} removal(s) blocked (DependencyViolation)",
+                            g.licensing.removals_blocked
+                        );
+                    }
                     f
                 } else {
                     "-".into()
@@ -234,6 +241,15 @@ impl RecomputeReport {
             }
         }
         o
+    }
+}
+
+/// `1 user`, `2 users`.
+pub fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 

@@ -293,6 +293,18 @@ pub struct ListColumn {
 }
 
 impl ListColumn {
+    /// The value of element code `code` (`None` for 0, a null element).
+    pub fn value(&self, code: u32) -> Option<&str> {
+        (code > 0).then(|| self.dict.get(code as usize - 1))
+    }
+
+    /// Row `row`'s element codes.
+    pub fn codes(&self, row: usize) -> &[u32] {
+        let a = self.offsets.get(row).copied().unwrap_or(0) as usize;
+        let b = self.offsets.get(row + 1).copied().unwrap_or(0) as usize;
+        self.values.get(a..b).unwrap_or(&[])
+    }
+
     /// Row `row`'s elements (`None` for a null element).
     pub fn get(&self, row: usize) -> Vec<Option<&str>> {
         let (a, b) = (

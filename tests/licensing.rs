@@ -1,0 +1,234 @@
+//! Licensing scenarios as data: every folder under `corpus/licensing/` is a tenant snapshot with
+//! an `expect.json` (the facts the scenario's Microsoft doc states). Each is recomputed; the
+//! facts are checked against `licenses.jsonl` and the summary, and the text report is an insta
+//! snapshot.
+
+use dynrule::licensing;
+use dynrule::recompute::{self, RecomputeOptions};
+use dynrule::report::{self, RecomputeReport, Timings};
+use dynrule::tenant::{Tenant, TenantOptions};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+struct Outcome {
+    report: RecomputeReport,
+    /// userPrincipalName → licenses.jsonl line.
+    users: BTreeMap<String, Value>,
+    /// skuId → skuPartNumber.
+    parts: BTreeMap<String, String>,
+    /// servicePlanId → servicePlanName.
+    plan_names: BTreeMap<String, String>,
+}
+
+fn run(dir: &Path) -> Outcome {
+    let tenant = Tenant::load(dir, &TenantOptions::default())
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let now = "2026-11-01T00:00:00Z".parse().unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let (m, mut issues) = recompute::memberships(&tenant, &RecomputeOptions { now });
+    let (a, more) = licensing::assign(&tenant, &m);
+    let mut all = tenant.issues.clone();
+    all.append(&mut issues);
+    all.extend(more);
+    let mut buf = Vec::new();
+    report::write_licenses(&mut buf, &tenant, &a).unwrap_or_else(|e| panic!("{e}"));
+    let mut users = BTreeMap::new();
+    for line in String::from_utf8_lossy(&buf).lines() {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let upn = v["userPrincipalName"].as_str().unwrap_or("").to_lowercase();
+        users.insert(upn, v);
+    }
+    let parts = a
+        .skus
+        .iter()
+        .map(|s| (s.sku_id.clone(), s.sku_part_number.clone()))
+        .collect();
+    let mut plan_names = BTreeMap::new();
+    for v in users.values() {
+        for p in v["servicePlans"].as_array().into_iter().flatten() {
+            plan_names.insert(
+                p["servicePlanId"].as_str().unwrap_or("").to_string(),
+                p["servicePlanName"].as_str().unwrap_or("").to_string(),
+            );
+        }
+    }
+    for s in ["7547a3fe-08ee-4ccb-b430-5077c5041653", "a23b959c-7ce8-4e57-9140-b90eb88a9e97"] {
+        if let Some(p) = tenant.catalog.plan_by_id(s) {
+            plan_names.insert(s.to_string(), tenant.catalog.plan_label(p).to_string());
+        }
+    }
+    let report = RecomputeReport::new(&tenant, &m, &a, all, Timings::default());
+    Outcome {
+        report,
+        users,
+        parts,
+        plan_names,
+    }
+}
+
+fn strs(v: &Value) -> BTreeSet<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every mismatch between `expect.json` and the outcome, as text.
+fn check(o: &Outcome, expect: &Value) -> Vec<String> {
+    let mut bad = Vec::new();
+    let part = |id: &str| o.parts.get(id).cloned().unwrap_or_else(|| id.to_string());
+    for (upn, want) in expect["users"].as_object().into_iter().flatten() {
+        let got = o.users.get(&upn.to_lowercase()).cloned().unwrap_or(Value::Null);
+        let held: BTreeSet<String> = got["assignedLicenses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|l| part(l["skuId"].as_str().unwrap_or("")))
+            .collect();
+        if let Some(w) = want.get("skus") {
+            if strs(w) != held {
+                bad.push(format!("{upn}: skus {held:?}, expected {:?}", strs(w)));
+            }
+        }
+        let plans: BTreeSet<String> = got["servicePlans"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["servicePlanName"].as_str())
+            .map(str::to_string)
+            .collect();
+        for p in strs(&want["plans"]) {
+            if !plans.contains(&p) {
+                bad.push(format!("{upn}: lacks plan {p}"));
+            }
+        }
+        for p in strs(&want["notPlans"]) {
+            if plans.contains(&p) {
+                bad.push(format!("{upn}: has plan {p}, expected not"));
+            }
+        }
+        let states = got["licenseAssignmentStates"].as_array().cloned().unwrap_or_default();
+        let errors: BTreeSet<String> = states
+            .iter()
+            .filter_map(|s| s["error"].as_str())
+            .filter(|e| *e != "None")
+            .map(str::to_string)
+            .collect();
+        if let Some(w) = want.get("errors") {
+            if strs(w) != errors {
+                bad.push(format!("{upn}: errors {errors:?}, expected {:?}", strs(w)));
+            }
+        }
+        for (sku, err) in want["errorStates"].as_object().into_iter().flatten() {
+            let found = states.iter().any(|s| {
+                part(s["skuId"].as_str().unwrap_or("")) == *sku && s["error"] == *err
+            });
+            if !found {
+                bad.push(format!("{upn}: no {sku} state with error {err}"));
+            }
+        }
+        if let Some(n) = want["states"].as_u64() {
+            if states.len() as u64 != n {
+                bad.push(format!("{upn}: {} licenseAssignmentStates, expected {n}", states.len()));
+            }
+        }
+        for (sku, names) in want["disabledPlans"].as_object().into_iter().flatten() {
+            let lic = got["assignedLicenses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|l| part(l["skuId"].as_str().unwrap_or("")) == *sku);
+            let d: BTreeSet<String> = lic
+                .map(|l| strs(&l["disabledPlans"]))
+                .unwrap_or_default()
+                .iter()
+                .map(|id| o.plan_names.get(id).cloned().unwrap_or_else(|| id.clone()))
+                .collect();
+            if d != strs(names) {
+                bad.push(format!("{upn}: {sku} disabledPlans {d:?}, expected {:?}", strs(names)));
+            }
+        }
+        for key in ["usageLocation", "usageLocationSource"] {
+            if let Some(w) = want.get(key) {
+                if got[key] != *w {
+                    bad.push(format!("{upn}: {key} {}, expected {w}", got[key]));
+                }
+            }
+        }
+    }
+    for (sku, want) in expect["skus"].as_object().into_iter().flatten() {
+        let Some(s) = o.report.skus.iter().find(|s| s.sku_part_number == *sku) else {
+            bad.push(format!("no SKU {sku}"));
+            continue;
+        };
+        let got = serde_json::to_value(s).unwrap_or(Value::Null);
+        for (k, w) in want.as_object().into_iter().flatten() {
+            if got[k] != *w {
+                bad.push(format!("SKU {sku}: {k} {}, expected {w}", got[k]));
+            }
+        }
+    }
+    for (name, want) in expect["groups"].as_object().into_iter().flatten() {
+        let Some(g) = o.report.groups.iter().find(|g| g.display_name == *name) else {
+            bad.push(format!("no group {name}"));
+            continue;
+        };
+        let got = serde_json::json!({
+            "members": g.members, "joined": g.joined, "left": g.left,
+            "usersSucceeded": g.licensing.users_succeeded, "usersFailed": g.licensing.users_failed,
+        });
+        for (k, w) in want.as_object().into_iter().flatten() {
+            if got[k] != *w {
+                bad.push(format!("group {name}: {k} {}, expected {w}", got[k]));
+            }
+        }
+    }
+    for needle in strs(&expect["issues"]) {
+        if !o.report.issues.iter().any(|i| i.message.contains(&needle)) {
+            bad.push(format!("no issue mentioning {needle:?}"));
+        }
+    }
+    bad
+}
+
+#[test]
+fn licensing_scenarios() {
+    let root = Path::new("corpus/licensing");
+    let mut dirs: Vec<_> = std::fs::read_dir(root)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("expect.json").is_file())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= 9, "scenarios: {dirs:?}");
+    let mut failures = Vec::new();
+    for dir in &dirs {
+        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("?").to_string();
+        let expect: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("expect.json")).unwrap_or_default(),
+        )
+        .unwrap_or_else(|e| panic!("{name}/expect.json: {e}"));
+        let o = run(dir);
+        for b in check(&o, &expect) {
+            failures.push(format!("{name}: {b}"));
+        }
+        insta::with_settings!({ snapshot_suffix => name.clone(), description => expect["description"].as_str().unwrap_or("") }, {
+            insta::assert_snapshot!("report", o.report.text());
+        });
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_harness_notices_a_wrong_expectation() {
+    let dir = Path::new("corpus/licensing/two-skus-one-runs-out");
+    let o = run(dir);
+    let wrong = serde_json::json!({
+        "skus": {"EMS": {"countViolations": 0}},
+        "users": {"analyst3@contoso.com": {"skus": ["EMS"]}},
+        "groups": {"Finance E3 + EMS": {"usersFailed": 0}},
+    });
+    assert_eq!(check(&o, &wrong).len(), 3);
+}
