@@ -296,6 +296,14 @@ pub const SKUS: &[Sku] = &[
     ),
 ];
 
+/// The id of the group that licenses SKU `s` of [`SKUS`] in a generated snapshot.
+pub fn licence_group_id(s: usize) -> String {
+    format!("1ce9b0a1-5e0d-4c3e-9a11-{:012x}", 0xc0ffee000 + s)
+}
+
+/// The `extensionAttribute1` tag of SKU `s` of [`SKUS`].
+pub const TAGS: &[&str] = &["E5_baseservices", "E3;", "F3;", "EMS", "PBI"];
+
 struct Gen {
     rng: ChaCha8Rng,
     dept: Zipf<f64>,
@@ -415,6 +423,7 @@ impl Gen {
             })
             .collect();
         let mut licenses = Vec::new();
+        let mut states = Vec::new();
         let mut plans = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for &s in &skus {
@@ -444,7 +453,27 @@ impl Gen {
                     "servicePlanId": pid,
                 }));
             }
-            licenses.push(json!({"disabledPlans": disabled, "skuId": sku_id}));
+            // Group-based licensing from the tag's group; a user with plans turned off also
+            // keeps a direct assignment (a migration leftover), so the union enables all.
+            licenses.push(json!({"disabledPlans": [], "skuId": sku_id}));
+            states.push(json!({
+                "assignedByGroup": licence_group_id(s),
+                "disabledPlans": [],
+                "error": "None",
+                "lastUpdatedDateTime": "2026-01-05T08:00:00Z",
+                "skuId": sku_id,
+                "state": "Active",
+            }));
+            if !disabled.is_empty() {
+                states.push(json!({
+                    "assignedByGroup": null,
+                    "disabledPlans": disabled,
+                    "error": "None",
+                    "lastUpdatedDateTime": "2024-03-01T10:00:00Z",
+                    "skuId": sku_id,
+                    "state": "Active",
+                }));
+            }
         }
         let alias = local.to_lowercase();
         let mut proxies = vec![
@@ -542,6 +571,7 @@ impl Gen {
             "userPrincipalName": upn,
             "userType": if guest { "Guest" } else { "Member" },
             "assignedLicenses": licenses,
+            "licenseAssignmentStates": states,
             "assignedPlans": plans,
             "manager": manager,
         });
@@ -584,4 +614,153 @@ pub fn tenant_values(users: usize, seed: u64) -> Vec<Value> {
         .filter(|l| !l.is_empty())
         .filter_map(|l| serde_json::from_slice(l).ok())
         .collect()
+}
+
+/// Writes a generated tenant snapshot into `dir` (created if missing), in the layout
+/// [`crate::tenant::Tenant::load`] reads: `users.jsonl` (as [`write_tenant`]),
+/// `groups.json`, `subscribedSkus.json` and `organization.json` (country `US`).
+///
+/// Groups (a few hundred): one licence group per SKU on its `extensionAttribute1` tag (the
+/// users' `licenseAssignmentStates` name them), a dynamic group per department, per city and
+/// per department and top-10 city, a handful of rules over other properties (guests,
+/// contractors, proxyAddresses, hire date, assignedPlans, a directory extension), a paused
+/// group, a Microsoft 365 group that is not security-enabled, and a static group with members.
+/// Dynamic groups are written without `members`, as a plain `GET /groups` returns them. Seats:
+/// each SKU has its holders plus some headroom, except EMS, which has none.
+///
+/// Errors: I/O errors.
+pub fn write_snapshot(users: usize, seed: u64, dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut g = Gen {
+        rng: ChaCha8Rng::seed_from_u64(seed),
+        dept: Zipf::new(DEPARTMENTS.len() as f64, 1.1).map_err(std::io::Error::other)?,
+        city: Zipf::new(CITIES.len() as f64, 0.9).map_err(std::io::Error::other)?,
+        upns: HashMap::new(),
+        managers: Vec::new(),
+    };
+    let mut holders = vec![0u64; SKUS.len()];
+    let mut project: Vec<Value> = Vec::new();
+    let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("users.jsonl"))?);
+    for i in 0..users {
+        let u = g.user(i);
+        for l in u["assignedLicenses"].as_array().into_iter().flatten() {
+            if let Some(s) = SKUS.iter().position(|(_, id, _)| l["skuId"] == *id) {
+                if let Some(h) = holders.get_mut(s) {
+                    *h += 1;
+                }
+            }
+        }
+        if i % 97 == 5 && project.len() < 10_000 {
+            project.push(json!({"@odata.type": "#microsoft.graph.user", "id": u["id"]}));
+        }
+        serde_json::to_writer(&mut out, &u)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+
+    let mut n = 0u64;
+    let mut id = || {
+        n += 1;
+        format!("9a0c5e11-{:04x}-4d2b-8f00-{:012x}", seed & 0xffff, n)
+    };
+    let dynamic = |id: String, name: &str, rule: &str| {
+        json!({
+            "id": id, "displayName": name, "description": null,
+            "groupTypes": ["DynamicMembership"], "securityEnabled": true, "mailEnabled": false,
+            "membershipRule": rule, "membershipRuleProcessingState": "On", "assignedLicenses": [],
+        })
+    };
+    let mut groups: Vec<Value> = Vec::new();
+    for (s, (part, sku_id, _)) in SKUS.iter().enumerate() {
+        let tag = TAGS.get(s).copied().unwrap_or("");
+        let mut grp = dynamic(
+            licence_group_id(s),
+            &format!("Licence {part}"),
+            &format!("user.extensionAttribute1 -contains \"{tag}\""),
+        );
+        grp["assignedLicenses"] = json!([{"skuId": sku_id, "disabledPlans": []}]);
+        groups.push(grp);
+    }
+    for (d, _) in DEPARTMENTS {
+        groups.push(dynamic(
+            id(),
+            &format!("Department {d}"),
+            &format!("(user.department -eq \"{d}\") -and (user.accountEnabled -eq true)"),
+        ));
+    }
+    for (c, _, _, _) in CITIES {
+        groups.push(dynamic(id(), &format!("City {c}"), &format!("user.city -eq \"{c}\"")));
+    }
+    for (d, _) in DEPARTMENTS {
+        for (c, _, _, _) in CITIES.iter().take(10) {
+            groups.push(dynamic(
+                id(),
+                &format!("{d} in {c}"),
+                &format!("(user.department -eq \"{d}\") -and (user.city -eq \"{c}\") -and (user.userType -eq \"Member\")"),
+            ));
+        }
+    }
+    for (name, rule) in [
+        ("All guests", "user.userType -eq \"Guest\""),
+        ("Contractors", "user.extensionAttribute10 -eq \"Contractor\""),
+        ("Legacy mail domain", "user.proxyAddresses -any (_ -contains \"@contoso-legacy.com\")"),
+        ("Hired since 2024", "user.employeeHireDate -ge 2024-01-01T00:00:00Z"),
+        ("Exchange Online users", "user.assignedPlans -any (assignedPlan.servicePlanId -eq \"efb87545-963c-4e0d-99df-69c6916d9eb0\" -and assignedPlan.capabilityStatus -eq \"Enabled\")"),
+        ("Cost centres 10x", &format!("user.extension_{EXTENSION_APP_ID}_costCenter -startsWith \"CC-10\"")),
+        ("Synced from AD", "user.dirSyncEnabled -eq true"),
+        ("German speakers", "user.preferredLanguage -eq \"de-DE\""),
+    ] {
+        groups.push(dynamic(id(), name, rule));
+    }
+    let mut paused = dynamic(id(), "Old sales reorg (paused)", "user.department -eq \"Sales\"");
+    paused["membershipRuleProcessingState"] = json!("Paused");
+    paused["members"] = json!([]);
+    groups.push(paused);
+    let mut m365 = dynamic(id(), "Sales team (Microsoft 365)", "user.department -eq \"Sales\"");
+    m365["groupTypes"] = json!(["Unified", "DynamicMembership"]);
+    m365["securityEnabled"] = json!(false);
+    m365["mailEnabled"] = json!(true);
+    groups.push(m365);
+    groups.push(json!({
+        "id": id(), "displayName": "Project Phoenix", "description": "static project team",
+        "groupTypes": [], "securityEnabled": true, "mailEnabled": false,
+        "assignedLicenses": [], "members": project,
+    }));
+    let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join("groups.json"))?);
+    serde_json::to_writer_pretty(&mut f, &json!({"value": groups}))?;
+    f.flush()?;
+
+    let catalog = crate::catalog::Catalog::microsoft();
+    let headroom = [1.05, 1.03, 1.10, 1.0, 1.2];
+    let skus: Vec<Value> = SKUS
+        .iter()
+        .enumerate()
+        .map(|(s, (part, sku_id, _))| {
+            let h = holders.get(s).copied().unwrap_or(0);
+            let extra = headroom.get(s).copied().unwrap_or(1.0);
+            let plans: Vec<Value> = catalog
+                .sku_by_id(sku_id)
+                .map(|k| k.plans.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|p| catalog.plan_info(p))
+                .map(|p| json!({"servicePlanId": p.service_plan_id, "servicePlanName": p.service_plan_name, "provisioningStatus": "Success", "appliesTo": "User"}))
+                .collect();
+            json!({
+                "id": format!("00000000-0000-0000-0000-00000000c0de_{sku_id}"),
+                "skuId": sku_id, "skuPartNumber": part, "appliesTo": "User",
+                "capabilityStatus": "Enabled", "consumedUnits": h,
+                "prepaidUnits": {"enabled": ((h as f64) * extra).ceil() as u64, "suspended": 0, "warning": 0, "lockedOut": 0},
+                "servicePlans": plans,
+            })
+        })
+        .collect();
+    let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join("subscribedSkus.json"))?);
+    serde_json::to_writer_pretty(&mut f, &json!({"value": skus}))?;
+    f.flush()?;
+    std::fs::write(
+        dir.join("organization.json"),
+        serde_json::to_string_pretty(&json!({"value": [{"id": "00000000-0000-0000-0000-00000000c0de", "displayName": "Contoso", "countryLetterCode": "US"}]}))?,
+    )?;
+    Ok(())
 }

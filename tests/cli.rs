@@ -378,3 +378,58 @@ fn member_of_rules_read_a_groups_export() {
     assert_eq!(v["membershipRuleEvaluationResult"], true);
     assert!(!String::from_utf8_lossy(&e.stderr).contains("disagrees"));
 }
+
+#[test]
+fn recompute_writes_graph_shaped_outputs() {
+    let out = std::env::temp_dir().join(format!("dynrule-rc-{}", std::process::id()));
+    let o = run(
+        &[
+            "recompute",
+            "--tenant",
+            "corpus/licensing/kiosk-e1-vs-hr-e3-conflict",
+            "--out",
+            out.to_str().expect("utf8"),
+            "--format",
+            "json",
+            "--now",
+            "2026-11-01T00:00:00Z",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("summary json");
+    assert_eq!(
+        summary["groups"][1]["auditSummary"],
+        "Users successfully assigned licenses: 1, Users for whom license assignment failed: 1."
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("timings: load"));
+    let written: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("summary.json")).expect("summary.json"),
+    )
+    .expect("json");
+    assert_eq!(written["groups"], summary["groups"]);
+    let licenses = std::fs::read_to_string(out.join("licenses.jsonl")).expect("licenses");
+    let lines: Vec<serde_json::Value> = licenses
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    let kiosk = lines
+        .iter()
+        .find(|l| l["userPrincipalName"] == "kiosk.hr@contoso.com")
+        .expect("kiosk user");
+    let states = kiosk["licenseAssignmentStates"].as_array().expect("states");
+    assert_eq!(states.len(), 3);
+    assert!(states.iter().all(|s| {
+        ["assignedByGroup", "disabledPlans", "error", "skuId", "state"]
+            .iter()
+            .all(|k| s.get(*k).is_some())
+    }));
+    let memberships = std::fs::read_to_string(out.join("memberships.jsonl")).expect("m");
+    assert_eq!(memberships.lines().count(), 2);
+    let _ = std::fs::remove_dir_all(&out);
+
+    let bad = run(&["recompute", "--tenant", "corpus/licensing"], None);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no users export"));
+}

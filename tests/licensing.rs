@@ -232,3 +232,50 @@ fn the_harness_notices_a_wrong_expectation() {
     });
     assert_eq!(check(&o, &wrong).len(), 3);
 }
+
+/// A generated snapshot is consistent: recomputing it changes no user's licence states and no
+/// seat count.
+#[test]
+fn recomputing_a_generated_snapshot_changes_nothing() {
+    let dir = std::env::temp_dir().join(format!("dynrule-snap-{}", std::process::id()));
+    dynrule::synth::write_snapshot(3_000, 11, &dir).unwrap_or_else(|e| panic!("{e}"));
+    let tenant = Tenant::load(&dir, &TenantOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let now = "2026-11-01T00:00:00Z".parse().unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let (m, issues) = recompute::memberships(&tenant, &RecomputeOptions { now });
+    assert!(issues.iter().all(|i| i.severity != dynrule::tenant::Severity::Error), "{issues:?}");
+    let (a, more) = licensing::assign(&tenant, &m);
+    assert!(more.is_empty(), "{more:?}");
+    let states = tenant
+        .users
+        .licenses(dynrule::table::ColumnKey::LicenseStates)
+        .unwrap_or_else(|| panic!("no licenseAssignmentStates column"));
+    let mut licensed = 0;
+    for row in 0..tenant.users.len() {
+        let before: BTreeSet<(String, Option<String>, Vec<String>)> = states
+            .get(row)
+            .unwrap_or(&[])
+            .iter()
+            .map(|e| (e.sku_id.clone(), e.assigned_by_group.clone(), e.disabled_plans.clone()))
+            .collect();
+        let after: BTreeSet<(String, Option<String>, Vec<String>)> = a
+            .states(row)
+            .iter()
+            .map(|s| {
+                assert_eq!(s.error, None);
+                (
+                    a.skus[s.sku as usize].sku_id.clone(),
+                    a.source_id(s).map(str::to_string),
+                    a.disabled[s.disabled as usize].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(before, after, "row {row}");
+        licensed += usize::from(!after.is_empty());
+    }
+    assert!(licensed > 2_000, "{licensed}");
+    for s in &a.skus {
+        assert_eq!(s.consumed_before, s.consumed_after, "{}", s.sku_part_number);
+        assert_eq!(s.count_violations, 0);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -89,9 +89,13 @@ pub struct GenArgs {
     /// Seed: the same seed and count give the same file.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Output file (`-` for stdout).
+    /// Output file (`-` for stdout) for the users as JSON Lines.
+    #[arg(long, required_unless_present = "snapshot", conflicts_with = "snapshot")]
+    out: Option<PathBuf>,
+    /// Write a whole tenant snapshot folder instead (users.jsonl, groups.json with a few
+    /// hundred groups, subscribedSkus.json, organization.json), for `recompute`.
     #[arg(long)]
-    out: PathBuf,
+    snapshot: Option<PathBuf>,
 }
 
 /// The export and object type from `--users` / `--devices` (clap makes exactly one present).
@@ -516,12 +520,24 @@ fn tree(d: &ExpressionDetails, depth: usize, out: &mut String) {
 }
 
 pub fn gen_tenant(args: GenArgs) -> ExitCode {
-    let result = if args.out.as_os_str() == "-" {
+    if let Some(dir) = &args.snapshot {
+        return match dynrule::synth::write_snapshot(args.users, args.seed, dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {}: {e}", dir.display());
+                ExitCode::from(2)
+            }
+        };
+    }
+    let Some(out) = &args.out else {
+        return ExitCode::from(2);
+    };
+    let result = if out.as_os_str() == "-" {
         let stdout = std::io::stdout();
         let mut w = std::io::BufWriter::new(stdout.lock());
         dynrule::synth::write_tenant(args.users, args.seed, &mut w).and_then(|()| w.flush())
     } else {
-        std::fs::File::create(&args.out).and_then(|f| {
+        std::fs::File::create(out).and_then(|f| {
             let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
             dynrule::synth::write_tenant(args.users, args.seed, &mut w).and_then(|()| w.flush())
         })
@@ -529,7 +545,7 @@ pub fn gen_tenant(args: GenArgs) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}: {e}", args.out.display());
+            eprintln!("error: {}: {e}", out.display());
             ExitCode::from(2)
         }
     }
