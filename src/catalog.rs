@@ -23,7 +23,8 @@ use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap};
 
 /// Microsoft's product and service-plan identifier CSV (see `data/README.md`).
-pub const MICROSOFT_CSV: &str = include_str!("../data/ms-product-names-service-plan-identifiers.csv");
+pub const MICROSOFT_CSV: &str =
+    include_str!("../data/ms-product-names-service-plan-identifiers.csv");
 
 /// `ServicePlansDb.json` of `jpawlowski/Azure-AD-Licensing-DB` (MIT, 2019-12-12).
 pub const COMMUNITY_SERVICE_PLANS: &str =
@@ -162,7 +163,9 @@ impl Catalog {
                 }
             }
             if !name.is_empty() {
-                self.plan_by_name.entry(name.to_ascii_uppercase()).or_insert(p);
+                self.plan_by_name
+                    .entry(name.to_ascii_uppercase())
+                    .or_insert(p);
             }
             return p;
         }
@@ -175,7 +178,9 @@ impl Catalog {
         });
         self.plan_index.insert(id, p);
         if !name.is_empty() {
-            self.plan_by_name.entry(name.to_ascii_uppercase()).or_insert(p);
+            self.plan_by_name
+                .entry(name.to_ascii_uppercase())
+                .or_insert(p);
         }
         p
     }
@@ -186,7 +191,9 @@ impl Catalog {
             if let Some(info) = self.skus.get_mut(s) {
                 if info.sku_part_number.is_empty() && !part.is_empty() {
                     info.sku_part_number = part.to_string();
-                    self.sku_by_part.entry(part.to_ascii_uppercase()).or_insert(s);
+                    self.sku_by_part
+                        .entry(part.to_ascii_uppercase())
+                        .or_insert(s);
                 }
                 if info.display_name.is_empty() && !display.is_empty() {
                     info.display_name = display.to_string();
@@ -204,7 +211,9 @@ impl Catalog {
         });
         self.sku_index.insert(id, s);
         if !part.is_empty() {
-            self.sku_by_part.entry(part.to_ascii_uppercase()).or_insert(s);
+            self.sku_by_part
+                .entry(part.to_ascii_uppercase())
+                .or_insert(s);
         }
         s
     }
@@ -256,7 +265,9 @@ impl Catalog {
 
     /// A plan by `servicePlanId` (any case).
     pub fn plan_by_id(&self, id: &str) -> Option<PlanIx> {
-        self.plan_index.get(&id.trim().to_ascii_lowercase()).copied()
+        self.plan_index
+            .get(&id.trim().to_ascii_lowercase())
+            .copied()
     }
 
     /// A plan by GUID or by `servicePlanName` (any case).
@@ -502,9 +513,9 @@ impl LicensingRules {
             *self = LicensingRules::default();
         }
         let resolve = |name: &str, catalog: &mut Catalog, issues: &mut Vec<RulesIssue>| {
-            let r = catalog.resolve_plan(name).or_else(|| {
-                is_guid(name.trim()).then(|| catalog.plan(name, "", ""))
-            });
+            let r = catalog
+                .resolve_plan(name)
+                .or_else(|| is_guid(name.trim()).then(|| catalog.plan(name, "", "")));
             if r.is_none() {
                 issues.push(RulesIssue {
                     file: file.to_string(),
@@ -539,8 +550,7 @@ impl LicensingRules {
         }
         for c in f.conflicts {
             let [a, b] = &c.service_plans;
-            if let (Some(a), Some(b)) = (resolve(a, catalog, issues), resolve(b, catalog, issues))
-            {
+            if let (Some(a), Some(b)) = (resolve(a, catalog, issues), resolve(b, catalog, issues)) {
                 self.conflicts.push(Conflict {
                     plans: [a, b],
                     source: source_or(&c.source, file),
@@ -583,17 +593,13 @@ impl LicensingRules {
         })
     }
 
-    /// The plan of `other` that conflicts with `plan`, with the rule.
-    pub fn conflict_with(
-        &self,
-        plan: PlanIx,
-        other: &BTreeSet<PlanIx>,
-    ) -> Option<(PlanIx, &Conflict)> {
+    /// The plan of `other` (sorted) that conflicts with `plan`, with the rule.
+    pub fn conflict_with(&self, plan: PlanIx, other: &[PlanIx]) -> Option<(PlanIx, &Conflict)> {
         self.conflicts.iter().find_map(|c| {
             let [a, b] = c.plans;
-            if a == plan && other.contains(&b) {
+            if a == plan && other.binary_search(&b).is_ok() {
                 Some((b, c))
-            } else if b == plan && other.contains(&a) {
+            } else if b == plan && other.binary_search(&a).is_ok() {
                 Some((a, c))
             } else {
                 None
@@ -618,11 +624,15 @@ mod tests {
     fn microsoft_csv_is_read_by_guid() {
         let c = Catalog::microsoft();
         assert!(c.sku_count() > 500, "{}", c.sku_count());
-        let e3 = c.sku_by_part_number("ENTERPRISEPACK").map(|s| s.sku_id.clone());
+        let e3 = c
+            .sku_by_part_number("ENTERPRISEPACK")
+            .map(|s| s.sku_id.clone());
         assert_eq!(e3.as_deref(), Some("6fd2c87f-b296-42f0-b197-1e91e994b900"));
         let exo = c.resolve_plan("exchange_s_enterprise");
         assert_eq!(exo, c.plan_by_id("EFB87545-963C-4E0D-99DF-69C6916D9EB0"));
-        let sku = c.sku_by_part_number("ENTERPRISEPACK").map(|s| s.plans.clone());
+        let sku = c
+            .sku_by_part_number("ENTERPRISEPACK")
+            .map(|s| s.plans.clone());
         assert!(sku.is_some_and(|p| exo.is_some_and(|e| p.contains(&e))));
         // Trailing spaces and NBSPs are trimmed.
         assert!(c.sku_by_part_number("AAD_PREMIUM_USGOV_GCCHIGH").is_some());

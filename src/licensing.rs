@@ -320,6 +320,11 @@ struct GroupPlan {
     licences: Vec<(u32, u32)>,
     /// Union of enabled plans.
     enabled: Vec<PlanIx>,
+    /// The enabled plans that some rule names: prohibited somewhere, in a conflict, or a
+    /// mailbox (the per-user checks only look at these).
+    prohibited: Vec<PlanIx>,
+    conflicting: Vec<PlanIx>,
+    mailboxes: Vec<PlanIx>,
 }
 
 /// Interning tables built before the per-user pass.
@@ -418,10 +423,37 @@ struct UserWork {
     no_location: bool,
 }
 
+/// `a ∪= b`, both sorted and deduplicated (a linear merge).
 fn sorted_union(a: &mut Vec<PlanIx>, b: &[PlanIx]) {
-    a.extend_from_slice(b);
-    a.sort_unstable();
-    a.dedup();
+    if b.is_empty() {
+        return;
+    }
+    if a.is_empty() {
+        a.extend_from_slice(b);
+        return;
+    }
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while let (Some(&x), Some(&y)) = (a.get(i), b.get(j)) {
+        match x.cmp(&y) {
+            std::cmp::Ordering::Less => {
+                out.push(x);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(y);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push(x);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(a.get(i..).unwrap_or(&[]));
+    out.extend_from_slice(b.get(j..).unwrap_or(&[]));
+    *a = out;
 }
 
 /// Runs group-based licensing over the tenant's users with the given memberships (see the
@@ -526,7 +558,12 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
         let set: BTreeSet<PlanIx> = enabled.iter().copied().collect();
         let full: BTreeSet<PlanIx> = licences
             .iter()
-            .flat_map(|&(s, _)| t.skus.get(s as usize).map(|k| k.plans.clone()).unwrap_or_default())
+            .flat_map(|&(s, _)| {
+                t.skus
+                    .get(s as usize)
+                    .map(|k| k.plans.clone())
+                    .unwrap_or_default()
+            })
             .collect();
         for &p in &enabled {
             if tenant.rules.unmet(p, &full).is_some() {
@@ -553,7 +590,29 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
         }
         info.processed = true;
         group_info.push(info);
-        plans.push(Some(GroupPlan { licences, enabled }));
+        let rules = &tenant.rules;
+        let prohibited = enabled
+            .iter()
+            .copied()
+            .filter(|p| rules.prohibited.contains_key(p))
+            .collect();
+        let conflicting = enabled
+            .iter()
+            .copied()
+            .filter(|p| rules.conflicts.iter().any(|c| c.plans.contains(p)))
+            .collect();
+        let mailboxes = enabled
+            .iter()
+            .copied()
+            .filter(|p| rules.mailbox_plans.contains(p))
+            .collect();
+        plans.push(Some(GroupPlan {
+            licences,
+            enabled,
+            prohibited,
+            conflicting,
+            mailboxes,
+        }));
     }
 
     // Snapshot states per distinct list, converted once.
@@ -596,9 +655,8 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
         .into_iter()
         .map(|(s, d)| ((s, d), enabled_of(&t, catalog, s, d)))
         .collect();
-    let enabled = |s: u32, d: u32| -> &[PlanIx] {
-        enabled_cache.get(&(s, d)).map_or(&[], Vec::as_slice)
-    };
+    let enabled =
+        |s: u32, d: u32| -> &[PlanIx] { enabled_cache.get(&(s, d)).map_or(&[], Vec::as_slice) };
 
     // Users → their licensing groups (CSR), groups in id order.
     let mut order: Vec<usize> = (0..tenant.groups.len()).collect();
@@ -651,7 +709,8 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
     }
 
     // Duplicate proxy addresses (for UniquenessViolation), only when mailboxes are tracked.
-    let duplicates = duplicate_addresses(tenant);
+    // Computed by the first user who newly gets a mailbox (often nobody).
+    let duplicates: std::sync::OnceLock<Duplicates> = std::sync::OnceLock::new();
     let usage = users.str_column(ColumnKey::Prop("usageLocation"));
     let proxies = match users.column(ColumnKey::Prop("proxyAddresses")) {
         Some(crate::table::Column::List(l)) => Some(l),
@@ -729,19 +788,22 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
                 })
                 .collect();
             mine.sort_unstable();
-            let dup_address = proxies.is_some_and(|p| has_duplicate(p, row, &duplicates));
+            let dup_address = || {
+                proxies.is_some_and(|p| {
+                    has_duplicate(p, row, duplicates.get_or_init(|| duplicate_addresses(tenant)))
+                })
+            };
             for (not_est, _, g) in mine {
                 let Some(Some(gp)) = plans.get(g as usize) else { continue };
                 let mut error: Option<(LicenseError, String)> = None;
                 if let Some(l) = &loc {
-                    if let Some(p) = gp.enabled.iter().find(|p| rules.prohibited.get(p).is_some_and(|x| x.usage_locations.contains(l))) {
+                    if let Some(p) = gp.prohibited.iter().find(|p| rules.prohibited.get(p).is_some_and(|x| x.usage_locations.contains(l))) {
                         error = Some((LicenseError::ProhibitedInUsageLocationViolation, format!("{} is not allowed in usage location {l}", catalog.plan_label(*p))));
                     }
                 }
                 if error.is_none() {
-                    let others: BTreeSet<PlanIx> = plans_now.iter().copied().collect();
-                    for &p in &gp.enabled {
-                        if let Some((q, c)) = rules.conflict_with(p, &others) {
+                    for &p in &gp.conflicting {
+                        if let Some((q, c)) = rules.conflict_with(p, &plans_now) {
                             // Plans of one SKU never conflict among themselves.
                             if gp.licences.iter().any(|&(s, d)| enabled(s, d).contains(&q)) {
                                 continue;
@@ -751,8 +813,8 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
                         }
                     }
                 }
-                if error.is_none() && dup_address {
-                    if let Some(p) = gp.enabled.iter().find(|p| rules.mailbox_plans.contains(p) && plans_before.binary_search(p).is_err()) {
+                if error.is_none() {
+                    if let Some(p) = gp.mailboxes.iter().find(|p| plans_before.binary_search(p).is_err()).filter(|_| dup_address()) {
                         error = Some((LicenseError::UniquenessViolation, format!("a proxy address of this user is also on another user, and {} provisions a mailbox", catalog.plan_label(*p))));
                     }
                 }
@@ -845,9 +907,8 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
             } else {
                 s.consumed_before
             };
-            s.assignable.map(|a| {
-                a as i64 - consumed as i64 + released.get(i).copied().unwrap_or(0) as i64
-            })
+            s.assignable
+                .map(|a| a as i64 - consumed as i64 + released.get(i).copied().unwrap_or(0) as i64)
         })
         .collect();
 
@@ -857,7 +918,13 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
     for (row, w) in work.iter().enumerate() {
         for (k, x) in w.txns.iter().enumerate() {
             if x.error.is_none() && !x.new_skus.is_empty() {
-                wanting.push((!x.established, group_rank.get(x.group as usize).copied().unwrap_or(0), 0, row as u32, k));
+                wanting.push((
+                    !x.established,
+                    group_rank.get(x.group as usize).copied().unwrap_or(0),
+                    0,
+                    row as u32,
+                    k,
+                ));
             }
         }
     }
@@ -878,7 +945,9 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
     let mut seat_fail: HashMap<(u32, usize), u32> = HashMap::new();
     let mut granted: HashMap<u32, Vec<u32>> = HashMap::new();
     for &(_, _, _, row, k) in &wanting {
-        let Some(x) = work.get(row as usize).and_then(|w| w.txns.get(k)) else { continue };
+        let Some(x) = work.get(row as usize).and_then(|w| w.txns.get(k)) else {
+            continue;
+        };
         let got = granted.get(&row);
         let needed: Vec<u32> = x
             .new_skus
@@ -886,10 +955,12 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
             .copied()
             .filter(|s| got.is_none_or(|g| !g.contains(s)))
             .collect();
-        let short = needed
-            .iter()
-            .copied()
-            .find(|&s| pool.get(s as usize).copied().flatten().is_some_and(|p| p <= 0));
+        let short = needed.iter().copied().find(|&s| {
+            pool.get(s as usize)
+                .copied()
+                .flatten()
+                .is_some_and(|p| p <= 0)
+        });
         match short {
             Some(s) => {
                 seat_fail.insert((row, k), s);
@@ -909,16 +980,34 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
     let mut count_fail_details: HashMap<u32, u32> = HashMap::new();
     for &s in seat_fail.values() {
         count_fail_details.entry(s).or_insert_with(|| {
-            let label = t.skus.get(s as usize).map(|k| if k.sku_part_number.is_empty() { k.sku_id.clone() } else { k.sku_part_number.clone() }).unwrap_or_default();
+            let label = t
+                .skus
+                .get(s as usize)
+                .map(|k| {
+                    if k.sku_part_number.is_empty() {
+                        k.sku_id.clone()
+                    } else {
+                        k.sku_part_number.clone()
+                    }
+                })
+                .unwrap_or_default();
             t.detail(format!("no seat left for {label}"))
         });
     }
-    // Details of pass-1 errors, interned sequentially.
-    let mut txn_details: Vec<Vec<u32>> = Vec::with_capacity(n);
-    let mut dep_details: Vec<Vec<u32>> = Vec::with_capacity(n);
-    for w in &work {
-        txn_details.push(w.txns.iter().map(|x| x.error.as_ref().map_or(0, |(_, d)| t.detail(d.clone()))).collect());
-        dep_details.push(w.departures.iter().map(|(_, b)| b.as_ref().map_or(0, |d| t.detail(d.clone()))).collect());
+    // Details of pass-1 errors, interned sequentially (only users with one).
+    let mut txn_details: HashMap<(u32, usize), u32> = HashMap::new();
+    let mut dep_details: HashMap<(u32, usize), u32> = HashMap::new();
+    for (row, w) in work.iter().enumerate() {
+        for (k, x) in w.txns.iter().enumerate() {
+            if let Some((_, d)) = &x.error {
+                txn_details.insert((row as u32, k), t.detail(d.clone()));
+            }
+        }
+        for (k, (_, b)) in w.departures.iter().enumerate() {
+            if let Some(d) = b {
+                dep_details.insert((row as u32, k), t.detail(d.clone()));
+            }
+        }
     }
     let per_user_states: Vec<Vec<State>> = work
         .par_iter()
@@ -926,24 +1015,59 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
         .map(|(row, w)| {
             let mut out: Vec<State> = Vec::new();
             for s in &w.kept {
-                out.push(State { sku: s.sku, source: s.source, disabled: s.disabled, state: s.state, error: s.error, detail: 0 });
+                out.push(State {
+                    sku: s.sku,
+                    source: s.source,
+                    disabled: s.disabled,
+                    state: s.state,
+                    error: s.error,
+                    detail: 0,
+                });
             }
             for (k, x) in w.txns.iter().enumerate() {
-                let Some(Some(gp)) = plans.get(x.group as usize) else { continue };
+                let Some(Some(gp)) = plans.get(x.group as usize) else {
+                    continue;
+                };
                 let fail = match (&x.error, seat_fail.get(&(row as u32, k))) {
-                    (Some((e, _)), _) => Some((*e, txn_details.get(row).and_then(|d| d.get(k)).copied().unwrap_or(0))),
-                    (None, Some(s)) => Some((LicenseError::CountViolation, count_fail_details.get(s).copied().unwrap_or(0))),
+                    (Some((e, _)), _) => {
+                        Some((*e, txn_details.get(&(row as u32, k)).copied().unwrap_or(0)))
+                    }
+                    (None, Some(s)) => Some((
+                        LicenseError::CountViolation,
+                        count_fail_details.get(s).copied().unwrap_or(0),
+                    )),
                     (None, None) => None,
                 };
                 for &(sku, d) in &gp.licences {
                     match fail {
-                        None => out.push(State { sku, source: Some(x.group), disabled: d, state: StateKind::Active, error: None, detail: 0 }),
+                        None => out.push(State {
+                            sku,
+                            source: Some(x.group),
+                            disabled: d,
+                            state: StateKind::Active,
+                            error: None,
+                            detail: 0,
+                        }),
                         Some((e, detail)) => {
                             // The snapshot's state for this (group, sku), if the user held it.
                             let held = snap_of(w, x.group, sku);
                             match held {
-                                Some(h) if h.state.holds() => out.push(State { sku, source: Some(x.group), disabled: h.disabled, state: StateKind::ActiveWithError, error: Some(e), detail }),
-                                _ => out.push(State { sku, source: Some(x.group), disabled: d, state: StateKind::Error, error: Some(e), detail }),
+                                Some(h) if h.state.holds() => out.push(State {
+                                    sku,
+                                    source: Some(x.group),
+                                    disabled: h.disabled,
+                                    state: StateKind::ActiveWithError,
+                                    error: Some(e),
+                                    detail,
+                                }),
+                                _ => out.push(State {
+                                    sku,
+                                    source: Some(x.group),
+                                    disabled: d,
+                                    state: StateKind::Error,
+                                    error: Some(e),
+                                    detail,
+                                }),
                             }
                         }
                     }
@@ -951,7 +1075,14 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
             }
             for (k, (s, blocked)) in w.departures.iter().enumerate() {
                 if blocked.is_some() {
-                    out.push(State { sku: s.sku, source: s.source, disabled: s.disabled, state: StateKind::ActiveWithError, error: Some(LicenseError::DependencyViolation), detail: dep_details.get(row).and_then(|d| d.get(k)).copied().unwrap_or(0) });
+                    out.push(State {
+                        sku: s.sku,
+                        source: s.source,
+                        disabled: s.disabled,
+                        state: StateKind::ActiveWithError,
+                        error: Some(LicenseError::DependencyViolation),
+                        detail: dep_details.get(&(row as u32, k)).copied().unwrap_or(0),
+                    });
                 }
             }
             out.sort_unstable();
@@ -961,11 +1092,16 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
         .collect();
 
     let mut lists: Vec<Vec<State>> = vec![Vec::new()];
-    let mut list_ix: HashMap<Vec<State>, u32> = HashMap::from([(Vec::new(), 0)]);
+    let mut list_ix: hashbrown::HashMap<Vec<State>, u32> = hashbrown::HashMap::new();
+    list_ix.insert(Vec::new(), 0);
     let mut per_user = Vec::with_capacity(n);
     let mut holders_after = vec![0u64; nskus];
     for states in per_user_states {
-        let mut skus: Vec<u32> = states.iter().filter(|s| s.state.holds()).map(|s| s.sku).collect();
+        let mut skus: Vec<u32> = states
+            .iter()
+            .filter(|s| s.state.holds())
+            .map(|s| s.sku)
+            .collect();
         skus.dedup();
         for s in skus {
             if let Some(h) = holders_after.get_mut(s as usize) {
@@ -988,8 +1124,14 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
     // failed.
     for (row, w) in work.iter().enumerate() {
         for (k, x) in w.txns.iter().enumerate() {
-            let Some(info) = group_info.get_mut(x.group as usize) else { continue };
-            let err = x.error.as_ref().map(|(e, _)| *e).or_else(|| seat_fail.get(&(row as u32, k)).map(|_| LicenseError::CountViolation));
+            let Some(info) = group_info.get_mut(x.group as usize) else {
+                continue;
+            };
+            let err = x.error.as_ref().map(|(e, _)| *e).or_else(|| {
+                seat_fail
+                    .get(&(row as u32, k))
+                    .map(|_| LicenseError::CountViolation)
+            });
             match err {
                 None => info.users_succeeded += 1,
                 Some(e) => {
@@ -1024,7 +1166,11 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
         let hb = holders_before.get(i).copied().unwrap_or(0);
         let ha = holders_after.get(i).copied().unwrap_or(0);
         if s.consumed_before == u64::MAX || s.assignable.is_none() {
-            s.consumed_before = if s.consumed_before == u64::MAX { hb } else { s.consumed_before };
+            s.consumed_before = if s.consumed_before == u64::MAX {
+                hb
+            } else {
+                s.consumed_before
+            };
         }
         s.holders_before = hb;
         s.holders_after = ha;
@@ -1045,7 +1191,14 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
                     file: None,
                     line: 0,
                     object: Some(s.sku_id.clone()),
-                    message: format!("users hold SKU {} but it is not among subscribedSkus", if s.sku_part_number.is_empty() { &s.sku_id } else { &s.sku_part_number }),
+                    message: format!(
+                        "users hold SKU {} but it is not among subscribedSkus",
+                        if s.sku_part_number.is_empty() {
+                            &s.sku_id
+                        } else {
+                            &s.sku_part_number
+                        }
+                    ),
                 });
             }
         }
@@ -1085,7 +1238,11 @@ fn snap_of(w: &UserWork, group: u32, sku: u32) -> Option<&SnapState> {
 
 /// Plans of `sku` minus the disabled list `d` (by GUID).
 fn enabled_of(t: &Tables, catalog: &Catalog, sku: u32, d: u32) -> Vec<PlanIx> {
-    let plans = t.skus.get(sku as usize).map(|s| s.plans.as_slice()).unwrap_or(&[]);
+    let plans = t
+        .skus
+        .get(sku as usize)
+        .map(|s| s.plans.as_slice())
+        .unwrap_or(&[]);
     let disabled: HashSet<PlanIx> = t
         .disabled
         .get(d as usize)
@@ -1093,48 +1250,99 @@ fn enabled_of(t: &Tables, catalog: &Catalog, sku: u32, d: u32) -> Vec<PlanIx> {
         .flatten()
         .filter_map(|id| catalog.plan_by_id(id))
         .collect();
-    plans.iter().copied().filter(|p| !disabled.contains(p)).collect()
+    plans
+        .iter()
+        .copied()
+        .filter(|p| !disabled.contains(p))
+        .collect()
 }
 
-/// Lower-cased SMTP addresses (`smtp:` prefix dropped) that appear on more than one user.
-fn duplicate_addresses(tenant: &Tenant) -> HashSet<String> {
-    if tenant.rules.mailbox_plans.is_empty() {
-        return HashSet::new();
+/// SMTP addresses (`smtp:` prefix dropped, compared in lower case) that appear on more than one
+/// user: their hashes, and the exact addresses behind those hashes.
+#[derive(Default)]
+struct Duplicates {
+    hashes: HashSet<u64>,
+    exact: HashSet<String>,
+}
+
+fn address_hash(addr: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for c in addr.trim().chars().flat_map(char::to_lowercase) {
+        c.hash(&mut h);
     }
-    let Some(crate::table::Column::List(col)) = tenant.users.column(ColumnKey::Prop("proxyAddresses")) else {
-        return HashSet::new();
+    h.finish()
+}
+
+fn smtp_part(v: &str) -> Option<&str> {
+    let (prefix, addr) = v.split_once(':')?;
+    prefix.eq_ignore_ascii_case("smtp").then_some(addr)
+}
+
+/// Two passes: hashes of every address without allocating, then the exact (lower-cased) text
+/// only of addresses whose hash repeats, so a hash collision never reports a duplicate.
+fn duplicate_addresses(tenant: &Tenant) -> Duplicates {
+    if tenant.rules.mailbox_plans.is_empty() {
+        return Duplicates::default();
+    }
+    let Some(crate::table::Column::List(col)) =
+        tenant.users.column(ColumnKey::Prop("proxyAddresses"))
+    else {
+        return Duplicates::default();
     };
-    let mut all: Vec<(String, u32)> = (0..tenant.users.len())
+    let mut all: Vec<(u64, u32)> = (0..tenant.users.len())
         .into_par_iter()
         .flat_map_iter(|row| {
             col.codes(row)
                 .iter()
-                .filter_map(move |&c| smtp(col.value(c)?).map(|s| (s, row as u32)))
+                .filter_map(move |&c| {
+                    col.value(c)
+                        .and_then(smtp_part)
+                        .map(|a| (address_hash(a), row as u32))
+                })
                 .collect::<Vec<_>>()
         })
         .collect();
     all.par_sort_unstable();
     all.dedup();
-    all.windows(2)
+    let hashes: HashSet<u64> = all
+        .windows(2)
         .filter_map(|w| match w {
-            [(a, ra), (b, rb)] if a == b && ra != rb => Some(a.clone()),
+            [(a, _), (b, _)] if a == b => Some(*a),
             _ => None,
         })
-        .collect()
+        .collect();
+    let mut rows_of: HashMap<String, BTreeSet<u32>> = HashMap::new();
+    for &(h, row) in &all {
+        if !hashes.contains(&h) {
+            continue;
+        }
+        for &c in col.codes(row as usize) {
+            if let Some(a) = col.value(c).and_then(smtp_part) {
+                if address_hash(a) == h {
+                    rows_of
+                        .entry(a.trim().to_lowercase())
+                        .or_default()
+                        .insert(row);
+                }
+            }
+        }
+    }
+    let exact = rows_of
+        .into_iter()
+        .filter(|(_, rows)| rows.len() > 1)
+        .map(|(a, _)| a)
+        .collect();
+    Duplicates { hashes, exact }
 }
 
-fn smtp(v: &str) -> Option<String> {
-    let (prefix, addr) = v.split_once(':')?;
-    prefix
-        .eq_ignore_ascii_case("smtp")
-        .then(|| addr.trim().to_lowercase())
-}
-
-fn has_duplicate(col: &crate::table::ListColumn, row: usize, dups: &HashSet<String>) -> bool {
-    if dups.is_empty() {
+fn has_duplicate(col: &crate::table::ListColumn, row: usize, dups: &Duplicates) -> bool {
+    if dups.exact.is_empty() {
         return false;
     }
-    col.codes(row)
-        .iter()
-        .any(|&c| col.value(c).and_then(smtp).is_some_and(|s| dups.contains(&s)))
+    col.codes(row).iter().any(|&c| {
+        col.value(c).and_then(smtp_part).is_some_and(|a| {
+            dups.hashes.contains(&address_hash(a)) && dups.exact.contains(&a.trim().to_lowercase())
+        })
+    })
 }

@@ -164,10 +164,7 @@ pub struct RecomputeOptions {
 /// Computes every group's membership (see the module docs). Rules that do not compile, and
 /// device rules without a devices export, are reported in the returned issues and keep their
 /// snapshot membership.
-pub fn memberships(
-    tenant: &Tenant,
-    opts: &RecomputeOptions,
-) -> (Memberships, Vec<TenantIssue>) {
+pub fn memberships(tenant: &Tenant, opts: &RecomputeOptions) -> (Memberships, Vec<TenantIssue>) {
     let users = &tenant.users;
     let user_rows = RowIndex::new(users);
     let device_rows = tenant.devices.as_ref().map(RowIndex::new);
@@ -228,9 +225,8 @@ pub fn memberships(
                             }
                             Some(hir) => match Program::compile(hir, &copts) {
                                 Err(e) => {
-                                    processing = Processing::Kept(format!(
-                                        "the rule does not compile: {e}"
-                                    ));
+                                    processing =
+                                        Processing::Kept(format!("the rule does not compile: {e}"));
                                 }
                                 Ok(p) => match object {
                                     ObjectType::User => user_programs.push((gi, p)),
@@ -249,8 +245,16 @@ pub fn memberships(
                     }
                 }
             }
-        } else if g.members.iter().flatten().any(|(_, k)| *k == MemberKind::Device)
-            && !g.members.iter().flatten().any(|(_, k)| *k == MemberKind::User)
+        } else if g
+            .members
+            .iter()
+            .flatten()
+            .any(|(_, k)| *k == MemberKind::Device)
+            && !g
+                .members
+                .iter()
+                .flatten()
+                .any(|(_, k)| *k == MemberKind::User)
         {
             object = ObjectType::Device;
         }
@@ -284,11 +288,13 @@ pub fn memberships(
                 }
                 Some(b)
             }
-            (None, _) if object == ObjectType::User && !any_members => from_member_of.get(&gi).cloned().or_else(|| {
-                // Users exported with `memberOf` but in no group: an empty membership.
-                (users.member_of().is_some_and(|c| !c.values.is_empty()))
-                    .then(|| Bitmap::zeros(len))
-            }),
+            (None, _) if object == ObjectType::User && !any_members => {
+                from_member_of.get(&gi).cloned().or_else(|| {
+                    // Users exported with `memberOf` but in no group: an empty membership.
+                    (users.member_of().is_some_and(|c| !c.values.is_empty()))
+                        .then(|| Bitmap::zeros(len))
+                })
+            }
             _ => None,
         };
         let members = match (&processing, &snapshot) {

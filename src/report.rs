@@ -9,7 +9,6 @@ use crate::table::Table;
 use crate::tenant::{Tenant, TenantIssue};
 use serde::Serialize;
 use serde_json::json;
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
@@ -144,7 +143,9 @@ impl RecomputeReport {
             "Tenant {}: {}{}, {}, {}",
             self.tenant,
             plural(self.users, "user"),
-            self.devices.map(|d| format!(", {}", plural(d, "device"))).unwrap_or_default(),
+            self.devices
+                .map(|d| format!(", {}", plural(d, "device")))
+                .unwrap_or_default(),
             plural(self.groups.len(), "group"),
             plural(self.skus.len(), "SKU")
         );
@@ -161,7 +162,11 @@ impl RecomputeReport {
             "FAILED".into(),
         ]];
         for g in &self.groups {
-            let name = if g.display_name.is_empty() { g.id.clone() } else { g.display_name.clone() };
+            let name = if g.display_name.is_empty() {
+                g.id.clone()
+            } else {
+                g.display_name.clone()
+            };
             let processing = match &g.processing {
                 Processing::Evaluated => "rule",
                 Processing::Paused => "paused",
@@ -174,10 +179,26 @@ impl RecomputeReport {
                 processing.into(),
                 g.members.to_string(),
                 g.snapshot_members.map_or("?".into(), |n| n.to_string()),
-                if g.snapshot_members.is_some() { g.joined.to_string() } else { "-".into() },
-                if g.snapshot_members.is_some() { g.left.to_string() } else { "-".into() },
-                if g.licenses.is_empty() { "-".into() } else { g.licenses.join(", ") },
-                if lic { g.licensing.users_succeeded.to_string() } else { "-".into() },
+                if g.snapshot_members.is_some() {
+                    g.joined.to_string()
+                } else {
+                    "-".into()
+                },
+                if g.snapshot_members.is_some() {
+                    g.left.to_string()
+                } else {
+                    "-".into()
+                },
+                if g.licenses.is_empty() {
+                    "-".into()
+                } else {
+                    g.licenses.join(", ")
+                },
+                if lic {
+                    g.licensing.users_succeeded.to_string()
+                } else {
+                    "-".into()
+                },
                 if lic {
                     let mut f = g.licensing.users_failed.to_string();
                     if !g.licensing.errors.is_empty() {
@@ -205,7 +226,11 @@ impl RecomputeReport {
                 },
             ]);
         }
-        table(&mut o, &rows, &[false, false, true, true, true, true, false, true, false]);
+        table(
+            &mut o,
+            &rows,
+            &[false, false, true, true, true, true, false, true, false],
+        );
         let _ = writeln!(o);
         let mut rows = vec![vec![
             "SKU".to_string(),
@@ -217,7 +242,11 @@ impl RecomputeReport {
         ]];
         for s in &self.skus {
             rows.push(vec![
-                if s.sku_part_number.is_empty() { s.sku_id.clone() } else { s.sku_part_number.clone() },
+                if s.sku_part_number.is_empty() {
+                    s.sku_id.clone()
+                } else {
+                    s.sku_part_number.clone()
+                },
                 s.assignable.map_or("unlimited".into(), |a| a.to_string()),
                 s.consumed_before.to_string(),
                 s.consumed_after.to_string(),
@@ -296,7 +325,9 @@ pub fn write_memberships(
             crate::schema::ObjectType::Device => tenant.devices.as_ref(),
         };
         let ids = |b: &crate::bitmap::Bitmap| -> Vec<&str> {
-            table.map_or_else(Vec::new, |t| b.ones_iter().filter_map(|r| t.id(r)).collect())
+            table.map_or_else(Vec::new, |t| {
+                b.ones_iter().filter_map(|r| t.id(r)).collect()
+            })
         };
         let line = json!({
             "id": g.id,
@@ -357,10 +388,11 @@ fn fragment(a: &Assignments, catalog: &Catalog, list: u32) -> String {
         .collect();
     plans.sort_unstable();
     plans.dedup();
+    // Names keep the file small (a user has up to ~90 plans); `servicePlanId`s are in the
+    // catalog and in Microsoft's CSV.
     let plans: Vec<serde_json::Value> = plans
         .iter()
-        .filter_map(|&p| catalog.plan_info(p))
-        .map(|i| json!({"servicePlanId": i.service_plan_id, "servicePlanName": i.service_plan_name}))
+        .map(|&p| json!(catalog.plan_label(p)))
         .collect();
     let errors: Vec<serde_json::Value> = states
         .iter()
@@ -389,32 +421,41 @@ fn fragment(a: &Assignments, catalog: &Catalog, list: u32) -> String {
 
 /// Writes `licenses.jsonl`: one line per user who has or had any licence state, `{"id",
 /// "userPrincipalName", "usageLocation" (effective), "usageLocationSource" ("user" | "tenant"
-/// | null), "assignedLicenses", "licenseAssignmentStates", "servicePlans", "errors"}`. Each
+/// | null), "assignedLicenses", "licenseAssignmentStates", "servicePlans" (effective plans by
+/// `servicePlanName`), "errors"}`. Each
 /// distinct state list is rendered once.
 pub fn write_licenses(
     out: &mut impl Write,
     tenant: &Tenant,
     assignments: &Assignments,
 ) -> io::Result<()> {
+    use rayon::prelude::*;
     let users = &tenant.users;
     let usage = users.str_column(crate::table::ColumnKey::Prop("usageLocation"));
     let states = users.licenses(crate::table::ColumnKey::LicenseStates);
     let assigned = users.licenses(crate::table::ColumnKey::AssignedLicenses);
-    let mut cache: HashMap<u32, String> = HashMap::new();
-    for row in 0..users.len() {
+    // Each distinct state list rendered once, in parallel; then rows in parallel batches,
+    // written in order.
+    let fragments: Vec<String> = (0..assignments.lists.len() as u32)
+        .into_par_iter()
+        .map(|code| fragment(assignments, &tenant.catalog, code))
+        .collect();
+    let line = |row: usize, buf: &mut Vec<u8>| {
         let code = assignments.per_user.get(row).copied().unwrap_or(0);
         let had = states.is_some_and(|c| c.get(row).is_some_and(|s| !s.is_empty()))
             || assigned.is_some_and(|c| c.get(row).is_some_and(|s| !s.is_empty()));
         if code == 0 && !had {
-            continue;
+            return;
         }
-        let frag = cache
-            .entry(code)
-            .or_insert_with(|| fragment(assignments, &tenant.catalog, code));
-        let own = usage.and_then(|c| c.get(row)).filter(|l| !l.trim().is_empty());
+        let own = usage
+            .and_then(|c| c.get(row))
+            .filter(|l| !l.trim().is_empty());
         let (loc, src) = match own {
             Some(l) => (Some(l.to_string()), Some("user")),
-            None => (tenant.country.clone(), tenant.country.as_ref().map(|_| "tenant")),
+            None => (
+                tenant.country.clone(),
+                tenant.country.as_ref().map(|_| "tenant"),
+            ),
         };
         let head = json!({
             "id": users.id(row),
@@ -423,9 +464,40 @@ pub fn write_licenses(
             "usageLocationSource": src,
         })
         .to_string();
-        out.write_all(head.get(..head.len().saturating_sub(1)).unwrap_or("{").as_bytes())?;
-        out.write_all(frag.as_bytes())?;
-        out.write_all(b"}\n")?;
+        buf.extend_from_slice(
+            head.get(..head.len().saturating_sub(1))
+                .unwrap_or("{")
+                .as_bytes(),
+        );
+        buf.extend_from_slice(
+            fragments
+                .get(code as usize)
+                .map_or("", String::as_str)
+                .as_bytes(),
+        );
+        buf.extend_from_slice(b"}\n");
+    };
+    const BATCH: usize = 1 << 16;
+    const CHUNK: usize = 4096;
+    let mut start = 0;
+    while start < users.len() {
+        let end = (start + BATCH).min(users.len());
+        let bufs: Vec<Vec<u8>> = (start..end)
+            .step_by(CHUNK)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|a| {
+                let mut buf = Vec::new();
+                for row in a..(a + CHUNK).min(end) {
+                    line(row, &mut buf);
+                }
+                buf
+            })
+            .collect();
+        for b in bufs {
+            out.write_all(&b)?;
+        }
+        start = end;
     }
     Ok(())
 }

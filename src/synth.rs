@@ -616,6 +616,12 @@ pub fn tenant_values(users: usize, seed: u64) -> Vec<Value> {
         .collect()
 }
 
+fn put(v: &mut Value, key: &str, x: Value) {
+    if let Some(o) = v.as_object_mut() {
+        o.insert(key.to_string(), x);
+    }
+}
+
 /// Writes a generated tenant snapshot into `dir` (created if missing), in the layout
 /// [`crate::tenant::Tenant::load`] reads: `users.jsonl` (as [`write_tenant`]),
 /// `groups.json`, `subscribedSkus.json` and `organization.json` (country `US`).
@@ -643,15 +649,23 @@ pub fn write_snapshot(users: usize, seed: u64, dir: &std::path::Path) -> std::io
     let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("users.jsonl"))?);
     for i in 0..users {
         let u = g.user(i);
-        for l in u["assignedLicenses"].as_array().into_iter().flatten() {
-            if let Some(s) = SKUS.iter().position(|(_, id, _)| l["skuId"] == *id) {
+        for l in u
+            .get("assignedLicenses")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(s) = SKUS
+                .iter()
+                .position(|(_, id, _)| l.get("skuId") == Some(&json!(id)))
+            {
                 if let Some(h) = holders.get_mut(s) {
                     *h += 1;
                 }
             }
         }
         if i % 97 == 5 && project.len() < 10_000 {
-            project.push(json!({"@odata.type": "#microsoft.graph.user", "id": u["id"]}));
+            project.push(json!({"@odata.type": "#microsoft.graph.user", "id": u.get("id")}));
         }
         serde_json::to_writer(&mut out, &u)?;
         out.write_all(b"\n")?;
@@ -678,7 +692,11 @@ pub fn write_snapshot(users: usize, seed: u64, dir: &std::path::Path) -> std::io
             &format!("Licence {part}"),
             &format!("user.extensionAttribute1 -contains \"{tag}\""),
         );
-        grp["assignedLicenses"] = json!([{"skuId": sku_id, "disabledPlans": []}]);
+        put(
+            &mut grp,
+            "assignedLicenses",
+            json!([{"skuId": sku_id, "disabledPlans": []}]),
+        );
         groups.push(grp);
     }
     for (d, _) in DEPARTMENTS {
@@ -689,7 +707,11 @@ pub fn write_snapshot(users: usize, seed: u64, dir: &std::path::Path) -> std::io
         ));
     }
     for (c, _, _, _) in CITIES {
-        groups.push(dynamic(id(), &format!("City {c}"), &format!("user.city -eq \"{c}\"")));
+        groups.push(dynamic(
+            id(),
+            &format!("City {c}"),
+            &format!("user.city -eq \"{c}\""),
+        ));
     }
     for (d, _) in DEPARTMENTS {
         for (c, _, _, _) in CITIES.iter().take(10) {
@@ -702,24 +724,55 @@ pub fn write_snapshot(users: usize, seed: u64, dir: &std::path::Path) -> std::io
     }
     for (name, rule) in [
         ("All guests", "user.userType -eq \"Guest\""),
-        ("Contractors", "user.extensionAttribute10 -eq \"Contractor\""),
-        ("Legacy mail domain", "user.proxyAddresses -any (_ -contains \"@contoso-legacy.com\")"),
-        ("Hired since 2024", "user.employeeHireDate -ge 2024-01-01T00:00:00Z"),
-        ("Exchange Online users", "user.assignedPlans -any (assignedPlan.servicePlanId -eq \"efb87545-963c-4e0d-99df-69c6916d9eb0\" -and assignedPlan.capabilityStatus -eq \"Enabled\")"),
-        ("Cost centres 10x", &format!("user.extension_{EXTENSION_APP_ID}_costCenter -startsWith \"CC-10\"")),
+        (
+            "Contractors",
+            "user.extensionAttribute10 -eq \"Contractor\"",
+        ),
+        (
+            "Legacy mail domain",
+            "user.proxyAddresses -any (_ -contains \"@contoso-legacy.com\")",
+        ),
+        (
+            "Hired since 2024",
+            "user.employeeHireDate -ge 2024-01-01T00:00:00Z",
+        ),
+        (
+            "Exchange Online users",
+            "user.assignedPlans -any (assignedPlan.servicePlanId -eq \"efb87545-963c-4e0d-99df-69c6916d9eb0\" -and assignedPlan.capabilityStatus -eq \"Enabled\")",
+        ),
+        (
+            "Cost centres 10x",
+            &format!("user.extension_{EXTENSION_APP_ID}_costCenter -startsWith \"CC-10\""),
+        ),
         ("Synced from AD", "user.dirSyncEnabled -eq true"),
         ("German speakers", "user.preferredLanguage -eq \"de-DE\""),
     ] {
         groups.push(dynamic(id(), name, rule));
     }
-    let mut paused = dynamic(id(), "Old sales reorg (paused)", "user.department -eq \"Sales\"");
-    paused["membershipRuleProcessingState"] = json!("Paused");
-    paused["members"] = json!([]);
+    let mut paused = dynamic(
+        id(),
+        "Old sales reorg (paused)",
+        "user.department -eq \"Sales\"",
+    );
+    put(
+        &mut paused,
+        "membershipRuleProcessingState",
+        json!("Paused"),
+    );
+    put(&mut paused, "members", json!([]));
     groups.push(paused);
-    let mut m365 = dynamic(id(), "Sales team (Microsoft 365)", "user.department -eq \"Sales\"");
-    m365["groupTypes"] = json!(["Unified", "DynamicMembership"]);
-    m365["securityEnabled"] = json!(false);
-    m365["mailEnabled"] = json!(true);
+    let mut m365 = dynamic(
+        id(),
+        "Sales team (Microsoft 365)",
+        "user.department -eq \"Sales\"",
+    );
+    put(
+        &mut m365,
+        "groupTypes",
+        json!(["Unified", "DynamicMembership"]),
+    );
+    put(&mut m365, "securityEnabled", json!(false));
+    put(&mut m365, "mailEnabled", json!(true));
     groups.push(m365);
     groups.push(json!({
         "id": id(), "displayName": "Project Phoenix", "description": "static project team",
@@ -760,7 +813,9 @@ pub fn write_snapshot(users: usize, seed: u64, dir: &std::path::Path) -> std::io
     f.flush()?;
     std::fs::write(
         dir.join("organization.json"),
-        serde_json::to_string_pretty(&json!({"value": [{"id": "00000000-0000-0000-0000-00000000c0de", "displayName": "Contoso", "countryLetterCode": "US"}]}))?,
+        serde_json::to_string_pretty(
+            &json!({"value": [{"id": "00000000-0000-0000-0000-00000000c0de", "displayName": "Contoso", "countryLetterCode": "US"}]}),
+        )?,
     )?;
     Ok(())
 }

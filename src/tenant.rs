@@ -375,8 +375,13 @@ fn group_of(file: &Path, line: usize, v: &Value) -> Result<Group, String> {
     })
 }
 
-fn sku_of(v: &Value) -> Result<(SubscribedSku, Vec<(String, String, String)>), String> {
-    let o = v.as_object().ok_or("a subscribed SKU must be a JSON object")?;
+/// `(servicePlanId, servicePlanName, appliesTo)` of a subscribed SKU's `servicePlans`.
+type PlanRow = (String, String, String);
+
+fn sku_of(v: &Value) -> Result<(SubscribedSku, Vec<PlanRow>), String> {
+    let o = v
+        .as_object()
+        .ok_or("a subscribed SKU must be a JSON object")?;
     let sku_id = str_of(o, "skuId").ok_or("the SKU has no `skuId`")?;
     let prepaid = get_ci(o, "prepaidUnits").and_then(Value::as_object);
     let unit = |k: &str| prepaid.and_then(|p| u64_of(p, k)).unwrap_or(0);
@@ -425,15 +430,14 @@ impl Tenant {
             });
         }
         let mut issues = Vec::new();
-        let issue = |sev, file: Option<&Path>, line, object: Option<&str>, message: String| {
-            TenantIssue {
+        let issue =
+            |sev, file: Option<&Path>, line, object: Option<&str>, message: String| TenantIssue {
                 severity: sev,
                 file: file.map(|f| f.display().to_string()),
                 line,
                 object: object.map(str::to_string),
                 message,
-            }
-        };
+            };
         let users_path = find(dir, "users")?.ok_or_else(|| TenantError::Layout {
             dir: dir.to_path_buf(),
             message: "no users export (users.jsonl, users.json, users.csv or users/)".into(),
@@ -626,7 +630,13 @@ impl Tenant {
 
         let (mut rules, rule_issues) = LicensingRules::defaults(&mut catalog);
         for r in rule_issues {
-            issues.push(issue(Severity::Warning, None, 0, None, format!("{}: {}", r.file, r.message)));
+            issues.push(issue(
+                Severity::Warning,
+                None,
+                0,
+                None,
+                format!("{}: {}", r.file, r.message),
+            ));
         }
         let rules_path = match &opts.licensing_rules {
             Some(p) => Some(p.clone()),
@@ -687,7 +697,11 @@ impl Tenant {
     /// display name is ambiguous.
     pub fn find_group(&self, id_or_name: &str) -> Result<usize, String> {
         let key = id_or_name.trim();
-        if let Some(i) = self.groups.iter().position(|g| g.id.eq_ignore_ascii_case(key)) {
+        if let Some(i) = self
+            .groups
+            .iter()
+            .position(|g| g.id.eq_ignore_ascii_case(key))
+        {
             return Ok(i);
         }
         let by_name: Vec<usize> = self

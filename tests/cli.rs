@@ -396,7 +396,12 @@ fn recompute_writes_graph_shaped_outputs() {
         ],
         None,
     );
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let summary: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("summary json");
     assert_eq!(
         summary["groups"][1]["auditSummary"],
@@ -421,9 +426,15 @@ fn recompute_writes_graph_shaped_outputs() {
     let states = kiosk["licenseAssignmentStates"].as_array().expect("states");
     assert_eq!(states.len(), 3);
     assert!(states.iter().all(|s| {
-        ["assignedByGroup", "disabledPlans", "error", "skuId", "state"]
-            .iter()
-            .all(|k| s.get(*k).is_some())
+        [
+            "assignedByGroup",
+            "disabledPlans",
+            "error",
+            "skuId",
+            "state",
+        ]
+        .iter()
+        .all(|k| s.get(*k).is_some())
     }));
     let memberships = std::fs::read_to_string(out.join("memberships.jsonl")).expect("m");
     assert_eq!(memberships.lines().count(), 2);

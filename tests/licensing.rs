@@ -24,7 +24,9 @@ struct Outcome {
 fn run(dir: &Path) -> Outcome {
     let tenant = Tenant::load(dir, &TenantOptions::default())
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    let now = "2026-11-01T00:00:00Z".parse().unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let now = "2026-11-01T00:00:00Z"
+        .parse()
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     let (m, mut issues) = recompute::memberships(&tenant, &RecomputeOptions { now });
     let (a, more) = licensing::assign(&tenant, &m);
     let mut all = tenant.issues.clone();
@@ -45,16 +47,12 @@ fn run(dir: &Path) -> Outcome {
         .collect();
     let mut plan_names = BTreeMap::new();
     for v in users.values() {
-        for p in v["servicePlans"].as_array().into_iter().flatten() {
-            plan_names.insert(
-                p["servicePlanId"].as_str().unwrap_or("").to_string(),
-                p["servicePlanName"].as_str().unwrap_or("").to_string(),
-            );
-        }
-    }
-    for s in ["7547a3fe-08ee-4ccb-b430-5077c5041653", "a23b959c-7ce8-4e57-9140-b90eb88a9e97"] {
-        if let Some(p) = tenant.catalog.plan_by_id(s) {
-            plan_names.insert(s.to_string(), tenant.catalog.plan_label(p).to_string());
+        for l in v["assignedLicenses"].as_array().into_iter().flatten() {
+            for id in strs(&l["disabledPlans"]) {
+                if let Some(p) = tenant.catalog.plan_by_id(&id) {
+                    plan_names.insert(id, tenant.catalog.plan_label(p).to_string());
+                }
+            }
         }
     }
     let report = RecomputeReport::new(&tenant, &m, &a, all, Timings::default());
@@ -80,7 +78,11 @@ fn check(o: &Outcome, expect: &Value) -> Vec<String> {
     let mut bad = Vec::new();
     let part = |id: &str| o.parts.get(id).cloned().unwrap_or_else(|| id.to_string());
     for (upn, want) in expect["users"].as_object().into_iter().flatten() {
-        let got = o.users.get(&upn.to_lowercase()).cloned().unwrap_or(Value::Null);
+        let got = o
+            .users
+            .get(&upn.to_lowercase())
+            .cloned()
+            .unwrap_or(Value::Null);
         let held: BTreeSet<String> = got["assignedLicenses"]
             .as_array()
             .into_iter()
@@ -96,7 +98,7 @@ fn check(o: &Outcome, expect: &Value) -> Vec<String> {
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|p| p["servicePlanName"].as_str())
+            .filter_map(Value::as_str)
             .map(str::to_string)
             .collect();
         for p in strs(&want["plans"]) {
@@ -109,7 +111,10 @@ fn check(o: &Outcome, expect: &Value) -> Vec<String> {
                 bad.push(format!("{upn}: has plan {p}, expected not"));
             }
         }
-        let states = got["licenseAssignmentStates"].as_array().cloned().unwrap_or_default();
+        let states = got["licenseAssignmentStates"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let errors: BTreeSet<String> = states
             .iter()
             .filter_map(|s| s["error"].as_str())
@@ -122,16 +127,19 @@ fn check(o: &Outcome, expect: &Value) -> Vec<String> {
             }
         }
         for (sku, err) in want["errorStates"].as_object().into_iter().flatten() {
-            let found = states.iter().any(|s| {
-                part(s["skuId"].as_str().unwrap_or("")) == *sku && s["error"] == *err
-            });
+            let found = states
+                .iter()
+                .any(|s| part(s["skuId"].as_str().unwrap_or("")) == *sku && s["error"] == *err);
             if !found {
                 bad.push(format!("{upn}: no {sku} state with error {err}"));
             }
         }
         if let Some(n) = want["states"].as_u64() {
             if states.len() as u64 != n {
-                bad.push(format!("{upn}: {} licenseAssignmentStates, expected {n}", states.len()));
+                bad.push(format!(
+                    "{upn}: {} licenseAssignmentStates, expected {n}",
+                    states.len()
+                ));
             }
         }
         for (sku, names) in want["disabledPlans"].as_object().into_iter().flatten() {
@@ -147,7 +155,10 @@ fn check(o: &Outcome, expect: &Value) -> Vec<String> {
                 .map(|id| o.plan_names.get(id).cloned().unwrap_or_else(|| id.clone()))
                 .collect();
             if d != strs(names) {
-                bad.push(format!("{upn}: {sku} disabledPlans {d:?}, expected {:?}", strs(names)));
+                bad.push(format!(
+                    "{upn}: {sku} disabledPlans {d:?}, expected {:?}",
+                    strs(names)
+                ));
             }
         }
         for key in ["usageLocation", "usageLocationSource"] {
@@ -205,7 +216,11 @@ fn licensing_scenarios() {
     assert!(dirs.len() >= 9, "scenarios: {dirs:?}");
     let mut failures = Vec::new();
     for dir in &dirs {
-        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("?").to_string();
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("?")
+            .to_string();
         let expect: Value = serde_json::from_str(
             &std::fs::read_to_string(dir.join("expect.json")).unwrap_or_default(),
         )
@@ -240,9 +255,16 @@ fn recomputing_a_generated_snapshot_changes_nothing() {
     let dir = std::env::temp_dir().join(format!("dynrule-snap-{}", std::process::id()));
     dynrule::synth::write_snapshot(3_000, 11, &dir).unwrap_or_else(|e| panic!("{e}"));
     let tenant = Tenant::load(&dir, &TenantOptions::default()).unwrap_or_else(|e| panic!("{e}"));
-    let now = "2026-11-01T00:00:00Z".parse().unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let now = "2026-11-01T00:00:00Z"
+        .parse()
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     let (m, issues) = recompute::memberships(&tenant, &RecomputeOptions { now });
-    assert!(issues.iter().all(|i| i.severity != dynrule::tenant::Severity::Error), "{issues:?}");
+    assert!(
+        issues
+            .iter()
+            .all(|i| i.severity != dynrule::tenant::Severity::Error),
+        "{issues:?}"
+    );
     let (a, more) = licensing::assign(&tenant, &m);
     assert!(more.is_empty(), "{more:?}");
     let states = tenant
@@ -255,7 +277,13 @@ fn recomputing_a_generated_snapshot_changes_nothing() {
             .get(row)
             .unwrap_or(&[])
             .iter()
-            .map(|e| (e.sku_id.clone(), e.assigned_by_group.clone(), e.disabled_plans.clone()))
+            .map(|e| {
+                (
+                    e.sku_id.clone(),
+                    e.assigned_by_group.clone(),
+                    e.disabled_plans.clone(),
+                )
+            })
             .collect();
         let after: BTreeSet<(String, Option<String>, Vec<String>)> = a
             .states(row)

@@ -90,7 +90,11 @@ pub struct GenArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Output file (`-` for stdout) for the users as JSON Lines.
-    #[arg(long, required_unless_present = "snapshot", conflicts_with = "snapshot")]
+    #[arg(
+        long,
+        required_unless_present = "snapshot",
+        conflicts_with = "snapshot"
+    )]
     out: Option<PathBuf>,
     /// Write a whole tenant snapshot folder instead (users.jsonl, groups.json with a few
     /// hundred groups, subscribedSkus.json, organization.json), for `recompute`.

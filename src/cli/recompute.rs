@@ -56,7 +56,11 @@ pub fn load_tenant(
 
 pub fn recompute(args: RecomputeArgs) -> ExitCode {
     let t0 = Instant::now();
-    let tenant = match load_tenant(&args.tenant, args.licensing_rules.clone(), args.skip_invalid) {
+    let tenant = match load_tenant(
+        &args.tenant,
+        args.licensing_rules.clone(),
+        args.skip_invalid,
+    ) {
         Ok(t) => t,
         Err(c) => return c,
     };
@@ -109,7 +113,11 @@ pub fn recompute(args: RecomputeArgs) -> ExitCode {
     }
     eprintln!(
         "timings: load {:.0} ms, compile {:.1} ms, evaluate {:.1} ms, licensing {:.0} ms, write {:.0} ms",
-        timings.load_ms, timings.compile_ms, timings.evaluate_ms, timings.licensing_ms, timings.write_ms
+        timings.load_ms,
+        timings.compile_ms,
+        timings.evaluate_ms,
+        timings.licensing_ms,
+        timings.write_ms
     );
     if let Some(dir) = &args.out {
         eprintln!(
