@@ -1143,7 +1143,7 @@ mod tests {
             rec(Some("SALES")),
             rec(Some("Sales")),
         ]);
-        let t = b.finish().map_err(|e| e).ok();
+        let t = b.finish().ok();
         let t = t.as_ref();
         let col = t.and_then(|t| t.str_column(ColumnKey::Prop("department")));
         assert_eq!(col.map(|c| c.codes.clone()), Some(vec![0, 1, 2, 1]));

@@ -307,3 +307,48 @@ fn recomputing_a_generated_snapshot_changes_nothing() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Bad pieces of a snapshot are issues with their location; only unreadable users or groups are
+/// fatal, and those name file and line.
+#[test]
+fn snapshot_problems_are_located() {
+    let dir = std::env::temp_dir().join(format!("dynrule-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let w = |name: &str, text: &str| {
+        std::fs::write(dir.join(name), text).unwrap_or_else(|e| panic!("{e}"));
+    };
+    w(
+        "users.jsonl",
+        "{\"id\": \"u1\", \"department\": \"Sales\"}\n",
+    );
+    w(
+        "groups.json",
+        "[\n{\"displayName\": \"no id\"},\n{\"id\": \"g1\", \"groupTypes\": [\"DynamicMembership\"], \"membershipRule\": \"user.department -eq \\\"Sales\\\"\", \"assignedLicenses\": [{\"disabledPlans\": []}]}\n]",
+    );
+    w("subscribedSkus.json", "{\"value\": [ {\"skuId\": 5} ]}");
+    w(
+        "licensingRules.json",
+        "{\"conflicts\": [{\"servicePlans\": [\"NOT_A_PLAN\", \"TEAMS1\"]}]}",
+    );
+    let t = Tenant::load(&dir, &TenantOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let text: Vec<String> = t.issues.iter().map(ToString::to_string).collect();
+    let has = |needle: &str| text.iter().any(|i| i.contains(needle));
+    assert!(
+        has("groups.json:2: group left out: the group has no `id`"),
+        "{text:#?}"
+    );
+    assert!(
+        has("groups.json:3: group left out: an `assignedLicenses` entry has no `skuId`"),
+        "{text:#?}"
+    );
+    assert!(has("SKU left out: the SKU has no `skuId`"), "{text:#?}");
+    assert!(has("unknown service plan `NOT_A_PLAN`"), "{text:#?}");
+    assert!(t.groups.is_empty());
+
+    w("groups.json", "[\n{\"id\": \"g1\",\n \"displayName\": }\n]");
+    match Tenant::load(&dir, &TenantOptions::default()) {
+        Err(e) => assert!(e.to_string().contains("groups.json:3:"), "{e}"),
+        Ok(_) => panic!("malformed groups.json must fail"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
