@@ -250,11 +250,17 @@ impl Assignments {
             .map_or(&[], Vec::as_slice)
     }
 
-    /// `assignedLicenses` of user `row`: per held SKU, the plans disabled in every holding
-    /// source (sorted by SKU index). Returns `(sku, disabledPlans)`.
+    /// `assignedLicenses` of user `row` (see [`Assignments::held`]).
     pub fn assigned_licenses(&self, row: usize) -> Vec<(u32, Vec<String>)> {
-        let mut out: Vec<(u32, Option<BTreeSet<&str>>)> = Vec::new();
-        for s in self.states(row).iter().filter(|s| s.state.holds()) {
+        self.held(self.states(row))
+    }
+
+    /// `assignedLicenses` of a state list: per held SKU, the plans disabled in every holding
+    /// source (Graph lists one entry per SKU however many sources give it). Returns
+    /// `(sku, disabledPlans)` sorted by SKU index.
+    pub fn held(&self, states: &[State]) -> Vec<(u32, Vec<String>)> {
+        let mut out: Vec<(u32, BTreeSet<&str>)> = Vec::new();
+        for s in states.iter().filter(|s| s.state.holds()) {
             let d: BTreeSet<&str> = self
                 .disabled
                 .get(s.disabled as usize)
@@ -263,32 +269,26 @@ impl Assignments {
                 .map(String::as_str)
                 .collect();
             match out.iter_mut().find(|(k, _)| *k == s.sku) {
-                Some((_, acc)) => {
-                    let prev = acc.take().unwrap_or_default();
-                    *acc = Some(prev.intersection(&d).copied().collect());
-                }
-                None => out.push((s.sku, Some(d))),
+                Some((_, acc)) => acc.retain(|p| d.contains(p)),
+                None => out.push((s.sku, d)),
             }
         }
         out.sort_by_key(|(k, _)| *k);
         out.into_iter()
-            .map(|(k, d)| {
-                (
-                    k,
-                    d.unwrap_or_default()
-                        .into_iter()
-                        .map(str::to_string)
-                        .collect(),
-                )
-            })
+            .map(|(k, d)| (k, d.into_iter().map(str::to_string).collect()))
             .collect()
     }
 
-    /// Effective service plans of user `row`: the union of enabled plans over held states,
-    /// company-wide plans left out. Sorted.
+    /// Effective service plans of user `row` (see [`Assignments::effective_plans`]).
     pub fn plans(&self, row: usize, catalog: &Catalog) -> Vec<PlanIx> {
+        self.effective_plans(self.states(row), catalog)
+    }
+
+    /// Effective service plans of a state list: the union of enabled plans over held states,
+    /// company-wide plans left out. Sorted.
+    pub fn effective_plans(&self, states: &[State], catalog: &Catalog) -> Vec<PlanIx> {
         let mut out: BTreeSet<PlanIx> = BTreeSet::new();
-        for s in self.states(row).iter().filter(|s| s.state.holds()) {
+        for s in states.iter().filter(|s| s.state.holds()) {
             out.extend(self.enabled(s.sku, s.disabled).iter().copied());
         }
         out.into_iter()
@@ -526,13 +526,7 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
             })
         };
         if let Some(reason) = why_not {
-            issues.push(TenantIssue {
-                severity: Severity::Error,
-                file: Some(g.file.display().to_string()),
-                line: g.line,
-                object: Some(g.label()),
-                message: format!("licences not processed: {reason}; members keep their snapshot licence states from this group"),
-            });
+            issues.push(TenantIssue::about_group(Severity::Error, g, format!("licences not processed: {reason}; members keep their snapshot licence states from this group")));
             info.reason = Some(reason);
             group_info.push(info);
             plans.push(None);
@@ -570,12 +564,7 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
                 continue;
             }
             if let Some(dep) = tenant.rules.unmet(p, &set) {
-                issues.push(TenantIssue {
-                    severity: Severity::Warning,
-                    file: Some(g.file.display().to_string()),
-                    line: g.line,
-                    object: Some(g.label()),
-                    message: format!(
+                issues.push(TenantIssue::about_group(Severity::Warning, g, format!(
                         "enables {} but disables its prerequisite ({}); Entra refuses such a group assignment, so the dependency table ({}) may be out of date",
                         catalog.plan_label(p),
                         dep.requires
@@ -584,8 +573,7 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
                             .collect::<Vec<_>>()
                             .join(" or "),
                         dep.source
-                    ),
-                });
+                    )));
             }
         }
         info.processed = true;

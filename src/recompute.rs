@@ -259,13 +259,11 @@ pub fn memberships(tenant: &Tenant, opts: &RecomputeOptions) -> (Memberships, Ve
             object = ObjectType::Device;
         }
         if let Processing::Kept(reason) = &processing {
-            issues.push(TenantIssue {
-                severity: Severity::Error,
-                file: Some(g.file.display().to_string()),
-                line: g.line,
-                object: Some(g.label()),
-                message: format!("{reason}; the snapshot membership is kept"),
-            });
+            issues.push(TenantIssue::about_group(
+                Severity::Error,
+                g,
+                format!("{reason}; the snapshot membership is kept"),
+            ));
         }
         let (rows, len) = match object {
             ObjectType::User => (Some(&user_rows), users.len()),
@@ -303,13 +301,7 @@ pub fn memberships(tenant: &Tenant, opts: &RecomputeOptions) -> (Memberships, Ve
             (_, None) => Bitmap::zeros(len),
         };
         if processing != Processing::Evaluated && snapshot.is_none() {
-            issues.push(TenantIssue {
-                severity: Severity::Warning,
-                file: Some(g.file.display().to_string()),
-                line: g.line,
-                object: Some(g.label()),
-                message: "membership unknown: export groups with $expand=members (or users with $expand=memberOf)".into(),
-            });
+            issues.push(TenantIssue::about_group(Severity::Warning, g, "membership unknown: export groups with $expand=members (or users with $expand=memberOf)".into()));
         }
         out.push(GroupMembership {
             object,

@@ -352,21 +352,10 @@ fn fragment(a: &Assignments, catalog: &Catalog, list: u32) -> String {
     let states: &[State] = a.lists.get(list as usize).map_or(&[], Vec::as_slice);
     let sku_id = |s: u32| a.skus.get(s as usize).map_or("", |k| k.sku_id.as_str());
     let disabled = |d: u32| a.disabled.get(d as usize).cloned().unwrap_or_default();
-    // assignedLicenses: per held SKU, the plans disabled in every holding source.
-    let mut held: Vec<(u32, Option<Vec<String>>)> = Vec::new();
-    for s in states.iter().filter(|s| s.state.holds()) {
-        let d = disabled(s.disabled);
-        match held.iter_mut().find(|(k, _)| *k == s.sku) {
-            Some((_, acc)) => {
-                let prev = acc.take().unwrap_or_default();
-                *acc = Some(prev.into_iter().filter(|p| d.contains(p)).collect());
-            }
-            None => held.push((s.sku, Some(d))),
-        }
-    }
-    let assigned: Vec<serde_json::Value> = held
+    let assigned: Vec<serde_json::Value> = a
+        .held(states)
         .into_iter()
-        .map(|(k, d)| json!({"disabledPlans": d.unwrap_or_default(), "skuId": sku_id(k)}))
+        .map(|(k, d)| json!({"disabledPlans": d, "skuId": sku_id(k)}))
         .collect();
     let lstates: Vec<serde_json::Value> = states
         .iter()
@@ -380,19 +369,12 @@ fn fragment(a: &Assignments, catalog: &Catalog, list: u32) -> String {
             })
         })
         .collect();
-    let mut plans: Vec<u32> = states
-        .iter()
-        .filter(|s| s.state.holds())
-        .flat_map(|s| a.enabled(s.sku, s.disabled).iter().copied())
-        .filter(|p| catalog.plan_info(*p).is_none_or(|i| !i.company))
-        .collect();
-    plans.sort_unstable();
-    plans.dedup();
     // Names keep the file small (a user has up to ~90 plans); `servicePlanId`s are in the
     // catalog and in Microsoft's CSV.
-    let plans: Vec<serde_json::Value> = plans
-        .iter()
-        .map(|&p| json!(catalog.plan_label(p)))
+    let plans: Vec<serde_json::Value> = a
+        .effective_plans(states, catalog)
+        .into_iter()
+        .map(|p| json!(catalog.plan_label(p)))
         .collect();
     let errors: Vec<serde_json::Value> = states
         .iter()

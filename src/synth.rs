@@ -313,6 +313,16 @@ struct Gen {
 }
 
 impl Gen {
+    fn new(seed: u64) -> std::io::Result<Gen> {
+        Ok(Gen {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            dept: Zipf::new(DEPARTMENTS.len() as f64, 1.1).map_err(std::io::Error::other)?,
+            city: Zipf::new(CITIES.len() as f64, 0.9).map_err(std::io::Error::other)?,
+            upns: HashMap::new(),
+            managers: Vec::new(),
+        })
+    }
+
     fn guid(&mut self) -> String {
         let v: u128 = self.rng.random();
         // A version-4 layout: the 13th hex digit is 4.
@@ -589,13 +599,7 @@ impl Gen {
 ///
 /// Errors: the writer's I/O errors.
 pub fn write_tenant(users: usize, seed: u64, out: &mut impl Write) -> std::io::Result<()> {
-    let mut g = Gen {
-        rng: ChaCha8Rng::seed_from_u64(seed),
-        dept: Zipf::new(DEPARTMENTS.len() as f64, 1.1).map_err(std::io::Error::other)?,
-        city: Zipf::new(CITIES.len() as f64, 0.9).map_err(std::io::Error::other)?,
-        upns: HashMap::new(),
-        managers: Vec::new(),
-    };
+    let mut g = Gen::new(seed)?;
     for i in 0..users {
         let u = g.user(i);
         serde_json::to_writer(&mut *out, &u)?;
@@ -637,13 +641,7 @@ fn put(v: &mut Value, key: &str, x: Value) {
 /// Errors: I/O errors.
 pub fn write_snapshot(users: usize, seed: u64, dir: &std::path::Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let mut g = Gen {
-        rng: ChaCha8Rng::seed_from_u64(seed),
-        dept: Zipf::new(DEPARTMENTS.len() as f64, 1.1).map_err(std::io::Error::other)?,
-        city: Zipf::new(CITIES.len() as f64, 0.9).map_err(std::io::Error::other)?,
-        upns: HashMap::new(),
-        managers: Vec::new(),
-    };
+    let mut g = Gen::new(seed)?;
     let mut holders = vec![0u64; SKUS.len()];
     let mut project: Vec<Value> = Vec::new();
     let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("users.jsonl"))?);

@@ -52,6 +52,19 @@ pub struct TenantIssue {
     pub message: String,
 }
 
+impl TenantIssue {
+    /// An issue about group `g`, located at its place in the groups export.
+    pub fn about_group(severity: Severity, g: &Group, message: String) -> TenantIssue {
+        TenantIssue {
+            severity,
+            file: Some(g.file.display().to_string()),
+            line: g.line,
+            object: Some(g.label()),
+            message,
+        }
+    }
+}
+
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }
