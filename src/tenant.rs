@@ -228,6 +228,34 @@ impl SubscribedSku {
     }
 }
 
+/// Objects of one export, each with its file and line ([`load::json_objects`]).
+pub type Objects = Vec<(PathBuf, usize, Value)>;
+
+/// What [`Tenant::assemble`] builds a tenant from.
+#[derive(Debug)]
+pub struct Parts {
+    /// The snapshot folder (or a label such as `sample`).
+    pub dir: PathBuf,
+    /// Where the groups came from (for issues).
+    pub groups_path: PathBuf,
+    /// The users table.
+    pub users: Table,
+    /// Bytes of user exports read.
+    pub user_bytes: u64,
+    /// The devices table, if any.
+    pub devices: Option<Table>,
+    /// Group objects.
+    pub groups: Objects,
+    /// Subscribed SKU objects, or the error reading them; `None` when there is no file.
+    pub skus: Option<Result<Objects, LoadError>>,
+    /// Organization objects, or the error reading them; `None` when there is no file.
+    pub organization: Option<Result<Objects, LoadError>>,
+    /// A licensing rules file and its text (or the error reading it).
+    pub licensing_rules: Option<(PathBuf, std::io::Result<String>)>,
+    /// Issues found while reading.
+    pub issues: Vec<TenantIssue>,
+}
+
 /// Options for [`Tenant::load`].
 #[derive(Clone, Debug, Default)]
 pub struct TenantOptions {
@@ -500,11 +528,63 @@ impl Tenant {
             }
         };
 
+        let groups = load::json_objects(&groups_path, "groups")?;
+        let skus = find(dir, "subscribedSkus")?.map(|p| load::json_objects(&p, "subscribed SKUs"));
+        let organization = find(dir, "organization")?.map(|p| load::json_objects(&p, "organization"));
+        let rules_path = match &opts.licensing_rules {
+            Some(p) => Some(p.clone()),
+            None => {
+                let p = dir.join("licensingRules.json");
+                p.is_file().then_some(p)
+            }
+        };
+        let licensing_rules = rules_path.map(|p| {
+            let text = std::fs::read_to_string(&p);
+            (p, text)
+        });
+        Ok(Tenant::assemble(Parts {
+            dir: dir.to_path_buf(),
+            groups_path,
+            users: loaded.table,
+            user_bytes: loaded.bytes,
+            devices,
+            groups,
+            skus,
+            organization,
+            licensing_rules,
+            issues,
+        }))
+    }
+
+    /// Builds a tenant from parts already read (what [`Tenant::load`] does after reading the
+    /// files; also how the built-in sample tenant is made). Never fails: every problem in the
+    /// parts becomes an issue.
+    pub fn assemble(parts: Parts) -> Tenant {
+        let Parts {
+            dir,
+            groups_path,
+            users,
+            user_bytes,
+            devices,
+            groups: group_objects,
+            skus: sku_objects,
+            organization,
+            licensing_rules,
+            mut issues,
+        } = parts;
+        let issue =
+            |sev, file: Option<&Path>, line, object: Option<&str>, message: String| TenantIssue {
+                severity: sev,
+                file: file.map(|f| f.display().to_string()),
+                line,
+                object: object.map(str::to_string),
+                message,
+            };
         // Groups: one bad group is reported and left out; the others go on.
         let mut groups: Vec<Group> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
         let mut no_security = 0usize;
-        for (file, line, v) in load::json_objects(&groups_path, "groups")? {
+        for (file, line, v) in group_objects {
             match group_of(&file, line, &v) {
                 Ok(g) => {
                     if !seen.insert(g.id.clone()) {
@@ -560,7 +640,7 @@ impl Tenant {
         }
 
         let mut catalog = Catalog::microsoft();
-        let skus = match find(dir, "subscribedSkus")? {
+        let skus = match sku_objects {
             None => {
                 issues.push(issue(
                     Severity::Warning,
@@ -571,9 +651,9 @@ impl Tenant {
                 ));
                 None
             }
-            Some(p) => {
+            Some(objs) => {
                 let mut out = Vec::new();
-                match load::json_objects(&p, "subscribed SKUs") {
+                match objs {
                     Err(e) => issues.push(issue(
                         Severity::Error,
                         Some(&e.file),
@@ -619,9 +699,9 @@ impl Tenant {
             }
         };
 
-        let country = match find(dir, "organization")? {
+        let country = match organization {
             None => None,
-            Some(p) => match load::json_objects(&p, "organization") {
+            Some(objs) => match objs {
                 Err(e) => {
                     issues.push(issue(
                         Severity::Warning,
@@ -651,16 +731,9 @@ impl Tenant {
                 format!("{}: {}", r.file, r.message),
             ));
         }
-        let rules_path = match &opts.licensing_rules {
-            Some(p) => Some(p.clone()),
-            None => {
-                let p = dir.join("licensingRules.json");
-                p.is_file().then_some(p)
-            }
-        };
-        if let Some(p) = rules_path {
+        if let Some((p, text)) = licensing_rules {
             let name = p.display().to_string();
-            match std::fs::read_to_string(&p) {
+            match text {
                 Err(e) => issues.push(issue(Severity::Error, Some(&p), 0, None, e.to_string())),
                 Ok(text) => {
                     let mut ri = Vec::new();
@@ -679,10 +752,9 @@ impl Tenant {
                 }
             }
         }
-
         // memberOf rules read direct memberships; with members exported, the groups are the
         // source (as `eval --groups` does), else the users' own `memberOf`.
-        let mut users = loaded.table;
+        let mut users = users;
         let mut member_of: std::collections::HashMap<String, Vec<String>> =
             std::collections::HashMap::new();
         for g in &groups {
@@ -692,8 +764,8 @@ impl Tenant {
         }
         users.set_member_of(&member_of);
 
-        Ok(Tenant {
-            dir: dir.to_path_buf(),
+        Tenant {
+            dir,
             users,
             devices,
             groups,
@@ -702,8 +774,8 @@ impl Tenant {
             catalog,
             rules,
             issues,
-            user_bytes: loaded.bytes,
-        })
+            user_bytes,
+        }
     }
 
     /// The group with this id or display name (any case); errors name the candidates when a
