@@ -92,12 +92,17 @@ fn clean(s: &str) -> &str {
 }
 
 impl Catalog {
-    /// The catalog of Microsoft's identifier CSV ([`MICROSOFT_CSV`]).
+    /// The catalog of Microsoft's identifier CSV ([`MICROSOFT_CSV`]), parsed once per process.
     pub fn microsoft() -> Catalog {
-        let mut c = Catalog::default();
-        // The embedded file is known good; `from_csv` skips any row it cannot read.
-        c.add_csv(MICROSOFT_CSV);
-        c
+        static PARSED: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
+        PARSED
+            .get_or_init(|| {
+                let mut c = Catalog::default();
+                // `add_csv` skips any row it cannot read.
+                c.add_csv(MICROSOFT_CSV);
+                c
+            })
+            .clone()
     }
 
     /// Adds the rows of a CSV in the shape of Microsoft's identifier file (header

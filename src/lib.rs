@@ -46,6 +46,7 @@ pub mod synth;
 pub mod table;
 pub mod tenant;
 pub mod vm;
+pub mod whatif;
 
 use diag::{Code, Diagnostic};
 use schema::ObjectType;

@@ -230,11 +230,71 @@ pub fn for_each_record(
     path: &Path,
     object: ObjectType,
     needle: &str,
+    f: impl FnMut(&serde_json::Value, &Path, usize) -> bool,
+) -> Result<(), LoadError> {
+    let needle = needle.to_ascii_lowercase();
+    for_each_record_where(
+        path,
+        object,
+        |raw| needle.is_empty() || raw.to_ascii_lowercase().contains(&needle),
+        f,
+    )
+}
+
+/// The records of `path` whose object id is in `ids` (lower case), by id. Records are found by
+/// a multi-string scan for the ids (ASCII case-insensitive) before any JSON is parsed, so a
+/// few records come out of a large export at scan speed.
+///
+/// Errors: unreadable files.
+pub fn records_by_id(
+    path: &Path,
+    object: ObjectType,
+    ids: &std::collections::HashSet<String>,
+) -> Result<HashMap<String, serde_json::Value>, LoadError> {
+    let mut out = HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let ac = aho_corasick::AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(ids.iter())
+        .map_err(|e| LoadError {
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: e.to_string(),
+        })?;
+    for_each_record_where(
+        path,
+        object,
+        |raw| ac.is_match(raw),
+        |v, _, _| {
+            if let Some(id) = v
+                .as_object()
+                .and_then(|o| crate::oracle::get_ci(o, "id"))
+                .and_then(serde_json::Value::as_str)
+            {
+                let id = id.trim().to_ascii_lowercase();
+                if ids.contains(&id) {
+                    out.insert(id, v.clone());
+                }
+            }
+            out.len() < ids.len()
+        },
+    )?;
+    Ok(out)
+}
+
+/// Calls `f` on every record whose raw text passes `hit`, until `f` returns false.
+///
+/// Errors: unreadable files.
+pub fn for_each_record_where(
+    path: &Path,
+    object: ObjectType,
+    hit: impl Fn(&str) -> bool,
     mut f: impl FnMut(&serde_json::Value, &Path, usize) -> bool,
 ) -> Result<(), LoadError> {
     let keys = KeyMap::new(object);
-    let needle = needle.to_ascii_lowercase();
-    let hit = |raw: &str| needle.is_empty() || raw.to_ascii_lowercase().contains(&needle);
     for file in files_of(path)? {
         let fmt = format_of(&file).unwrap_or(Format::Json);
         if fmt == Format::JsonLines {

@@ -9,6 +9,8 @@ use std::process::ExitCode;
 mod engine;
 #[path = "cli/recompute.rs"]
 mod recompute;
+#[path = "cli/whatif.rs"]
+mod whatif;
 
 /// Compile, check and evaluate Microsoft Entra ID dynamic membership rules offline.
 #[derive(Parser)]
@@ -39,6 +41,10 @@ enum Command {
     /// that cannot be processed are reported and keep their snapshot state); 2 when the snapshot
     /// cannot be read.
     Recompute(recompute::RecomputeArgs),
+    /// What a group change does before it is saved: who joins and leaves, who gains and loses
+    /// which licences and service plans, seats, risks. Exit 0; 3 when a --max-* threshold is
+    /// crossed; 1 when a new rule is invalid; 2 on unreadable input.
+    Whatif(whatif::WhatIfArgs),
 }
 
 #[derive(clap::Args)]
@@ -75,6 +81,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => engine::explain(args),
         Command::GenTenant(args) => engine::gen_tenant(args),
         Command::Recompute(args) => recompute::recompute(args),
+        Command::Whatif(args) => whatif::whatif(args),
         Command::Fmt { rule } => {
             // One pass: the diagnostics say what formatting repaired or left alone (typographic
             // dashes, unknown properties), so the printed rule is never mistaken for a checked one.

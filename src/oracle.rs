@@ -368,3 +368,29 @@ impl<'a> Eval<'a> {
         d.resolve(self.cx.now)
     }
 }
+
+/// Renders an evaluation tree as text: one line per node, indented two spaces per level, `✓` or
+/// `✗` for its result, and for a comparison the property it read and the value (`null` when
+/// missing): `✗ user.department -eq "Sales"    [user.department = Marketing]`.
+pub fn render_tree(d: &ExpressionDetails, depth: usize, out: &mut String) {
+    let mark = if d.expression_result { "✓" } else { "✗" };
+    let value = d
+        .property_to_evaluate
+        .as_ref()
+        .map(|p| {
+            format!(
+                "    [{} = {}]",
+                p.property_name,
+                p.property_value.as_deref().unwrap_or("null")
+            )
+        })
+        .unwrap_or_default();
+    out.push_str(&format!(
+        "{}{mark} {}{value}\n",
+        "  ".repeat(depth),
+        d.expression
+    ));
+    for c in &d.expression_evaluation_details {
+        render_tree(c, depth + 1, out);
+    }
+}

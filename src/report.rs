@@ -483,3 +483,366 @@ pub fn write_licenses(
     }
     Ok(())
 }
+
+/// Up to `n` items joined by ", ", with "+N more" when cut.
+fn some(items: &[String], n: usize) -> String {
+    let mut s = items.iter().take(n).cloned().collect::<Vec<_>>().join(", ");
+    if items.len() > n {
+        let _ = write!(s, ", +{} more", items.len() - n);
+    }
+    s
+}
+
+/// Counts of each item, most frequent first: `EMS (42), E3 (3)`.
+fn tally<'a>(items: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut m: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for i in items {
+        *m.entry(i.as_str()).or_default() += 1;
+    }
+    let mut v: Vec<(&str, usize)> = m.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    v.into_iter().map(|(k, n)| format!("{k} ({n})")).collect()
+}
+
+/// The what-if report an admin reads before clicking Save: the changes, memberships, licences
+/// per user, seats, risks (data plans, users losing every licence, new errors, `assignedPlans`
+/// feedback, static → dynamic, thresholds), explanations (test group), issues. Lists are cut
+/// to the first `limit` entries (all of them are in the JSON and CSV formats).
+pub fn whatif_text(w: &crate::whatif::WhatIf, limit: usize) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "What-if on {} ({}, {})",
+        w.tenant,
+        plural(w.user_count, "user"),
+        plural(w.group_count, "group")
+    );
+    if let (Some(g), Some(n)) = (&w.test_group, w.test_group_members) {
+        let _ = writeln!(
+            o,
+            "Test group: {g} ({}): the changes apply to its members only.",
+            plural(n, "member")
+        );
+    }
+    for (i, c) in w.changes.iter().enumerate() {
+        let _ = writeln!(o, "\nChange {}: {} ({})", i + 1, c.display_name, c.group);
+        if let Some(r) = &c.change.membership_rule {
+            let before = w
+                .groups
+                .iter()
+                .find(|g| g.id == c.group)
+                .and_then(|g| g.rule_before.clone());
+            let _ = writeln!(o, "  membershipRule");
+            let _ = writeln!(
+                o,
+                "    before: {}",
+                before.as_deref().unwrap_or("(static group)")
+            );
+            let _ = writeln!(o, "    after:  {r}");
+        }
+        if let Some(g) = w.groups.iter().find(|g| g.id == c.group) {
+            if let (Some(b), Some(a)) = (&g.licenses_before, &g.licenses_after) {
+                let _ = writeln!(o, "  assignedLicenses: {} → {}", b.join(", "), a.join(", "));
+            }
+        }
+        if let Some(s) = &c.change.membership_rule_processing_state {
+            let _ = writeln!(o, "  membershipRuleProcessingState → {s}");
+        }
+    }
+
+    let _ = writeln!(o, "\nMemberships");
+    let mut rows = vec![vec![
+        "GROUP".to_string(),
+        "BEFORE".into(),
+        "AFTER".into(),
+        "JOINED".into(),
+        "LEFT".into(),
+        "UNCHANGED".into(),
+    ]];
+    for g in &w.groups {
+        let mut name = if g.display_name.is_empty() {
+            g.id.clone()
+        } else {
+            g.display_name.clone()
+        };
+        if !g.changed {
+            name.push_str(" (via assignedPlans)");
+        }
+        rows.push(vec![
+            name,
+            g.before.to_string(),
+            g.after.to_string(),
+            g.joined.len().to_string(),
+            g.left.len().to_string(),
+            g.unchanged.to_string(),
+        ]);
+    }
+    table(&mut o, &rows, &[false, true, true, true, true, true]);
+    for g in &w.groups {
+        if !g.joined.is_empty() {
+            let _ = writeln!(o, "  {} joins: {}", g.display_name, some(&g.joined, limit));
+        }
+        if !g.left.is_empty() {
+            let _ = writeln!(o, "  {} leaves: {}", g.display_name, some(&g.left, limit));
+        }
+    }
+
+    let lic: Vec<&crate::whatif::UserDiff> = w
+        .users
+        .iter()
+        .filter(|u| {
+            !(u.skus_gained.is_empty()
+                && u.skus_lost.is_empty()
+                && u.plans_gained.is_empty()
+                && u.plans_lost.is_empty()
+                && u.errors_new.is_empty()
+                && u.errors_cleared.is_empty())
+        })
+        .collect();
+    let _ = writeln!(
+        o,
+        "\nLicences: {} whose licences change",
+        plural(lic.len(), "user")
+    );
+    let lost: Vec<String> = lic
+        .iter()
+        .flat_map(|u| u.skus_lost.iter().cloned())
+        .collect();
+    let gained: Vec<String> = lic
+        .iter()
+        .flat_map(|u| u.skus_gained.iter().cloned())
+        .collect();
+    let plans_lost: Vec<String> = lic
+        .iter()
+        .flat_map(|u| u.plans_lost.iter().cloned())
+        .collect();
+    let plans_gained: Vec<String> = lic
+        .iter()
+        .flat_map(|u| u.plans_gained.iter().cloned())
+        .collect();
+    if !lost.is_empty() {
+        let _ = writeln!(o, "  SKUs lost: {}", tally(lost.iter()).join(", "));
+    }
+    if !gained.is_empty() {
+        let _ = writeln!(o, "  SKUs gained: {}", tally(gained.iter()).join(", "));
+    }
+    if !plans_lost.is_empty() {
+        let _ = writeln!(
+            o,
+            "  service plans lost: {}",
+            some(&tally(plans_lost.iter()), 8)
+        );
+    }
+    if !plans_gained.is_empty() {
+        let _ = writeln!(
+            o,
+            "  service plans gained: {}",
+            some(&tally(plans_gained.iter()), 8)
+        );
+    }
+    if !lic.is_empty() {
+        let mut rows = vec![vec![
+            "USER".to_string(),
+            "SKUS +".into(),
+            "SKUS −".into(),
+            "PLANS −".into(),
+            "NEW ERRORS".into(),
+        ]];
+        for u in lic.iter().take(limit) {
+            rows.push(vec![
+                if u.user_principal_name.is_empty() {
+                    u.id.clone()
+                } else {
+                    u.user_principal_name.clone()
+                },
+                u.skus_gained.join(", "),
+                u.skus_lost.join(", "),
+                some(&u.plans_lost, 3),
+                u.errors_new
+                    .iter()
+                    .map(|(s, g, e)| format!("{e} ({s} from {g})"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ]);
+        }
+        table(&mut o, &rows, &[false; 5]);
+        if lic.len() > limit {
+            let _ = writeln!(
+                o,
+                "  … and {} more (--format csv lists every user)",
+                lic.len() - limit
+            );
+        }
+    }
+
+    if !w.skus.is_empty() {
+        let _ = writeln!(o, "\nSeats");
+        let mut rows = vec![vec![
+            "SKU".to_string(),
+            "ASSIGNABLE".into(),
+            "USED BEFORE".into(),
+            "USED AFTER".into(),
+            "NEEDED AFTER".into(),
+            "SHORTFALL".into(),
+        ]];
+        for s in &w.skus {
+            rows.push(vec![
+                s.sku_part_number.clone(),
+                s.assignable.map_or("unlimited".into(), |a| a.to_string()),
+                s.used_before.to_string(),
+                s.used_after.to_string(),
+                s.needed_after.to_string(),
+                s.shortfall.to_string(),
+            ]);
+        }
+        table(&mut o, &rows, &[false, true, true, true, true, true]);
+    }
+
+    let r = &w.risks;
+    let _ = writeln!(o, "\nRisks");
+    if r.data_loss_users > 0 {
+        let plans: Vec<String> = r
+            .data_plans_lost
+            .iter()
+            .map(|(p, n)| format!("{p} ({n})"))
+            .collect();
+        let _ = writeln!(
+            o,
+            "  ! {} lose plans that hold data: {} (mailbox, files and chats are kept for about 30 days, then deleted)",
+            plural(r.data_loss_users, "user"),
+            plans.join(", ")
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "  ✓ nobody loses a plan that holds data (Exchange, SharePoint/OneDrive, Teams)"
+        );
+    }
+    if r.users_losing_every_licence > 0 {
+        let _ = writeln!(
+            o,
+            "  ! {} lose every licence",
+            plural(r.users_losing_every_licence, "user")
+        );
+    }
+    if r.users_with_new_errors > 0 {
+        let errs: Vec<String> = r
+            .new_errors
+            .iter()
+            .map(|(e, n)| format!("{e} {n}"))
+            .collect();
+        let _ = writeln!(
+            o,
+            "  ! {} get new licence errors: {}",
+            plural(r.users_with_new_errors, "user"),
+            errs.join(", ")
+        );
+    }
+    for g in &r.static_to_dynamic {
+        let _ = writeln!(
+            o,
+            "  ! {g} turns from static to dynamic: Entra removes every member first, then processes the rule; members lose access (and licences) until it finishes"
+        );
+    }
+    if !r.feedback_groups.is_empty() {
+        let _ = writeln!(
+            o,
+            "  i rules that read assignedPlans ({}): licences and memberships were iterated: {} before, {} after{}",
+            r.feedback_groups.join(", "),
+            plural(r.iterations_before, "round"),
+            plural(r.iterations_after, "round"),
+            if r.converged {
+                ""
+            } else {
+                " — NOT settled: licences and memberships keep changing each other (a cycle)"
+            }
+        );
+    }
+    if r.breaches.is_empty() {
+        let _ = writeln!(o, "  ✓ no threshold crossed");
+    } else {
+        for b in &r.breaches {
+            let _ = writeln!(o, "  ✗ {}: {} (over {})", b.what, b.value, b.limit);
+        }
+    }
+
+    for e in &w.explanations {
+        let _ = writeln!(
+            o,
+            "\n{} {} {} (was {}a member)",
+            e.user_principal_name,
+            if e.member_after { "joins" } else { "leaves" },
+            e.group,
+            if e.member_before { "" } else { "not " }
+        );
+        if let Some(b) = &e.before {
+            let _ = writeln!(o, "  before:");
+            let mut t = String::new();
+            crate::oracle::render_tree(&b.membership_rule_evaluation_details, 2, &mut t);
+            o.push_str(&t);
+        }
+        if let Some(a) = &e.after {
+            let _ = writeln!(o, "  after:");
+            let mut t = String::new();
+            crate::oracle::render_tree(&a.membership_rule_evaluation_details, 2, &mut t);
+            o.push_str(&t);
+        }
+    }
+    if !w.issues.is_empty() {
+        let _ = writeln!(o, "\nIssues ({}):", w.issues.len());
+        for i in &w.issues {
+            let _ = writeln!(o, "  {i}");
+        }
+    }
+    o
+}
+
+/// CSV of affected users: `id,userPrincipalName,groupsJoined,groupsLeft,skusGained,skusLost,
+/// plansGained,plansLost,dataPlansLost,losesEveryLicence,errorsNew,errorsCleared` (lists joined
+/// with `;`, an error as `error:sku:group`).
+///
+/// Errors: the writer's.
+pub fn whatif_csv(w: &crate::whatif::WhatIf, out: impl Write) -> io::Result<()> {
+    let mut c = csv::Writer::from_writer(out);
+    c.write_record([
+        "id",
+        "userPrincipalName",
+        "groupsJoined",
+        "groupsLeft",
+        "skusGained",
+        "skusLost",
+        "plansGained",
+        "plansLost",
+        "dataPlansLost",
+        "losesEveryLicence",
+        "errorsNew",
+        "errorsCleared",
+    ])?;
+    let errs = |v: &[crate::whatif::ErrorKey]| {
+        v.iter()
+            .map(|(s, g, e)| format!("{e}:{s}:{g}"))
+            .collect::<Vec<_>>()
+            .join(";")
+    };
+    for u in &w.users {
+        c.write_record([
+            u.id.as_str(),
+            u.user_principal_name.as_str(),
+            &u.groups_joined.join(";"),
+            &u.groups_left.join(";"),
+            &u.skus_gained.join(";"),
+            &u.skus_lost.join(";"),
+            &u.plans_gained.join(";"),
+            &u.plans_lost.join(";"),
+            &u.data_plans_lost.join(";"),
+            if u.loses_every_licence {
+                "true"
+            } else {
+                "false"
+            },
+            &errs(&u.errors_new),
+            &errs(&u.errors_cleared),
+        ])?;
+    }
+    c.flush()
+}

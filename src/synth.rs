@@ -817,3 +817,265 @@ pub fn write_snapshot(users: usize, seed: u64, dir: &std::path::Path) -> std::io
     )?;
     Ok(())
 }
+
+/// `skuId`s of the sample tenant's products (Microsoft's identifier CSV).
+pub mod sample_skus {
+    /// Office 365 E3.
+    pub const ENTERPRISEPACK: &str = "6fd2c87f-b296-42f0-b197-1e91e994b900";
+    /// Office 365 E5.
+    pub const ENTERPRISEPREMIUM: &str = "c7df2760-2c81-4ef7-b578-5b5392b571df";
+    /// Enterprise Mobility + Security E3.
+    pub const EMS: &str = "efccb6f7-5641-4e0e-bd10-b4976e1bf68e";
+    /// Office 365 E1.
+    pub const STANDARDPACK: &str = "18181a46-0d4e-45cd-891e-60aabd171b4e";
+    /// Power BI Pro.
+    pub const POWER_BI_PRO: &str = "f8a1db68-be16-40ed-86d5-cb42ce701560";
+}
+
+/// Users in the built-in sample tenant.
+pub const SAMPLE_USERS: usize = 3_000;
+
+/// The built-in sample tenant (`--tenant sample`, or no `--tenant`): [`SAMPLE_USERS`] generated
+/// users (seed 2024) and the groups of Microsoft's group-based licensing docs — *HR Department*
+/// (Office 365 E3 with Yammer Enterprise disabled, plus EMS E3), *Kiosk users* (static, Office
+/// 365 E1; two HR people are in it too, so the docs' E1/E3 conflict shows), *O365 E3 base
+/// services* and *O365 E3 extended services* (one product split across two groups), *EMS
+/// users* and *E5 base services* on `extensionAttribute1` tags, *Power BI users*,
+/// *Engineering* — plus groups without licences (all employees, guests, an `assignedPlans`
+/// rule). Its licence states are what dynrule's own licensing gives those groups, so the
+/// snapshot is consistent; seats: E5 has none to spare, EMS five, the others some.
+///
+/// Deterministic: the same every time.
+///
+/// Errors: only if the generated users could not be read back (a bug; reported, never a panic).
+pub fn sample_tenant() -> Result<crate::tenant::Tenant, String> {
+    use crate::tenant::{Parts, Tenant, UserRecords};
+    use sample_skus::*;
+    let mut users = tenant_values(SAMPLE_USERS, 2024);
+    for u in &mut users {
+        if let Some(o) = u.as_object_mut() {
+            o.remove("assignedLicenses");
+            o.remove("licenseAssignmentStates");
+            o.remove("assignedPlans");
+        }
+    }
+    let kiosk: Vec<Value> = users
+        .iter()
+        .filter(|u| {
+            let t = u.get("jobTitle").and_then(Value::as_str).unwrap_or("");
+            let d = u.get("department").and_then(Value::as_str).unwrap_or("");
+            ["Warehouse Associate", "Shift Lead", "Store Associate"].contains(&t)
+                || (d == "Human Resources" && t == "Recruiter")
+        })
+        .map(|u| json!({"@odata.type": "#microsoft.graph.user", "id": u.get("id")}))
+        .collect();
+    let catalog = crate::catalog::Catalog::microsoft();
+    let plan = |name: &str| {
+        catalog
+            .resolve_plan(name)
+            .and_then(|p| catalog.plan_info(p))
+            .map(|i| i.service_plan_id.clone())
+            .unwrap_or_default()
+    };
+    let base_off: Vec<String> = [
+        "YAMMER_ENTERPRISE",
+        "SWAY",
+        "FORMS_PLAN_E3",
+        "STREAM_O365_E3",
+        "KAIZALA_O365_P3",
+        "PROJECT_O365_P2",
+        "WHITEBOARD_PLAN2",
+    ]
+    .iter()
+    .map(|n| plan(n))
+    .collect();
+    let ext_off: Vec<String> = [
+        "EXCHANGE_S_ENTERPRISE",
+        "SHAREPOINTENTERPRISE",
+        "SHAREPOINTWAC",
+        "OFFICESUBSCRIPTION",
+        "MCOSTANDARD",
+        "TEAMS1",
+    ]
+    .iter()
+    .map(|n| plan(n))
+    .collect();
+    let group = |id: &str, name: &str, rule: Option<&str>, lic: Value| {
+        let mut g = json!({
+            "id": id, "displayName": name, "groupTypes": if rule.is_some() { json!(["DynamicMembership"]) } else { json!([]) },
+            "securityEnabled": true, "mailEnabled": false, "assignedLicenses": lic,
+        });
+        if let Some(r) = rule {
+            put(&mut g, "membershipRule", json!(r));
+            put(&mut g, "membershipRuleProcessingState", json!("On"));
+        }
+        g
+    };
+    let mut kiosk_group = group(
+        "0a1e5c2b-7d3f-4e6a-9b1c-2d3e4f5a6b70",
+        "Kiosk users",
+        None,
+        json!([{"skuId": STANDARDPACK, "disabledPlans": []}]),
+    );
+    put(&mut kiosk_group, "members", json!(kiosk));
+    let groups = vec![
+        kiosk_group,
+        group(
+            "4b2f6d3c-8e4a-4f7b-8c2d-3e4f5a6b7c81",
+            "HR Department",
+            Some("user.department -eq \"Human Resources\""),
+            json!([{"skuId": ENTERPRISEPACK, "disabledPlans": [plan("YAMMER_ENTERPRISE")]}, {"skuId": EMS, "disabledPlans": []}]),
+        ),
+        group(
+            "5c3a7e4d-9f5b-4a8c-9d3e-4f5a6b7c8d92",
+            "O365 E3 base services",
+            Some("user.department -in [\"Sales\", \"Marketing\", \"Customer Support\"]"),
+            json!([{"skuId": ENTERPRISEPACK, "disabledPlans": base_off}]),
+        ),
+        group(
+            "6d4b8f5e-a06c-4b9d-8e4f-5a6b7c8d9ea3",
+            "O365 E3 extended services",
+            Some(
+                "(user.department -in [\"Sales\", \"Marketing\"]) -and (user.jobTitle -contains \"Manager\")",
+            ),
+            json!([{"skuId": ENTERPRISEPACK, "disabledPlans": ext_off}]),
+        ),
+        group(
+            "7e5c9a6f-b17d-4cae-9f5a-6b7c8d9eafb4",
+            "EMS users",
+            Some("user.extensionAttribute1 -contains \"EMS\""),
+            json!([{"skuId": EMS, "disabledPlans": []}]),
+        ),
+        group(
+            "8f6dab7a-c28e-4dbf-8a6b-7c8d9eafb0c5",
+            "E5 base services",
+            Some("user.extensionAttribute1 -contains \"E5_baseservices\""),
+            json!([{"skuId": ENTERPRISEPREMIUM, "disabledPlans": []}]),
+        ),
+        group(
+            "9a7ebc8b-d39f-4ec0-9b7c-8d9eafb0c1d6",
+            "Power BI users",
+            Some("user.extensionAttribute1 -contains \"PBI\""),
+            json!([{"skuId": POWER_BI_PRO, "disabledPlans": []}]),
+        ),
+        group(
+            "ab8fcd9c-e4a0-4fd1-8c8d-9eafb0c1d2e7",
+            "Engineering",
+            Some("(user.department -eq \"Engineering\") -and (user.accountEnabled -eq true)"),
+            json!([{"skuId": ENTERPRISEPACK, "disabledPlans": []}]),
+        ),
+        group(
+            "bc90de0d-f5b1-4ae2-9d9e-afb0c1d2e3f8",
+            "All employees",
+            Some("(user.userType -eq \"Member\") -and (user.accountEnabled -eq true)"),
+            json!([]),
+        ),
+        group(
+            "cda1ef1e-06c2-4bf3-8eaf-b0c1d2e3f409",
+            "Guests",
+            Some("user.userType -eq \"Guest\""),
+            json!([]),
+        ),
+        group(
+            "deb2f02f-17d3-4c04-9fb0-c1d2e3f4051a",
+            "Exchange Online users",
+            Some(
+                "user.assignedPlans -any (assignedPlan.servicePlanId -eq \"efb87545-963c-4e0d-99df-69c6916d9eb0\" -and assignedPlan.capabilityStatus -eq \"Enabled\")",
+            ),
+            json!([]),
+        ),
+        group(
+            "efc30140-28e4-4d15-8ac1-d2e3f405162b",
+            "Sales managers",
+            Some("(user.department -eq \"Sales\") -and (user.jobTitle -eq \"Sales Manager\")"),
+            json!([]),
+        ),
+    ];
+    let skus_of = |consumed: &[(String, u64)]| -> Vec<Value> {
+        [("ENTERPRISEPACK", ENTERPRISEPACK, 1.03, 0u64), ("ENTERPRISEPREMIUM", ENTERPRISEPREMIUM, 1.0, 0), ("EMS", EMS, 1.0, 5), ("STANDARDPACK", STANDARDPACK, 1.1, 0), ("POWER_BI_PRO", POWER_BI_PRO, 1.2, 0)]
+            .iter()
+            .map(|(part, id, headroom, extra)| {
+                let used = consumed.iter().find(|(s, _)| s == id).map_or(0, |c| c.1);
+                let prepaid = if consumed.is_empty() { 1_000_000 } else { ((used as f64) * headroom).ceil() as u64 + extra };
+                let plans: Vec<Value> = catalog
+                    .sku_by_id(id)
+                    .map(|k| k.plans.clone())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|p| catalog.plan_info(p))
+                    .map(|p| json!({"servicePlanId": p.service_plan_id, "servicePlanName": p.service_plan_name, "provisioningStatus": "Success", "appliesTo": "User"}))
+                    .collect();
+                json!({"skuId": id, "skuPartNumber": part, "appliesTo": "User", "capabilityStatus": "Enabled",
+                       "consumedUnits": used, "prepaidUnits": {"enabled": prepaid, "suspended": 0, "warning": 0, "lockedOut": 0},
+                       "servicePlans": plans})
+            })
+            .collect()
+    };
+    let objects = |vs: Vec<Value>, file: &str| -> crate::tenant::Objects {
+        vs.into_iter()
+            .enumerate()
+            .map(|(i, v)| (std::path::PathBuf::from(file), i + 1, v))
+            .collect()
+    };
+    let org = json!({"id": "00000000-0000-0000-0000-00000000c0de", "displayName": "Contoso (sample)", "countryLetterCode": "US"});
+    let build = |users: &[Value], skus: Vec<Value>| -> Result<Tenant, String> {
+        let table = crate::load::table_from_values(users, crate::schema::ObjectType::User)
+            .map_err(|e| format!("the sample tenant: {e}"))?;
+        Ok(Tenant::assemble(Parts {
+            dir: std::path::PathBuf::from("sample"),
+            groups_path: std::path::PathBuf::from("sample/groups.json"),
+            users: table,
+            user_bytes: 0,
+            user_records: UserRecords::Values(std::sync::Arc::new(users.to_vec())),
+            devices: None,
+            groups: objects(groups.clone(), "sample/groups.json"),
+            skus: Some(Ok(objects(skus, "sample/subscribedSkus.json"))),
+            organization: Some(Ok(objects(vec![org.clone()], "sample/organization.json"))),
+            licensing_rules: None,
+            issues: Vec::new(),
+        }))
+    };
+    // First pass: what licensing gives these groups with unlimited seats.
+    let first = build(&users, skus_of(&[]))?;
+    let now = jiff::Timestamp::from_second(1_793_491_200).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let (m, _) = crate::recompute::memberships(&first, &crate::recompute::RecomputeOptions { now });
+    let (a, _) = crate::licensing::assign(&first, &m);
+    for (row, u) in users.iter_mut().enumerate() {
+        let states = a.states(row);
+        if states.is_empty() {
+            continue;
+        }
+        let sku_id = |s: u32| {
+            a.skus
+                .get(s as usize)
+                .map(|k| k.sku_id.clone())
+                .unwrap_or_default()
+        };
+        let lstates: Vec<Value> = states
+            .iter()
+            .map(|s| json!({"assignedByGroup": a.source_id(s), "disabledPlans": a.disabled.get(s.disabled as usize), "error": s.error.map_or("None", |e| e.as_str()), "lastUpdatedDateTime": "2026-10-01T08:00:00Z", "skuId": sku_id(s.sku), "state": s.state.as_str()}))
+            .collect();
+        let assigned: Vec<Value> = a
+            .held(states)
+            .into_iter()
+            .map(|(s, d)| json!({"disabledPlans": d, "skuId": sku_id(s)}))
+            .collect();
+        let plans: Vec<Value> = a
+            .effective_plans(states, &first.catalog)
+            .into_iter()
+            .filter_map(|p| first.catalog.plan_info(p))
+            .map(|p| json!({"assignedDateTime": "2026-10-01T08:00:00Z", "capabilityStatus": "Enabled", "service": null, "servicePlanId": p.service_plan_id}))
+            .collect();
+        if let Some(o) = u.as_object_mut() {
+            o.insert("assignedLicenses".into(), json!(assigned));
+            o.insert("licenseAssignmentStates".into(), json!(lstates));
+            o.insert("assignedPlans".into(), json!(plans));
+        }
+    }
+    let consumed: Vec<(String, u64)> = a
+        .skus
+        .iter()
+        .map(|s| (s.sku_id.clone(), s.holders_after))
+        .collect();
+    build(&users, skus_of(&consumed))
+}

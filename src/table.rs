@@ -445,6 +445,51 @@ impl Default for PlanBuilder {
     }
 }
 
+impl PlanColumn {
+    /// A column from distinct plan lists and a list index per row: `lists[set_codes[row]]` is
+    /// row `row`'s `assignedPlans` as `[servicePlanId, service, capabilityStatus]`.
+    ///
+    /// Errors: more than 4 billion plans.
+    pub fn from_lists(
+        lists: &[Vec<[Option<String>; 3]>],
+        set_codes: &[u32],
+    ) -> Result<PlanColumn, String> {
+        let mut b = PlanBuilder::default();
+        for l in lists {
+            let cells: Vec<[Option<Cow<'_, str>>; 3]> = l
+                .iter()
+                .map(|p| p.clone().map(|f| f.map(Cow::Owned)))
+                .collect();
+            b.push(&cells);
+        }
+        let mut col = b.finish()?;
+        // `push` assigned each list a set; map rows through it.
+        let remap = std::mem::take(&mut col.set_codes);
+        col.set_codes = set_codes
+            .iter()
+            .map(|&c| remap.get(c as usize).copied().unwrap_or(0))
+            .collect();
+        Ok(col)
+    }
+
+    /// Row `row`'s plans as `[servicePlanId, service, capabilityStatus]` text.
+    pub fn row(&self, row: usize) -> Vec<[Option<&str>; 3]> {
+        let s = self.set_codes.get(row).copied().unwrap_or(0) as usize;
+        self.sets
+            .plans(s)
+            .map(|codes| {
+                let mut out = [None; 3];
+                for (i, c) in codes.iter().enumerate() {
+                    if let (Some(slot), Some(d)) = (out.get_mut(i), self.sets.dicts.get(i)) {
+                        *slot = (*c > 0).then(|| d.get(*c as usize - 1));
+                    }
+                }
+                out
+            })
+            .collect()
+    }
+}
+
 impl PlanBuilder {
     fn push(&mut self, plans: &[[Option<Cow<'_, str>>; 3]]) {
         let mut key: Vec<u32> = Vec::with_capacity(plans.len());
@@ -1054,6 +1099,28 @@ impl Table {
         };
         self.str_column(ColumnKey::Prop(key))
             .and_then(|c| c.get(row))
+    }
+
+    /// Replaces the `assignedPlans` column (what-if iterations: licences change plans), returning
+    /// the one it replaces.
+    pub fn replace_assigned_plans(&mut self, col: PlanColumn) -> Option<PlanColumn> {
+        let i = self.layout.position(ColumnKey::Prop("assignedPlans"))?;
+        let slot = self.columns.get_mut(i)?;
+        match std::mem::replace(slot, Column::Plans(col)) {
+            Column::Plans(old) => Some(old),
+            other => {
+                *slot = other;
+                None
+            }
+        }
+    }
+
+    /// The `assignedPlans` column.
+    pub fn assigned_plans(&self) -> Option<&PlanColumn> {
+        match self.column(ColumnKey::Prop("assignedPlans")) {
+            Some(Column::Plans(p)) => Some(p),
+            _ => None,
+        }
     }
 
     /// The `assignedLicenses` (or `licenseAssignmentStates`) column of a user table.

@@ -242,6 +242,8 @@ pub struct Parts {
     pub users: Table,
     /// Bytes of user exports read.
     pub user_bytes: u64,
+    /// Where the raw user records are.
+    pub user_records: UserRecords,
     /// The devices table, if any.
     pub devices: Option<Table>,
     /// Group objects.
@@ -290,6 +292,17 @@ pub struct Tenant {
     pub issues: Vec<TenantIssue>,
     /// Bytes of user exports read.
     pub user_bytes: u64,
+    /// Where the user records are, for reading raw records again (`explain`).
+    pub user_records: UserRecords,
+}
+
+/// Where a tenant's raw user records can be read again.
+#[derive(Clone, Debug)]
+pub enum UserRecords {
+    /// An export file or folder.
+    Path(PathBuf),
+    /// Records held in memory (the built-in sample tenant).
+    Values(std::sync::Arc<Vec<Value>>),
 }
 
 /// The one export named `stem` in `dir` (`stem.json`, `stem.jsonl`, `stem.ndjson`, `stem.csv`,
@@ -530,7 +543,8 @@ impl Tenant {
 
         let groups = load::json_objects(&groups_path, "groups")?;
         let skus = find(dir, "subscribedSkus")?.map(|p| load::json_objects(&p, "subscribed SKUs"));
-        let organization = find(dir, "organization")?.map(|p| load::json_objects(&p, "organization"));
+        let organization =
+            find(dir, "organization")?.map(|p| load::json_objects(&p, "organization"));
         let rules_path = match &opts.licensing_rules {
             Some(p) => Some(p.clone()),
             None => {
@@ -547,6 +561,7 @@ impl Tenant {
             groups_path,
             users: loaded.table,
             user_bytes: loaded.bytes,
+            user_records: UserRecords::Path(users_path.clone()),
             devices,
             groups,
             skus,
@@ -565,6 +580,7 @@ impl Tenant {
             groups_path,
             users,
             user_bytes,
+            user_records,
             devices,
             groups: group_objects,
             skus: sku_objects,
@@ -775,6 +791,7 @@ impl Tenant {
             rules,
             issues,
             user_bytes,
+            user_records,
         }
     }
 

@@ -1,7 +1,7 @@
 //! `dynrule eval`, `dynrule explain` and `dynrule gen-tenant`.
 
 use dynrule::load::{self, LoadOptions, Loaded};
-use dynrule::oracle::{self, Context, ExpressionDetails};
+use dynrule::oracle::{self, Context};
 use dynrule::program::{CompileOptions, Program};
 use dynrule::schema::ObjectType;
 use std::io::{IsTerminal, Write};
@@ -493,34 +493,11 @@ pub fn explain(args: ExplainArgs) -> ExitCode {
                 }
             );
             let mut text = String::new();
-            tree(&result.membership_rule_evaluation_details, 0, &mut text);
+            oracle::render_tree(&result.membership_rule_evaluation_details, 0, &mut text);
             print!("{text}");
         }
     }
     ExitCode::SUCCESS
-}
-
-fn tree(d: &ExpressionDetails, depth: usize, out: &mut String) {
-    let mark = if d.expression_result { "✓" } else { "✗" };
-    let value = d
-        .property_to_evaluate
-        .as_ref()
-        .map(|p| {
-            format!(
-                "    [{} = {}]",
-                p.property_name,
-                p.property_value.as_deref().unwrap_or("null")
-            )
-        })
-        .unwrap_or_default();
-    out.push_str(&format!(
-        "{}{mark} {}{value}\n",
-        "  ".repeat(depth),
-        d.expression
-    ));
-    for c in &d.expression_evaluation_details {
-        tree(c, depth + 1, out);
-    }
 }
 
 pub fn gen_tenant(args: GenArgs) -> ExitCode {

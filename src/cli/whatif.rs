@@ -1,0 +1,230 @@
+//! `dynrule whatif`.
+
+use dynrule::report;
+use dynrule::tenant::Tenant;
+use dynrule::whatif::{self, Change, Threshold, WhatIfOptions};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Output formats of `whatif`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WhatIfFormat {
+    /// The readable report.
+    Text,
+    /// The whole result as JSON (schema in the README).
+    Json,
+    /// One CSV row per affected user.
+    Csv,
+}
+
+#[derive(clap::Args)]
+pub struct WhatIfArgs {
+    /// The tenant snapshot folder, or `sample` (the default) for the built-in sample tenant.
+    #[arg(long, default_value = "sample")]
+    tenant: String,
+    /// The group to change (id or displayName), with --rule (and/or --licenses, --paused/--on).
+    #[arg(long, conflicts_with = "changes", required_unless_present = "changes")]
+    group: Option<String>,
+    /// The new membershipRule for --group.
+    #[arg(long, requires = "group")]
+    rule: Option<String>,
+    /// New assignedLicenses for --group: SKUs by skuPartNumber or skuId, each optionally with
+    /// disabled plans after a colon: `ENTERPRISEPACK:YAMMER_ENTERPRISE+SWAY,EMS`.
+    #[arg(long, requires = "group")]
+    licenses: Option<String>,
+    /// Pause the group's rule processing (membershipRuleProcessingState Paused).
+    #[arg(long, requires = "group", conflicts_with = "on")]
+    paused: bool,
+    /// Turn the group's rule processing on.
+    #[arg(long, requires = "group")]
+    on: bool,
+    /// A JSON list of changes: [{"group", "membershipRule"?, "assignedLicenses"?,
+    /// "membershipRuleProcessingState"?}].
+    #[arg(long)]
+    changes: Option<PathBuf>,
+    /// Apply the changes only to this group's members (id or displayName) and explain every
+    /// member whose result changes.
+    #[arg(long)]
+    test_group: Option<String>,
+    /// Exit 3 when more members than this leave any group: a count, or a percentage of the
+    /// group's members (`5%`).
+    #[arg(long)]
+    max_removals: Option<Threshold>,
+    /// Exit 3 when more users than this lose a plan that holds data (0: any).
+    #[arg(long)]
+    max_data_loss: Option<u64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = WhatIfFormat::Text)]
+    format: WhatIfFormat,
+    /// How many users and members the text report lists per section.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    /// Licensing rules to use instead of the snapshot's licensingRules.json.
+    #[arg(long)]
+    licensing_rules: Option<PathBuf>,
+    /// The instant `system.now` stands for (RFC 3339); default: now.
+    #[arg(long)]
+    now: Option<jiff::Timestamp>,
+    /// Skip user records that cannot be read (each is reported) instead of stopping.
+    #[arg(long)]
+    skip_invalid: bool,
+}
+
+fn parse_licenses(
+    tenant: &Tenant,
+    text: &str,
+) -> Result<Vec<dynrule::tenant::GroupLicense>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            let (sku, plans) = item.split_once(':').unwrap_or((item, ""));
+            let disabled: Vec<String> = plans
+                .split('+')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect();
+            whatif::licence(tenant, sku, &disabled)
+        })
+        .collect()
+}
+
+pub fn whatif(args: WhatIfArgs) -> ExitCode {
+    let mut tenant = if args.tenant.eq_ignore_ascii_case("sample") {
+        match dynrule::synth::sample_tenant() {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        match super::recompute::load_tenant(
+            std::path::Path::new(&args.tenant),
+            args.licensing_rules.clone(),
+            args.skip_invalid,
+        ) {
+            Ok(t) => t,
+            Err(c) => return c,
+        }
+    };
+    let changes: Vec<Change> = if let Some(path) = &args.changes {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        };
+        match whatif::parse_changes(&text, &tenant) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        let Some(group) = &args.group else {
+            return ExitCode::from(2);
+        };
+        let g = match tenant.find_group(group) {
+            Ok(g) => g,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let licences = match args.licenses.as_deref().map(|l| parse_licenses(&tenant, l)) {
+            None => None,
+            Some(Ok(l)) => Some(l),
+            Some(Err(e)) => {
+                eprintln!("error: --licenses: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let state = if args.paused {
+            Some("Paused".to_string())
+        } else if args.on {
+            Some("On".to_string())
+        } else {
+            None
+        };
+        if args.rule.is_none() && licences.is_none() && state.is_none() {
+            eprintln!("error: give --rule, --licenses, --paused or --on for --group");
+            return ExitCode::from(2);
+        }
+        vec![Change {
+            group: g,
+            membership_rule: args.rule.clone(),
+            assigned_licenses: licences,
+            membership_rule_processing_state: state,
+        }]
+    };
+    // A new rule must be valid: Entra would refuse to save it.
+    let mut invalid = false;
+    for c in &changes {
+        if let Some(rule) = &c.membership_rule {
+            let checked = dynrule::check(rule);
+            if !checked.is_valid() {
+                let name = tenant
+                    .groups
+                    .get(c.group)
+                    .map_or("rule", |g| g.display_name.as_str());
+                super::print_text(rule, name, &checked.diagnostics);
+                invalid = true;
+            }
+        }
+    }
+    if invalid {
+        eprintln!("error: the new rule is invalid; Entra would not save it");
+        return ExitCode::from(1);
+    }
+    let test_group = match args.test_group.as_deref().map(|g| tenant.find_group(g)) {
+        None => None,
+        Some(Ok(g)) => Some(g),
+        Some(Err(e)) => {
+            eprintln!("error: --test-group: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let opts = WhatIfOptions {
+        now: args.now.unwrap_or_else(jiff::Timestamp::now),
+        test_group,
+        max_removals: args.max_removals,
+        max_data_loss: args.max_data_loss,
+    };
+    let result = match whatif::run(&mut tenant, &changes, &opts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    let written = match args.format {
+        WhatIfFormat::Text => stdout.write_all(report::whatif_text(&result, args.limit).as_bytes()),
+        WhatIfFormat::Json => serde_json::to_writer_pretty(&mut stdout, &result)
+            .map_err(std::io::Error::from)
+            .and_then(|()| stdout.write_all(b"\n")),
+        WhatIfFormat::Csv => report::whatif_csv(&result, &mut stdout),
+    };
+    if written.and_then(|()| stdout.flush()).is_err() {
+        return ExitCode::from(2);
+    }
+    drop(stdout);
+    let t = &result.timings;
+    eprintln!(
+        "timings: before {:.0} ms, after {:.0} ms, diff {:.0} ms",
+        t.get("beforeMs").copied().unwrap_or(0.0),
+        t.get("afterMs").copied().unwrap_or(0.0),
+        t.get("diffMs").copied().unwrap_or(0.0)
+    );
+    if result.risks.breaches.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("threshold crossed: exit 3");
+        ExitCode::from(3)
+    }
+}

@@ -1,0 +1,1107 @@
+//! What-if: the effect of proposed group changes (a new `membershipRule`, new group
+//! `assignedLicenses`, processing paused or on) on memberships and group-based licensing, before
+//! anything is saved.
+//!
+//! Both sides are recomputed from the same snapshot ([`World::compute`]): *before* with the
+//! groups as exported, *after* with the changes applied, so the report shows what the change
+//! does and not what is merely pending in the tenant. Rules that read `assignedPlans` make
+//! licences feed back into memberships (Microsoft Learn, licensing-groups-resolve-problems: such
+//! rules "can cascade adds and removes"); each side is iterated to a fixpoint (at most
+//! [`MAX_ITERATIONS`] rounds) and a side that does not settle is reported as a cycle.
+//!
+//! With a test group ([`WhatIfOptions::test_group`]) the new rules apply only to that group's
+//! members (everyone else keeps their before-membership), as Microsoft advises: "validate major
+//! rule changes on a small test group first".
+
+use crate::bitmap::Bitmap;
+use crate::catalog::PlanIx;
+use crate::licensing::{self, Assignments, LicenseError, State};
+use crate::recompute::{self, Memberships, RecomputeOptions};
+use crate::table::PlanColumn;
+use crate::tenant::{Group, GroupLicense, Tenant, TenantIssue};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Rounds of licences → `assignedPlans` → memberships before a side is declared a cycle.
+pub const MAX_ITERATIONS: usize = 8;
+
+/// One proposed change to one group.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Change {
+    /// Index into [`Tenant::groups`].
+    #[serde(skip)]
+    pub group: usize,
+    /// A new `membershipRule` (makes a static group dynamic).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub membership_rule: Option<String>,
+    /// New `assignedLicenses` (replacing the group's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assigned_licenses: Option<Vec<GroupLicense>>,
+    /// New `membershipRuleProcessingState`: `On` or `Paused`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub membership_rule_processing_state: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ChangeFile {
+    group: String,
+    #[serde(default)]
+    membership_rule: Option<String>,
+    #[serde(default)]
+    assigned_licenses: Option<Vec<LicenceFile>>,
+    #[serde(default)]
+    membership_rule_processing_state: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LicenceFile {
+    sku_id: String,
+    #[serde(default)]
+    disabled_plans: Vec<String>,
+}
+
+/// Reads a changes file: a JSON array of `{"group": id or displayName, "membershipRule"?,
+/// "assignedLicenses"?: [{"skuId", "disabledPlans"}], "membershipRuleProcessingState"?: "On" |
+/// "Paused"}`. A `skuId` may also be a `skuPartNumber` (`ENTERPRISEPACK`) and a disabled plan a
+/// `servicePlanName`.
+///
+/// Errors: invalid JSON (with line and column), an unknown or ambiguous group, an unknown SKU
+/// or plan name, a processing state other than On/Paused, an entry that changes nothing.
+pub fn parse_changes(text: &str, tenant: &Tenant) -> Result<Vec<Change>, String> {
+    let entries: Vec<ChangeFile> = serde_json::from_str(text.trim_start_matches('\u{feff}'))
+        .map_err(|e| format!("line {}, column {}: {e}", e.line(), e.column()))?;
+    let mut out = Vec::new();
+    for (i, e) in entries.into_iter().enumerate() {
+        let at = |m: String| format!("change {}: {m}", i + 1);
+        let group = tenant.find_group(&e.group).map_err(at)?;
+        let licences = match e.assigned_licenses {
+            None => None,
+            Some(ls) => Some(
+                ls.into_iter()
+                    .map(|l| licence(tenant, &l.sku_id, &l.disabled_plans))
+                    .collect::<Result<Vec<_>, String>>()
+                    .map_err(at)?,
+            ),
+        };
+        if let Some(s) = &e.membership_rule_processing_state {
+            if !s.eq_ignore_ascii_case("On") && !s.eq_ignore_ascii_case("Paused") {
+                return Err(at(format!(
+                    "membershipRuleProcessingState must be On or Paused, not {s:?}"
+                )));
+            }
+        }
+        let c = Change {
+            group,
+            membership_rule: e.membership_rule,
+            assigned_licenses: licences,
+            membership_rule_processing_state: e.membership_rule_processing_state,
+        };
+        if c.membership_rule.is_none()
+            && c.assigned_licenses.is_none()
+            && c.membership_rule_processing_state.is_none()
+        {
+            return Err(at("changes nothing (give membershipRule, assignedLicenses or membershipRuleProcessingState)".into()));
+        }
+        out.push(c);
+    }
+    if out.is_empty() {
+        return Err("the changes file lists no change".into());
+    }
+    Ok(out)
+}
+
+/// A group licence from a SKU id or part number and plan ids or names.
+pub fn licence(tenant: &Tenant, sku: &str, disabled: &[String]) -> Result<GroupLicense, String> {
+    let info = if crate::catalog::is_guid(sku.trim()) {
+        tenant.catalog.sku_by_id(sku)
+    } else {
+        tenant.catalog.sku_by_part_number(sku)
+    };
+    let sku_id = match info {
+        Some(i) => i.sku_id.clone(),
+        None if crate::catalog::is_guid(sku.trim()) => sku.trim().to_ascii_lowercase(),
+        None => {
+            return Err(format!(
+                "unknown SKU `{sku}` (use a skuId or a skuPartNumber)"
+            ));
+        }
+    };
+    let mut plans = Vec::new();
+    for d in disabled {
+        let p = tenant
+            .catalog
+            .resolve_plan(d)
+            .and_then(|p| tenant.catalog.plan_info(p))
+            .map(|i| i.service_plan_id.clone())
+            .or_else(|| crate::catalog::is_guid(d.trim()).then(|| d.trim().to_ascii_lowercase()))
+            .ok_or_else(|| format!("unknown service plan `{d}`"))?;
+        plans.push(p);
+    }
+    plans.sort();
+    plans.dedup();
+    Ok(GroupLicense {
+        sku_id,
+        disabled_plans: plans,
+    })
+}
+
+/// Applies changes to groups (a copy).
+pub fn apply(groups: &[Group], changes: &[Change]) -> Vec<Group> {
+    let mut out = groups.to_vec();
+    for c in changes {
+        let Some(g) = out.get_mut(c.group) else {
+            continue;
+        };
+        if let Some(r) = &c.membership_rule {
+            g.membership_rule = Some(r.clone());
+            if !g.is_dynamic() {
+                g.group_types.push("DynamicMembership".into());
+                g.processing_state.get_or_insert_with(|| "On".into());
+            }
+        }
+        if let Some(l) = &c.assigned_licenses {
+            g.assigned_licenses = l.clone();
+        }
+        if let Some(s) = &c.membership_rule_processing_state {
+            g.processing_state = Some(s.clone());
+        }
+    }
+    out
+}
+
+/// One side of a what-if: memberships and licensing, settled.
+#[derive(Clone, Debug)]
+pub struct World {
+    /// Memberships.
+    pub memberships: Memberships,
+    /// Licensing.
+    pub assignments: Assignments,
+    /// Rounds of the licences → plans → memberships loop (1 when no rule reads
+    /// `assignedPlans`).
+    pub iterations: usize,
+    /// False when the loop did not settle within [`MAX_ITERATIONS`] rounds.
+    pub converged: bool,
+    /// Issues found computing it.
+    pub issues: Vec<TenantIssue>,
+}
+
+fn reads_plans(g: &Group) -> bool {
+    g.is_dynamic()
+        && !g.is_paused()
+        && g.membership_rule
+            .as_deref()
+            .is_some_and(|r| r.to_ascii_lowercase().contains("assignedplans"))
+}
+
+fn same_members(a: &Memberships, b: &Memberships) -> bool {
+    a.groups.len() == b.groups.len()
+        && a.groups
+            .iter()
+            .zip(&b.groups)
+            .all(|(x, y)| x.members == y.members)
+}
+
+/// Users' `assignedPlans` as licensing leaves them: plans still enabled stay (a `Deleted` one
+/// comes back `Enabled`), plans no longer enabled become `Deleted` (Graph keeps removed plans
+/// in `assignedPlans` that way), new plans are added `Enabled` with the `service` name seen for
+/// that plan elsewhere in the table.
+fn plans_after(tenant: &Tenant, a: &Assignments) -> Option<PlanColumn> {
+    let col = tenant.users.assigned_plans()?;
+    let catalog = &tenant.catalog;
+    // servicePlanId → service, from the table itself.
+    let mut service: HashMap<String, String> = HashMap::new();
+    for s in 0..col.sets.len() {
+        for [p, svc, _] in col.sets.plans(s) {
+            let (Some(pd), Some(sd)) = (col.sets.dicts.first(), col.sets.dicts.get(1)) else {
+                continue;
+            };
+            if p > 0 && svc > 0 {
+                service
+                    .entry(pd.get(p as usize - 1).to_ascii_lowercase())
+                    .or_insert_with(|| sd.get(svc as usize - 1).to_string());
+            }
+        }
+    }
+    let mut lists: Vec<Vec<[Option<String>; 3]>> = Vec::new();
+    let mut index: HashMap<(u32, u32), u32> = HashMap::new();
+    let mut codes = Vec::with_capacity(tenant.users.len());
+    for row in 0..tenant.users.len() {
+        let before = col.set_codes.get(row).copied().unwrap_or(0);
+        let after = a.per_user.get(row).copied().unwrap_or(0);
+        let next = lists.len() as u32;
+        let code = *index.entry((before, after)).or_insert_with(|| {
+            let enabled: BTreeSet<String> = a
+                .effective_plans(
+                    a.lists.get(after as usize).map_or(&[], Vec::as_slice),
+                    catalog,
+                )
+                .into_iter()
+                .filter_map(|p| catalog.plan_info(p).map(|i| i.service_plan_id.clone()))
+                .collect();
+            let mut seen = BTreeSet::new();
+            let mut out: Vec<[Option<String>; 3]> = Vec::new();
+            for [p, svc, status] in col.row(row) {
+                let id = p.map(str::to_ascii_lowercase);
+                let on = id.as_ref().is_some_and(|i| enabled.contains(i));
+                let status = match (on, status) {
+                    (true, Some(s)) if s.eq_ignore_ascii_case("Deleted") => {
+                        Some("Enabled".to_string())
+                    }
+                    (true, s) => s.map(str::to_string),
+                    (false, Some(s))
+                        if s.eq_ignore_ascii_case("Enabled")
+                            || s.eq_ignore_ascii_case("Warning") =>
+                    {
+                        Some("Deleted".to_string())
+                    }
+                    (false, s) => s.map(str::to_string),
+                };
+                if let Some(i) = &id {
+                    seen.insert(i.clone());
+                }
+                out.push([p.map(str::to_string), svc.map(str::to_string), status]);
+            }
+            for id in enabled.iter().filter(|i| !seen.contains(*i)) {
+                out.push([
+                    Some(id.clone()),
+                    service.get(id).cloned(),
+                    Some("Enabled".into()),
+                ]);
+            }
+            lists.push(out);
+            next
+        });
+        codes.push(code);
+    }
+    PlanColumn::from_lists(&lists, &codes).ok()
+}
+
+impl World {
+    /// Memberships and licensing for `tenant` as it stands (its groups, its users'
+    /// `assignedPlans`), iterated to a fixpoint when a rule reads `assignedPlans`. `restrict`
+    /// keeps every user outside a test group at the membership of `base` (see the module
+    /// docs). The users table's `assignedPlans` is restored before returning.
+    pub fn compute(
+        tenant: &mut Tenant,
+        opts: &RecomputeOptions,
+        restrict: Option<(&Bitmap, &Memberships)>,
+    ) -> World {
+        let (mut m, mut issues) = recompute::memberships(tenant, opts);
+        if let Some((test, base)) = restrict {
+            restrict_to(&mut m, test, base);
+        }
+        let (mut a, more) = licensing::assign(tenant, &m);
+        issues.extend(more);
+        let mut iterations = 1;
+        let mut converged = true;
+        if tenant.groups.iter().any(reads_plans) {
+            let original = tenant.users.assigned_plans().cloned();
+            let mut history: Vec<Memberships> = vec![m.clone()];
+            converged = false;
+            while iterations < MAX_ITERATIONS {
+                let Some(col) = plans_after(tenant, &a) else {
+                    converged = true;
+                    break;
+                };
+                tenant.users.replace_assigned_plans(col);
+                let (mut m2, _) = recompute::memberships(tenant, opts);
+                if let Some((test, base)) = restrict {
+                    restrict_to(&mut m2, test, base);
+                }
+                iterations += 1;
+                if same_members(&m2, &m) {
+                    converged = true;
+                    break;
+                }
+                let (a2, _) = licensing::assign(tenant, &m2);
+                let repeat = history.iter().any(|h| same_members(h, &m2));
+                m = m2;
+                a = a2;
+                if repeat {
+                    break;
+                }
+                history.push(m.clone());
+            }
+            if let Some(col) = original {
+                tenant.users.replace_assigned_plans(col);
+            }
+        }
+        World {
+            memberships: m,
+            assignments: a,
+            iterations,
+            converged,
+            issues,
+        }
+    }
+}
+
+/// Outside the test group, memberships stay as in `base`.
+fn restrict_to(m: &mut Memberships, test: &Bitmap, base: &Memberships) {
+    for (g, b) in m.groups.iter_mut().zip(&base.groups) {
+        if g.object != crate::schema::ObjectType::User || g.members.len() != test.len() {
+            continue;
+        }
+        let words: Vec<u64> = g
+            .members
+            .words()
+            .iter()
+            .zip(b.members.words())
+            .zip(test.words())
+            .map(|((new, old), t)| (new & t) | (old & !t))
+            .collect();
+        g.members = Bitmap::from_words(words, g.members.len());
+    }
+}
+
+/// A licence error as a comparable key: (skuPartNumber or id, group label or "direct", error).
+pub type ErrorKey = (String, String, String);
+
+/// How one user's licences change.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserDiff {
+    /// Object id.
+    pub id: String,
+    /// `userPrincipalName`.
+    pub user_principal_name: String,
+    /// Groups joined / left (display names).
+    pub groups_joined: Vec<String>,
+    /// Groups left.
+    pub groups_left: Vec<String>,
+    /// SKUs held after and not before (skuPartNumber, or skuId).
+    pub skus_gained: Vec<String>,
+    /// SKUs held before and not after.
+    pub skus_lost: Vec<String>,
+    /// Effective service plans gained (servicePlanName).
+    pub plans_gained: Vec<String>,
+    /// Effective service plans lost.
+    pub plans_lost: Vec<String>,
+    /// Plans lost that hold user data (mailbox, SharePoint/OneDrive, Teams).
+    pub data_plans_lost: Vec<String>,
+    /// Held at least one licence before and none after.
+    pub loses_every_licence: bool,
+    /// Errors that appear: (SKU, group, error).
+    pub errors_new: Vec<ErrorKey>,
+    /// Errors that clear.
+    pub errors_cleared: Vec<ErrorKey>,
+}
+
+/// How one group's membership changes.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupDiff {
+    /// `id`.
+    pub id: String,
+    /// `displayName`.
+    pub display_name: String,
+    /// Changed by the request (not only affected through `assignedPlans`).
+    pub changed: bool,
+    /// Rule before and after, when it changes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_before: Option<String>,
+    /// Rule after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_after: Option<String>,
+    /// Members before.
+    pub before: usize,
+    /// Members after.
+    pub after: usize,
+    /// Members in both.
+    pub unchanged: usize,
+    /// `userPrincipalName`s (or ids) that join.
+    pub joined: Vec<String>,
+    /// `userPrincipalName`s (or ids) that leave.
+    pub left: Vec<String>,
+    /// Static group becoming dynamic: Entra removes every member first, then processes the
+    /// rule (licensing-groups-resolve-problems), so access is lost for a while.
+    pub static_to_dynamic: bool,
+    /// Licences before and after (skuPartNumber), when they change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub licenses_before: Option<Vec<String>>,
+    /// Licences after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub licenses_after: Option<Vec<String>>,
+}
+
+/// Seats of one SKU, before and after.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SkuDiff {
+    /// `skuId`.
+    pub sku_id: String,
+    /// `skuPartNumber`.
+    pub sku_part_number: String,
+    /// `prepaidUnits.enabled + warning` (`null`: not limited).
+    pub assignable: Option<u64>,
+    /// Seats used before.
+    pub used_before: u64,
+    /// Seats used after.
+    pub used_after: u64,
+    /// Seats wanted after: used plus `CountViolation`s.
+    pub needed_after: u64,
+    /// `needed_after − assignable` when positive.
+    pub shortfall: u64,
+    /// `CountViolation`s before.
+    pub count_violations_before: u64,
+    /// `CountViolation`s after.
+    pub count_violations_after: u64,
+}
+
+/// A threshold from `--max-removals`: a count or a percentage of a group's members.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "kind", content = "value")]
+pub enum Threshold {
+    /// At most this many.
+    Count(u64),
+    /// At most this percentage of the group's members before.
+    Percent(f64),
+}
+
+impl std::str::FromStr for Threshold {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if let Some(p) = s.strip_suffix('%') {
+            let v: f64 = p
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{s}` is not a percentage"))?;
+            if !(0.0..=100.0).contains(&v) {
+                return Err(format!("`{s}`: a percentage is between 0 and 100"));
+            }
+            return Ok(Threshold::Percent(v));
+        }
+        s.parse()
+            .map(Threshold::Count)
+            .map_err(|_| format!("`{s}` is neither a count nor a percentage like 5%"))
+    }
+}
+
+impl std::fmt::Display for Threshold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Threshold::Count(n) => write!(f, "{n}"),
+            Threshold::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+/// Options for [`run`].
+#[derive(Clone, Debug)]
+pub struct WhatIfOptions {
+    /// What `system.now` stands for.
+    pub now: jiff::Timestamp,
+    /// Apply the changes only to this group's members.
+    pub test_group: Option<usize>,
+    /// Most removals allowed per group.
+    pub max_removals: Option<Threshold>,
+    /// Most users allowed to lose a data plan.
+    pub max_data_loss: Option<u64>,
+}
+
+/// A threshold that was crossed (makes `whatif` exit 3).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Breach {
+    /// What was measured.
+    pub what: String,
+    /// The value.
+    pub value: u64,
+    /// The limit it crossed.
+    pub limit: String,
+}
+
+/// Risks worth reading before saving.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Risks {
+    /// Users who lose a plan that holds data, with the plans.
+    pub data_loss_users: usize,
+    /// Data plan → users losing it.
+    pub data_plans_lost: BTreeMap<String, usize>,
+    /// Users who lose every licence.
+    pub users_losing_every_licence: usize,
+    /// Users with a licence error they did not have.
+    pub users_with_new_errors: usize,
+    /// New errors by kind.
+    pub new_errors: BTreeMap<String, usize>,
+    /// Changed groups whose rule reads `assignedPlans`, or groups affected through it.
+    pub feedback_groups: Vec<String>,
+    /// Iterations before/after, and whether both settled.
+    pub iterations_before: usize,
+    /// Iterations after.
+    pub iterations_after: usize,
+    /// False when licences and memberships keep changing each other (a cycle).
+    pub converged: bool,
+    /// Static groups turned dynamic (every member is removed first).
+    pub static_to_dynamic: Vec<String>,
+    /// Thresholds crossed.
+    pub breaches: Vec<Breach>,
+}
+
+/// The what-if result.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WhatIf {
+    /// The snapshot.
+    pub tenant: String,
+    /// Users in it.
+    pub user_count: usize,
+    /// Groups in it.
+    pub group_count: usize,
+    /// The changes, with the group they apply to.
+    pub changes: Vec<ChangeSummary>,
+    /// The test group, when the changes were applied only to its members.
+    pub test_group: Option<String>,
+    /// Members of the test group.
+    pub test_group_members: Option<usize>,
+    /// Groups whose membership or licences change (changed groups always listed).
+    pub groups: Vec<GroupDiff>,
+    /// Users whose memberships or licences change.
+    pub users: Vec<UserDiff>,
+    /// SKUs whose seats change, and any short of seats after.
+    pub skus: Vec<SkuDiff>,
+    /// Risks.
+    pub risks: Risks,
+    /// With a test group: every member whose membership of a changed group changes, explained
+    /// clause by clause under the old and the new rule.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub explanations: Vec<Explained>,
+    /// Issues of the snapshot and of both computations.
+    pub issues: Vec<TenantIssue>,
+    /// Milliseconds: before, after, diff.
+    pub timings: BTreeMap<String, f64>,
+}
+
+/// A test-group member whose result changes, explained (Graph's
+/// `evaluateDynamicMembershipResult` for the old rule, when there was one, and the new).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Explained {
+    /// Object id.
+    pub id: String,
+    /// `userPrincipalName`.
+    pub user_principal_name: String,
+    /// The group's displayName.
+    pub group: String,
+    /// Member before / after.
+    pub member_before: bool,
+    /// Member after.
+    pub member_after: bool,
+    /// The old rule's evaluation (`null` for a static group).
+    pub before: Option<crate::oracle::EvaluationResult>,
+    /// The new rule's evaluation.
+    pub after: Option<crate::oracle::EvaluationResult>,
+}
+
+/// Explains, for each test-group member whose membership of a group with a changed rule
+/// changes, the old and the new rule on the member's raw record (the reference evaluator, as
+/// `dynrule explain` does).
+///
+/// Errors: the users export cannot be read again.
+fn explain_changes(
+    tenant: &Tenant,
+    changed_groups: &[Group],
+    before: &World,
+    after: &World,
+    test: &Bitmap,
+    now: jiff::Timestamp,
+) -> Result<Vec<Explained>, String> {
+    let mut wanted: Vec<(usize, usize)> = Vec::new(); // (group, row)
+    for (gi, (gb, ga)) in tenant.groups.iter().zip(changed_groups).enumerate() {
+        if gb.membership_rule == ga.membership_rule {
+            continue;
+        }
+        let (Some(mb), Some(ma)) = (
+            before.memberships.groups.get(gi),
+            after.memberships.groups.get(gi),
+        ) else {
+            continue;
+        };
+        if mb.object != crate::schema::ObjectType::User {
+            continue;
+        }
+        for row in test.ones_iter() {
+            if mb.members.get(row) != ma.members.get(row) {
+                wanted.push((gi, row));
+            }
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: std::collections::HashSet<String> = wanted
+        .iter()
+        .filter_map(|&(_, r)| tenant.users.id(r).map(|i| i.trim().to_ascii_lowercase()))
+        .collect();
+    let records: HashMap<String, serde_json::Value> = match &tenant.user_records {
+        crate::tenant::UserRecords::Path(p) => {
+            crate::load::records_by_id(p, crate::schema::ObjectType::User, &ids)
+                .map_err(|e| e.to_string())?
+        }
+        crate::tenant::UserRecords::Values(vs) => vs
+            .iter()
+            .filter_map(|v| {
+                let id = v.get("id")?.as_str()?.trim().to_ascii_lowercase();
+                ids.contains(&id).then(|| (id, v.clone()))
+            })
+            .collect(),
+    };
+    let mut cx = crate::oracle::Context::at(now);
+    for g in &tenant.groups {
+        for (m, _) in g.members.iter().flatten() {
+            cx.member_of
+                .entry(m.clone())
+                .or_default()
+                .push(g.id.clone());
+        }
+    }
+    let eval = |rule: Option<&String>, record: &serde_json::Value| {
+        let rule = rule?;
+        let checked = crate::check(rule);
+        let hir = checked.hir.as_ref()?;
+        Some(crate::oracle::explain(hir, rule, record, &cx))
+    };
+    let mut out = Vec::new();
+    for (gi, row) in wanted {
+        let id = tenant
+            .users
+            .id(row)
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        let Some(record) = records.get(&id) else {
+            continue;
+        };
+        let (Some(gb), Some(ga)) = (tenant.groups.get(gi), changed_groups.get(gi)) else {
+            continue;
+        };
+        let member = |w: &World| {
+            w.memberships
+                .groups
+                .get(gi)
+                .is_some_and(|m| m.members.get(row))
+        };
+        out.push(Explained {
+            id: tenant.users.id(row).unwrap_or("").to_string(),
+            user_principal_name: tenant.users.name(row).unwrap_or("").to_string(),
+            group: gb.display_name.clone(),
+            member_before: member(before),
+            member_after: member(after),
+            before: eval(
+                gb.membership_rule.as_ref().filter(|_| gb.is_dynamic()),
+                record,
+            ),
+            after: eval(ga.membership_rule.as_ref(), record),
+        });
+    }
+    Ok(out)
+}
+
+/// A change as reported.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeSummary {
+    /// Group id.
+    pub group: String,
+    /// Group displayName.
+    pub display_name: String,
+    /// The change.
+    #[serde(flatten)]
+    pub change: Change,
+}
+
+/// Comparable form of a state list: (skuId, source, disabledPlans, state, error).
+fn signature(
+    a: &Assignments,
+    list: u32,
+) -> Vec<(
+    String,
+    Option<String>,
+    Vec<String>,
+    &'static str,
+    Option<LicenseError>,
+)> {
+    let mut v: Vec<_> = a
+        .lists
+        .get(list as usize)
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .map(|s: &State| {
+            (
+                a.skus
+                    .get(s.sku as usize)
+                    .map(|k| k.sku_id.clone())
+                    .unwrap_or_default(),
+                a.source_id(s).map(str::to_string),
+                a.disabled
+                    .get(s.disabled as usize)
+                    .cloned()
+                    .unwrap_or_default(),
+                s.state.as_str(),
+                s.error,
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Runs a what-if: before, after, and the difference (see the module docs).
+///
+/// Errors: a test group that is not a user group.
+pub fn run(
+    tenant: &mut Tenant,
+    changes: &[Change],
+    opts: &WhatIfOptions,
+) -> Result<WhatIf, String> {
+    let mut timings = BTreeMap::new();
+    let ropts = RecomputeOptions { now: opts.now };
+    let t0 = std::time::Instant::now();
+    let before = World::compute(tenant, &ropts, None);
+    timings.insert("beforeMs".to_string(), t0.elapsed().as_secs_f64() * 1e3);
+    let test = match opts.test_group {
+        None => None,
+        Some(g) => {
+            let m = before
+                .memberships
+                .groups
+                .get(g)
+                .ok_or("no such test group")?;
+            if m.object != crate::schema::ObjectType::User {
+                return Err("the test group must be a group of users".into());
+            }
+            Some(m.members.clone())
+        }
+    };
+    let original = std::mem::take(&mut tenant.groups);
+    tenant.groups = apply(&original, changes);
+    let t1 = std::time::Instant::now();
+    let after = World::compute(
+        tenant,
+        &ropts,
+        test.as_ref().map(|t| (t, &before.memberships)),
+    );
+    timings.insert("afterMs".to_string(), t1.elapsed().as_secs_f64() * 1e3);
+    let changed_groups = std::mem::replace(&mut tenant.groups, original);
+    let t2 = std::time::Instant::now();
+    let mut out = diff(
+        tenant,
+        &changed_groups,
+        changes,
+        &before,
+        &after,
+        opts,
+        test.as_ref(),
+    );
+    if let Some(t) = &test {
+        out.explanations = explain_changes(tenant, &changed_groups, &before, &after, t, opts.now)?;
+    }
+    timings.insert("diffMs".to_string(), t2.elapsed().as_secs_f64() * 1e3);
+    Ok(WhatIf { timings, ..out })
+}
+
+fn label(tenant: &Tenant, row: usize) -> String {
+    tenant
+        .users
+        .name(row)
+        .or_else(|| tenant.users.id(row))
+        .unwrap_or("?")
+        .to_string()
+}
+
+#[allow(clippy::too_many_lines, reason = "one pass per section of the report")]
+fn diff(
+    tenant: &Tenant,
+    changed_groups: &[Group],
+    changes: &[Change],
+    before: &World,
+    after: &World,
+    opts: &WhatIfOptions,
+    test: Option<&Bitmap>,
+) -> WhatIf {
+    let catalog = &tenant.catalog;
+    let users = &tenant.users;
+    let n = users.len();
+    let changed: BTreeSet<usize> = changes.iter().map(|c| c.group).collect();
+    let name = |g: &Group| {
+        if g.display_name.is_empty() {
+            g.id.clone()
+        } else {
+            g.display_name.clone()
+        }
+    };
+    // Groups.
+    let mut groups = Vec::new();
+    let mut joined_by_user: HashMap<usize, Vec<String>> = HashMap::new();
+    let mut left_by_user: HashMap<usize, Vec<String>> = HashMap::new();
+    let mut breaches = Vec::new();
+    let mut static_to_dynamic = Vec::new();
+    for (gi, (g_before, g_after)) in tenant.groups.iter().zip(changed_groups).enumerate() {
+        let (Some(mb), Some(ma)) = (
+            before.memberships.groups.get(gi),
+            after.memberships.groups.get(gi),
+        ) else {
+            continue;
+        };
+        let is_user = mb.object == crate::schema::ObjectType::User && ma.object == mb.object;
+        let joined = recompute::and_not(&ma.members, &mb.members);
+        let left = recompute::and_not(&mb.members, &ma.members);
+        let lic_changed = g_before.assigned_licenses != g_after.assigned_licenses;
+        let is_changed = changed.contains(&gi);
+        if !is_changed && joined.count_ones() == 0 && left.count_ones() == 0 {
+            continue;
+        }
+        if is_user {
+            for r in joined.ones_iter() {
+                joined_by_user.entry(r).or_default().push(name(g_before));
+            }
+            for r in left.ones_iter() {
+                left_by_user.entry(r).or_default().push(name(g_before));
+            }
+        }
+        let s2d = !g_before.is_dynamic() && g_after.is_dynamic();
+        if s2d {
+            static_to_dynamic.push(name(g_before));
+        }
+        let removals = left.count_ones() as u64;
+        if let Some(t) = opts.max_removals {
+            let before_n = mb.members.count_ones() as f64;
+            let over = match t {
+                Threshold::Count(c) => removals > c,
+                Threshold::Percent(p) => before_n > 0.0 && (removals as f64) * 100.0 / before_n > p,
+            };
+            if over {
+                breaches.push(Breach {
+                    what: format!("members leaving {}", name(g_before)),
+                    value: removals,
+                    limit: format!("--max-removals {t}"),
+                });
+            }
+        }
+        let labels = |b: &Bitmap| -> Vec<String> {
+            match mb.object {
+                crate::schema::ObjectType::User => {
+                    b.ones_iter().map(|r| label(tenant, r)).collect()
+                }
+                crate::schema::ObjectType::Device => tenant
+                    .devices
+                    .as_ref()
+                    .map(|d| {
+                        b.ones_iter()
+                            .filter_map(|r| d.name(r).or_else(|| d.id(r)).map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }
+        };
+        let skus = |g: &Group| -> Vec<String> {
+            g.assigned_licenses
+                .iter()
+                .map(|l| catalog.sku_label(&l.sku_id).to_string())
+                .collect()
+        };
+        let rule_changed = g_before.membership_rule != g_after.membership_rule;
+        groups.push(GroupDiff {
+            id: g_before.id.clone(),
+            display_name: g_before.display_name.clone(),
+            changed: is_changed,
+            rule_before: rule_changed
+                .then(|| g_before.membership_rule.clone())
+                .flatten(),
+            rule_after: rule_changed
+                .then(|| g_after.membership_rule.clone())
+                .flatten(),
+            before: mb.members.count_ones(),
+            after: ma.members.count_ones(),
+            unchanged: mb.members.count_ones() - left.count_ones(),
+            joined: labels(&joined),
+            left: labels(&left),
+            static_to_dynamic: s2d,
+            licenses_before: lic_changed.then(|| skus(g_before)),
+            licenses_after: lic_changed.then(|| skus(g_after)),
+        });
+    }
+
+    // Users: compare state lists by content; only differing users are examined.
+    let (ab, aa) = (&before.assignments, &after.assignments);
+    let mut sig_b: HashMap<u32, Vec<_>> = HashMap::new();
+    let mut sig_a: HashMap<u32, Vec<_>> = HashMap::new();
+    let mut same_pair: HashMap<(u32, u32), bool> = HashMap::new();
+    let mut users_out = Vec::new();
+    let mut risks = Risks {
+        iterations_before: before.iterations,
+        iterations_after: after.iterations,
+        converged: before.converged && after.converged,
+        static_to_dynamic,
+        ..Risks::default()
+    };
+    let data_label = |p: PlanIx| catalog.plan_label(p).to_string();
+    let sku_name = |a: &Assignments, s: u32| {
+        a.skus
+            .get(s as usize)
+            .map(|k| catalog.sku_label(&k.sku_id).to_string())
+            .unwrap_or_default()
+    };
+    let err_keys = |a: &Assignments, states: &[State]| -> BTreeSet<ErrorKey> {
+        states
+            .iter()
+            .filter_map(|s| {
+                let e = s.error?;
+                let src = match a.source_id(s) {
+                    None => "direct".to_string(),
+                    Some(id) => tenant
+                        .groups
+                        .iter()
+                        .find(|g| g.id == id)
+                        .map_or_else(|| id.to_string(), |g| g.display_name.clone()),
+                };
+                Some((sku_name(a, s.sku), src, e.as_str().to_string()))
+            })
+            .collect()
+    };
+    for row in 0..n {
+        if test.is_some_and(|t| !t.get(row)) {
+            continue;
+        }
+        let cb = ab.per_user.get(row).copied().unwrap_or(0);
+        let ca = aa.per_user.get(row).copied().unwrap_or(0);
+        let same = *same_pair.entry((cb, ca)).or_insert_with(|| {
+            let b = sig_b.entry(cb).or_insert_with(|| signature(ab, cb)).clone();
+            let a = sig_a.entry(ca).or_insert_with(|| signature(aa, ca));
+            b == *a
+        });
+        let joined = joined_by_user.remove(&row).unwrap_or_default();
+        let left = left_by_user.remove(&row).unwrap_or_default();
+        if same && joined.is_empty() && left.is_empty() {
+            continue;
+        }
+        let (sb, sa) = (ab.states(row), aa.states(row));
+        let held = |a: &Assignments, states: &[State]| -> BTreeSet<String> {
+            a.held(states)
+                .into_iter()
+                .map(|(s, _)| sku_name(a, s))
+                .collect()
+        };
+        let (hb, ha) = (held(ab, sb), held(aa, sa));
+        let pb: BTreeSet<PlanIx> = ab.effective_plans(sb, catalog).into_iter().collect();
+        let pa: BTreeSet<PlanIx> = aa.effective_plans(sa, catalog).into_iter().collect();
+        let (eb, ea) = (err_keys(ab, sb), err_keys(aa, sa));
+        let lost: Vec<PlanIx> = pb.difference(&pa).copied().collect();
+        let data_lost: Vec<String> = lost
+            .iter()
+            .filter(|p| tenant.rules.data_plans.contains(p))
+            .map(|p| data_label(*p))
+            .collect();
+        let d = UserDiff {
+            id: users.id(row).unwrap_or("").to_string(),
+            user_principal_name: users.name(row).unwrap_or("").to_string(),
+            groups_joined: joined,
+            groups_left: left,
+            skus_gained: ha.difference(&hb).cloned().collect(),
+            skus_lost: hb.difference(&ha).cloned().collect(),
+            plans_gained: pa.difference(&pb).map(|p| data_label(*p)).collect(),
+            plans_lost: lost.iter().map(|p| data_label(*p)).collect(),
+            loses_every_licence: !hb.is_empty() && ha.is_empty(),
+            data_plans_lost: data_lost,
+            errors_new: ea.difference(&eb).cloned().collect(),
+            errors_cleared: eb.difference(&ea).cloned().collect(),
+        };
+        if !d.data_plans_lost.is_empty() {
+            risks.data_loss_users += 1;
+            for p in &d.data_plans_lost {
+                *risks.data_plans_lost.entry(p.clone()).or_default() += 1;
+            }
+        }
+        if d.loses_every_licence {
+            risks.users_losing_every_licence += 1;
+        }
+        if !d.errors_new.is_empty() {
+            risks.users_with_new_errors += 1;
+            for (_, _, e) in &d.errors_new {
+                *risks.new_errors.entry(e.clone()).or_default() += 1;
+            }
+        }
+        users_out.push(d);
+    }
+    if let Some(limit) = opts.max_data_loss {
+        if risks.data_loss_users as u64 > limit {
+            breaches.push(Breach {
+                what: "users losing a plan that holds data".into(),
+                value: risks.data_loss_users as u64,
+                limit: format!("--max-data-loss {limit}"),
+            });
+        }
+    }
+    risks.breaches = breaches;
+    risks.feedback_groups = tenant
+        .groups
+        .iter()
+        .zip(changed_groups)
+        .filter(|(b, a)| reads_plans(b) || reads_plans(a))
+        .map(|(b, _)| name(b))
+        .collect();
+
+    // SKUs: every SKU whose seats move, and any short after.
+    let mut skus = Vec::new();
+    for s in &aa.skus {
+        let b = ab.skus.iter().find(|x| x.sku_id == s.sku_id);
+        let used_before = b.map_or(0, |b| b.consumed_after);
+        let cv_before = b.map_or(0, |b| b.count_violations);
+        let needed = s.consumed_after + s.count_violations;
+        let shortfall = s.assignable.map_or(0, |a| needed.saturating_sub(a));
+        if used_before == s.consumed_after && cv_before == s.count_violations && shortfall == 0 {
+            continue;
+        }
+        skus.push(SkuDiff {
+            sku_id: s.sku_id.clone(),
+            sku_part_number: catalog.sku_label(&s.sku_id).to_string(),
+            assignable: s.assignable,
+            used_before,
+            used_after: s.consumed_after,
+            needed_after: needed,
+            shortfall,
+            count_violations_before: cv_before,
+            count_violations_after: s.count_violations,
+        });
+    }
+
+    let mut issues = tenant.issues.clone();
+    for i in before.issues.iter().chain(&after.issues) {
+        if !issues.contains(i) {
+            issues.push(i.clone());
+        }
+    }
+    WhatIf {
+        tenant: tenant.dir.display().to_string(),
+        user_count: n,
+        group_count: tenant.groups.len(),
+        changes: changes
+            .iter()
+            .map(|c| {
+                let g = tenant.groups.get(c.group);
+                ChangeSummary {
+                    group: g.map(|g| g.id.clone()).unwrap_or_default(),
+                    display_name: g.map(|g| g.display_name.clone()).unwrap_or_default(),
+                    change: c.clone(),
+                }
+            })
+            .collect(),
+        test_group: opts
+            .test_group
+            .and_then(|g| tenant.groups.get(g))
+            .map(|g| g.display_name.clone()),
+        test_group_members: test.map(Bitmap::count_ones),
+        groups,
+        users: users_out,
+        skus,
+        risks,
+        explanations: Vec::new(),
+        issues,
+        timings: BTreeMap::new(),
+    }
+}
