@@ -708,7 +708,7 @@ pub fn whatif_text(w: &crate::whatif::WhatIf, limit: usize) -> String {
             .collect();
         let _ = writeln!(
             o,
-            "  ! {} lose plans that hold data: {} (mailbox, files and chats are kept for about 30 days, then deleted)",
+            "  ! {} lose plans that hold data: {} (Microsoft 365 keeps such data for about 30 days after the licence goes, then deletes it)",
             plural(r.data_loss_users, "user"),
             plans.join(", ")
         );

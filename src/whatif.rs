@@ -997,6 +997,18 @@ fn diff(
             .filter(|p| tenant.rules.data_plans.contains(p))
             .map(|p| data_label(*p))
             .collect();
+        // Plans that hold data first, then by name.
+        let order = |v: &mut Vec<String>| {
+            let data: BTreeSet<&str> = data_lost.iter().map(String::as_str).collect();
+            v.sort_by(|a, b| {
+                (!data.contains(a.as_str()), a.to_ascii_lowercase())
+                    .cmp(&(!data.contains(b.as_str()), b.to_ascii_lowercase()))
+            });
+        };
+        let mut plans_gained: Vec<String> = pa.difference(&pb).map(|p| data_label(*p)).collect();
+        let mut plans_lost: Vec<String> = lost.iter().map(|p| data_label(*p)).collect();
+        order(&mut plans_gained);
+        order(&mut plans_lost);
         let d = UserDiff {
             id: users.id(row).unwrap_or("").to_string(),
             user_principal_name: users.name(row).unwrap_or("").to_string(),
@@ -1004,8 +1016,8 @@ fn diff(
             groups_left: left,
             skus_gained: ha.difference(&hb).cloned().collect(),
             skus_lost: hb.difference(&ha).cloned().collect(),
-            plans_gained: pa.difference(&pb).map(|p| data_label(*p)).collect(),
-            plans_lost: lost.iter().map(|p| data_label(*p)).collect(),
+            plans_gained,
+            plans_lost,
             loses_every_licence: !hb.is_empty() && ha.is_empty(),
             data_plans_lost: data_lost,
             errors_new: ea.difference(&eb).cloned().collect(),

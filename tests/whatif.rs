@@ -1,0 +1,200 @@
+//! `dynrule whatif` end to end on scenario tenants (`corpus/whatif/`) and the built-in sample:
+//! exit codes, facts, and insta snapshots of the text and JSON reports.
+
+use serde_json::Value;
+use std::process::{Command, Output};
+
+const TENANT: &str = "corpus/whatif/contoso";
+const NOW: &str = "2026-11-01T00:00:00Z";
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dynrule"))
+        .arg("whatif")
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("spawn: {e}"))
+}
+
+fn text(args: &[&str]) -> (i32, String) {
+    let o = run(args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("timings: before"), "{err}");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+    )
+}
+
+fn json(args: &[&str]) -> (i32, Value) {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    let o = run(&all);
+    let mut v: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+    // Timings vary run to run.
+    if let Some(m) = v.as_object_mut() {
+        m.remove("timings");
+    }
+    (o.status.code().unwrap_or(-1), v)
+}
+
+const NARROW: &str = r#"user.department -eq "Sales" -and user.city -eq "Seattle""#;
+
+#[test]
+fn narrowed_rule_removes_users_who_lose_exchange() {
+    let args = ["--tenant", TENANT, "--now", NOW, "--group", "Sales E3", "--rule", NARROW];
+    let (code, v) = json(&args);
+    assert_eq!(code, 0);
+    let g = &v["groups"][0];
+    assert_eq!((g["before"].as_u64(), g["after"].as_u64()), (Some(5), Some(2)));
+    assert_eq!(g["left"].as_array().map(Vec::len), Some(3));
+    assert_eq!(v["risks"]["dataLossUsers"], 3);
+    assert_eq!(v["risks"]["dataPlansLost"]["EXCHANGE_S_ENTERPRISE"], 3);
+    let lost: Vec<&Value> = v["users"].as_array().into_iter().flatten().collect();
+    assert!(lost.iter().all(|u| u["skusLost"] == serde_json::json!(["ENTERPRISEPACK"])));
+    assert!(lost.iter().all(|u| u["losesEveryLicence"] == false), "EMS stays");
+    insta::assert_json_snapshot!("narrowed_json", v);
+    let (code, t) = text(&args);
+    assert_eq!(code, 0);
+    insta::assert_snapshot!("narrowed_text", t);
+}
+
+#[test]
+fn widened_rule_runs_a_sku_out_of_seats() {
+    let args = [
+        "--tenant",
+        TENANT,
+        "--now",
+        NOW,
+        "--group",
+        "E5 directors",
+        "--rule",
+        r#"user.jobTitle -in ["Director", "Engineering Manager", "Marketing Manager", "Sales Manager"]"#,
+    ];
+    let (code, v) = json(&args);
+    assert_eq!(code, 0);
+    let sku = v["skus"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["skuPartNumber"] == "ENTERPRISEPREMIUM"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(sku["assignable"], 4);
+    assert_eq!(sku["neededAfter"], 6);
+    assert_eq!(sku["shortfall"], 2);
+    assert_eq!(sku["countViolationsAfter"], 2);
+    assert_eq!(v["risks"]["newErrors"]["CountViolation"], 2);
+    let (_, t) = text(&args);
+    insta::assert_snapshot!("widened_text", t);
+}
+
+#[test]
+fn a_change_that_only_moves_service_plans() {
+    let args = [
+        "--tenant",
+        TENANT,
+        "--now",
+        NOW,
+        "--changes",
+        "corpus/whatif/disable-yammer-and-sway.json",
+    ];
+    let (code, v) = json(&args);
+    assert_eq!(code, 0);
+    let users = v["users"].as_array().cloned().unwrap_or_default();
+    assert_eq!(users.len(), 5);
+    for u in &users {
+        assert_eq!(u["skusLost"], serde_json::json!([]));
+        assert_eq!(u["skusGained"], serde_json::json!([]));
+        assert_eq!(u["plansLost"], serde_json::json!(["SWAY", "YAMMER_ENTERPRISE"]));
+    }
+    assert_eq!(v["groups"][0]["licensesAfter"], serde_json::json!(["ENTERPRISEPACK"]));
+    let (_, t) = text(&args);
+    insta::assert_snapshot!("plans_only_text", t);
+    // CSV: a header and one row per affected user.
+    let mut csv_args = args.to_vec();
+    csv_args.extend(["--format", "csv"]);
+    let o = run(&csv_args);
+    let csv = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(csv.lines().count(), 6, "{csv}");
+    assert!(csv.starts_with("id,userPrincipalName,groupsJoined"));
+}
+
+#[test]
+fn test_group_run_explains_each_changed_member() {
+    let args = [
+        "--tenant",
+        TENANT,
+        "--now",
+        NOW,
+        "--group",
+        "Sales E3",
+        "--rule",
+        NARROW,
+        "--test-group",
+        "Pilot testers",
+    ];
+    let (code, v) = json(&args);
+    assert_eq!(code, 0);
+    assert_eq!(v["testGroupMembers"], 4);
+    let ex = v["explanations"].as_array().cloned().unwrap_or_default();
+    let who: Vec<&str> = ex
+        .iter()
+        .filter_map(|e| e["userPrincipalName"].as_str())
+        .collect();
+    assert_eq!(who.len(), 2, "{who:?}");
+    assert!(who.contains(&"diego.siciliani@contoso.com"));
+    assert!(who.contains(&"henrietta.mueller@contoso.com"));
+    // grady.archie is in Sales outside Seattle but not in the test group: unaffected.
+    assert_eq!(v["groups"][0]["left"].as_array().map(Vec::len), Some(2));
+    for e in &ex {
+        assert_eq!(e["after"]["membershipRuleEvaluationResult"], false);
+        assert_eq!(e["before"]["membershipRuleEvaluationResult"], true);
+    }
+    let (_, t) = text(&args);
+    insta::assert_snapshot!("test_group_text", t);
+}
+
+#[test]
+fn thresholds_fail_the_command() {
+    let base = ["--tenant", TENANT, "--now", NOW, "--group", "Sales E3", "--rule", NARROW];
+    let mut over = base.to_vec();
+    over.extend(["--max-removals", "2"]);
+    let o = run(&over);
+    assert_eq!(o.status.code(), Some(3));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("✗ members leaving Sales E3: 3 (over --max-removals 2)"), "{out}");
+    let mut pct = base.to_vec();
+    pct.extend(["--max-removals", "60%"]);
+    assert_eq!(run(&pct).status.code(), Some(0), "3 of 5 is not over 60%");
+    let mut data = base.to_vec();
+    data.extend(["--max-data-loss", "0"]);
+    assert_eq!(run(&data).status.code(), Some(3));
+    // An invalid new rule: exit 1 with the diagnostics.
+    let bad = run(&["--tenant", TENANT, "--group", "Sales E3", "--rule", "user.department -eq"]);
+    assert_eq!(bad.status.code(), Some(1));
+    // Unknown group: exit 2.
+    let unknown = run(&["--tenant", TENANT, "--group", "Nope", "--rule", NARROW]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no group with id or displayName"));
+}
+
+/// The README's first command, exactly.
+#[test]
+fn readme_first_command_on_the_sample_tenant() {
+    let readme = std::fs::read_to_string("README.md").unwrap_or_default();
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with("cargo run --release -- whatif"))
+        .unwrap_or_else(|| panic!("README has no whatif command"));
+    let rule = line
+        .split("--rule '")
+        .nth(1)
+        .and_then(|r| r.strip_suffix('\''))
+        .unwrap_or_else(|| panic!("no --rule '…' in {line}"));
+    assert!(line.contains("--group \"EMS users\""), "{line}");
+    let (code, t) = text(&["--group", "EMS users", "--rule", rule]);
+    assert_eq!(code, 0);
+    assert!(t.contains("What-if on sample (3000 users"), "{t}");
+    assert!(t.contains("EMS users"));
+    insta::assert_snapshot!("sample_readme_text", t);
+}
