@@ -196,6 +196,14 @@ fn reads_plans(g: &Group) -> bool {
             .is_some_and(|r| r.to_ascii_lowercase().contains("assignedplans"))
 }
 
+fn same_licensing_members(tenant: &Tenant, a: &Memberships, b: &Memberships) -> bool {
+    tenant
+        .groups
+        .iter()
+        .zip(a.groups.iter().zip(&b.groups))
+        .all(|(g, (x, y))| g.assigned_licenses.is_empty() || x.members == y.members)
+}
+
 fn same_members(a: &Memberships, b: &Memberships) -> bool {
     a.groups.len() == b.groups.len()
         && a.groups
@@ -313,6 +321,13 @@ impl World {
                 }
                 iterations += 1;
                 if same_members(&m2, &m) {
+                    converged = true;
+                    break;
+                }
+                // Licences only follow groups that carry some: when only other groups moved,
+                // licensing (and so assignedPlans) cannot change, and this is the fixpoint.
+                if same_licensing_members(tenant, &m2, &m) {
+                    m = m2;
                     converged = true;
                     break;
                 }
