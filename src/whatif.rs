@@ -730,17 +730,17 @@ pub struct ChangeSummary {
     pub change: Change,
 }
 
-/// Comparable form of a state list: (skuId, source, disabledPlans, state, error).
-fn signature(
-    a: &Assignments,
-    list: u32,
-) -> Vec<(
+/// One state in comparable form: (skuId, source group id, disabledPlans, state, error).
+type StateKey = (
     String,
     Option<String>,
     Vec<String>,
     &'static str,
     Option<LicenseError>,
-)> {
+);
+
+/// Comparable form of a state list (the two sides intern their lists separately).
+fn signature(a: &Assignments, list: u32) -> Vec<StateKey> {
     let mut v: Vec<_> = a
         .lists
         .get(list as usize)

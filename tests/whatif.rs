@@ -43,17 +43,28 @@ const NARROW: &str = r#"user.department -eq "Sales" -and user.city -eq "Seattle"
 
 #[test]
 fn narrowed_rule_removes_users_who_lose_exchange() {
-    let args = ["--tenant", TENANT, "--now", NOW, "--group", "Sales E3", "--rule", NARROW];
+    let args = [
+        "--tenant", TENANT, "--now", NOW, "--group", "Sales E3", "--rule", NARROW,
+    ];
     let (code, v) = json(&args);
     assert_eq!(code, 0);
     let g = &v["groups"][0];
-    assert_eq!((g["before"].as_u64(), g["after"].as_u64()), (Some(5), Some(2)));
+    assert_eq!(
+        (g["before"].as_u64(), g["after"].as_u64()),
+        (Some(5), Some(2))
+    );
     assert_eq!(g["left"].as_array().map(Vec::len), Some(3));
     assert_eq!(v["risks"]["dataLossUsers"], 3);
     assert_eq!(v["risks"]["dataPlansLost"]["EXCHANGE_S_ENTERPRISE"], 3);
     let lost: Vec<&Value> = v["users"].as_array().into_iter().flatten().collect();
-    assert!(lost.iter().all(|u| u["skusLost"] == serde_json::json!(["ENTERPRISEPACK"])));
-    assert!(lost.iter().all(|u| u["losesEveryLicence"] == false), "EMS stays");
+    assert!(
+        lost.iter()
+            .all(|u| u["skusLost"] == serde_json::json!(["ENTERPRISEPACK"]))
+    );
+    assert!(
+        lost.iter().all(|u| u["losesEveryLicence"] == false),
+        "EMS stays"
+    );
     insta::assert_json_snapshot!("narrowed_json", v);
     let (code, t) = text(&args);
     assert_eq!(code, 0);
@@ -105,9 +116,15 @@ fn a_change_that_only_moves_service_plans() {
     for u in &users {
         assert_eq!(u["skusLost"], serde_json::json!([]));
         assert_eq!(u["skusGained"], serde_json::json!([]));
-        assert_eq!(u["plansLost"], serde_json::json!(["SWAY", "YAMMER_ENTERPRISE"]));
+        assert_eq!(
+            u["plansLost"],
+            serde_json::json!(["SWAY", "YAMMER_ENTERPRISE"])
+        );
     }
-    assert_eq!(v["groups"][0]["licensesAfter"], serde_json::json!(["ENTERPRISEPACK"]));
+    assert_eq!(
+        v["groups"][0]["licensesAfter"],
+        serde_json::json!(["ENTERPRISEPACK"])
+    );
     let (_, t) = text(&args);
     insta::assert_snapshot!("plans_only_text", t);
     // CSV: a header and one row per affected user.
@@ -156,13 +173,18 @@ fn test_group_run_explains_each_changed_member() {
 
 #[test]
 fn thresholds_fail_the_command() {
-    let base = ["--tenant", TENANT, "--now", NOW, "--group", "Sales E3", "--rule", NARROW];
+    let base = [
+        "--tenant", TENANT, "--now", NOW, "--group", "Sales E3", "--rule", NARROW,
+    ];
     let mut over = base.to_vec();
     over.extend(["--max-removals", "2"]);
     let o = run(&over);
     assert_eq!(o.status.code(), Some(3));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("✗ members leaving Sales E3: 3 (over --max-removals 2)"), "{out}");
+    assert!(
+        out.contains("✗ members leaving Sales E3: 3 (over --max-removals 2)"),
+        "{out}"
+    );
     let mut pct = base.to_vec();
     pct.extend(["--max-removals", "60%"]);
     assert_eq!(run(&pct).status.code(), Some(0), "3 of 5 is not over 60%");
@@ -170,7 +192,14 @@ fn thresholds_fail_the_command() {
     data.extend(["--max-data-loss", "0"]);
     assert_eq!(run(&data).status.code(), Some(3));
     // An invalid new rule: exit 1 with the diagnostics.
-    let bad = run(&["--tenant", TENANT, "--group", "Sales E3", "--rule", "user.department -eq"]);
+    let bad = run(&[
+        "--tenant",
+        TENANT,
+        "--group",
+        "Sales E3",
+        "--rule",
+        "user.department -eq",
+    ]);
     assert_eq!(bad.status.code(), Some(1));
     // Unknown group: exit 2.
     let unknown = run(&["--tenant", TENANT, "--group", "Nope", "--rule", NARROW]);
