@@ -289,17 +289,13 @@ fn plans_after(tenant: &Tenant, a: &Assignments) -> Option<PlanColumn> {
 
 impl World {
     /// Memberships and licensing for `tenant` as it stands (its groups, its users'
-    /// `assignedPlans`), iterated to a fixpoint when a rule reads `assignedPlans`. `restrict`
-    /// keeps every user outside a test group at the membership of `base` (see the module
-    /// docs). The users table's `assignedPlans` is restored before returning.
-    pub fn compute(
-        tenant: &mut Tenant,
-        opts: &RecomputeOptions,
-        restrict: Option<(&Bitmap, &Memberships)>,
-    ) -> World {
+    /// `assignedPlans`), iterated to a fixpoint when a rule reads `assignedPlans`. With `keep`,
+    /// memberships are held to another world's (see [`Keep`]). The users table's
+    /// `assignedPlans` is restored before returning.
+    pub fn compute(tenant: &mut Tenant, opts: &RecomputeOptions, keep: Option<&Keep<'_>>) -> World {
         let (mut m, mut issues) = recompute::memberships(tenant, opts);
-        if let Some((test, base)) = restrict {
-            restrict_to(&mut m, test, base);
+        if let Some(k) = keep {
+            k.apply(&mut m);
         }
         let (mut a, more) = licensing::assign(tenant, &m);
         issues.extend(more);
@@ -316,8 +312,8 @@ impl World {
                 };
                 tenant.users.replace_assigned_plans(col);
                 let (mut m2, _) = recompute::memberships(tenant, opts);
-                if let Some((test, base)) = restrict {
-                    restrict_to(&mut m2, test, base);
+                if let Some(k) = keep {
+                    k.apply(&mut m2);
                 }
                 iterations += 1;
                 if same_members(&m2, &m) {
@@ -354,21 +350,38 @@ impl World {
     }
 }
 
-/// Outside the test group, memberships stay as in `base`.
-fn restrict_to(m: &mut Memberships, test: &Bitmap, base: &Memberships) {
-    for (g, b) in m.groups.iter_mut().zip(&base.groups) {
-        if g.object != crate::schema::ObjectType::User || g.members.len() != test.len() {
-            continue;
+/// Memberships held to a base world while the other side is computed.
+pub struct Keep<'a> {
+    /// The world to hold to (the before side).
+    pub base: &'a Memberships,
+    /// Only these users take new memberships (a test group); `None`: everyone.
+    pub test: Option<&'a Bitmap>,
+    /// Groups whose membership stays as in `base` (groups the change pauses: a paused group
+    /// keeps its members, whatever the snapshot says about them).
+    pub pinned: Vec<usize>,
+}
+
+impl Keep<'_> {
+    fn apply(&self, m: &mut Memberships) {
+        for (gi, (g, b)) in m.groups.iter_mut().zip(&self.base.groups).enumerate() {
+            if self.pinned.contains(&gi) {
+                g.members = b.members.clone();
+                continue;
+            }
+            let Some(test) = self.test else { continue };
+            if g.object != crate::schema::ObjectType::User || g.members.len() != test.len() {
+                continue;
+            }
+            let words: Vec<u64> = g
+                .members
+                .words()
+                .iter()
+                .zip(b.members.words())
+                .zip(test.words())
+                .map(|((new, old), t)| (new & t) | (old & !t))
+                .collect();
+            g.members = Bitmap::from_words(words, g.members.len());
         }
-        let words: Vec<u64> = g
-            .members
-            .words()
-            .iter()
-            .zip(b.members.words())
-            .zip(test.words())
-            .map(|((new, old), t)| (new & t) | (old & !t))
-            .collect();
-        g.members = Bitmap::from_words(words, g.members.len());
     }
 }
 
@@ -795,12 +808,22 @@ pub fn run(
     };
     let original = std::mem::take(&mut tenant.groups);
     tenant.groups = apply(&original, changes);
+    let pinned: Vec<usize> = changes
+        .iter()
+        .filter(|c| {
+            c.membership_rule_processing_state
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case("Paused"))
+        })
+        .map(|c| c.group)
+        .collect();
+    let keep = Keep {
+        base: &before.memberships,
+        test: test.as_ref(),
+        pinned,
+    };
     let t1 = std::time::Instant::now();
-    let after = World::compute(
-        tenant,
-        &ropts,
-        test.as_ref().map(|t| (t, &before.memberships)),
-    );
+    let after = World::compute(tenant, &ropts, Some(&keep));
     timings.insert("afterMs".to_string(), t1.elapsed().as_secs_f64() * 1e3);
     let changed_groups = std::mem::replace(&mut tenant.groups, original);
     let t2 = std::time::Instant::now();

@@ -227,3 +227,32 @@ fn readme_first_command_on_the_sample_tenant() {
     assert!(t.contains("EMS users"));
     insta::assert_snapshot!("sample_readme_text", t);
 }
+
+#[test]
+fn pausing_a_group_changes_nothing_now() {
+    let (code, v) = json(&[
+        "--tenant", TENANT, "--now", NOW, "--group", "Sales E3", "--paused",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(v["users"], serde_json::json!([]));
+    assert_eq!(v["groups"][0]["left"], serde_json::json!([]));
+    // A licence change through --licenses: E3 swapped for E5 on the Sales group.
+    let (code, v) = json(&[
+        "--tenant",
+        TENANT,
+        "--now",
+        NOW,
+        "--group",
+        "Sales E3",
+        "--licenses",
+        "ENTERPRISEPREMIUM",
+    ]);
+    assert_eq!(code, 0);
+    let sku = v["skus"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["skuPartNumber"] == "ENTERPRISEPREMIUM"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(sku["neededAfter"], 8, "{sku}");
+    assert_eq!(sku["shortfall"], 4);
+}
