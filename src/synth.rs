@@ -620,6 +620,32 @@ pub fn tenant_values(users: usize, seed: u64) -> Vec<Value> {
         .collect()
 }
 
+/// A `subscribedSku` object as `GET /subscribedSkus` returns it, with the SKU's plans from the
+/// catalog.
+fn subscribed_sku(
+    catalog: &crate::catalog::Catalog,
+    part: &str,
+    sku_id: &str,
+    consumed: u64,
+    prepaid: u64,
+) -> Value {
+    let plans: Vec<Value> = catalog
+        .sku_by_id(sku_id)
+        .map(|k| k.plans.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| catalog.plan_info(p))
+        .map(|p| json!({"servicePlanId": p.service_plan_id, "servicePlanName": p.service_plan_name, "provisioningStatus": "Success", "appliesTo": "User"}))
+        .collect();
+    json!({
+        "id": format!("00000000-0000-0000-0000-00000000c0de_{sku_id}"),
+        "skuId": sku_id, "skuPartNumber": part, "appliesTo": "User",
+        "capabilityStatus": "Enabled", "consumedUnits": consumed,
+        "prepaidUnits": {"enabled": prepaid, "suspended": 0, "warning": 0, "lockedOut": 0},
+        "servicePlans": plans,
+    })
+}
+
 fn put(v: &mut Value, key: &str, x: Value) {
     if let Some(o) = v.as_object_mut() {
         o.insert(key.to_string(), x);
@@ -789,21 +815,13 @@ pub fn write_snapshot(users: usize, seed: u64, dir: &std::path::Path) -> std::io
         .map(|(s, (part, sku_id, _))| {
             let h = holders.get(s).copied().unwrap_or(0);
             let extra = headroom.get(s).copied().unwrap_or(1.0);
-            let plans: Vec<Value> = catalog
-                .sku_by_id(sku_id)
-                .map(|k| k.plans.clone())
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|p| catalog.plan_info(p))
-                .map(|p| json!({"servicePlanId": p.service_plan_id, "servicePlanName": p.service_plan_name, "provisioningStatus": "Success", "appliesTo": "User"}))
-                .collect();
-            json!({
-                "id": format!("00000000-0000-0000-0000-00000000c0de_{sku_id}"),
-                "skuId": sku_id, "skuPartNumber": part, "appliesTo": "User",
-                "capabilityStatus": "Enabled", "consumedUnits": h,
-                "prepaidUnits": {"enabled": ((h as f64) * extra).ceil() as u64, "suspended": 0, "warning": 0, "lockedOut": 0},
-                "servicePlans": plans,
-            })
+            subscribed_sku(
+                &catalog,
+                part,
+                sku_id,
+                h,
+                ((h as f64) * extra).ceil() as u64,
+            )
         })
         .collect();
     let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join("subscribedSkus.json"))?);
@@ -992,24 +1010,24 @@ pub fn sample_tenant() -> Result<crate::tenant::Tenant, String> {
         ),
     ];
     let skus_of = |consumed: &[(String, u64)]| -> Vec<Value> {
-        [("ENTERPRISEPACK", ENTERPRISEPACK, 1.03, 0u64), ("ENTERPRISEPREMIUM", ENTERPRISEPREMIUM, 1.0, 0), ("EMS", EMS, 1.0, 5), ("STANDARDPACK", STANDARDPACK, 1.1, 0), ("POWER_BI_PRO", POWER_BI_PRO, 1.2, 0)]
-            .iter()
-            .map(|(part, id, headroom, extra)| {
-                let used = consumed.iter().find(|(s, _)| s == id).map_or(0, |c| c.1);
-                let prepaid = if consumed.is_empty() { 1_000_000 } else { ((used as f64) * headroom).ceil() as u64 + extra };
-                let plans: Vec<Value> = catalog
-                    .sku_by_id(id)
-                    .map(|k| k.plans.clone())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|p| catalog.plan_info(p))
-                    .map(|p| json!({"servicePlanId": p.service_plan_id, "servicePlanName": p.service_plan_name, "provisioningStatus": "Success", "appliesTo": "User"}))
-                    .collect();
-                json!({"skuId": id, "skuPartNumber": part, "appliesTo": "User", "capabilityStatus": "Enabled",
-                       "consumedUnits": used, "prepaidUnits": {"enabled": prepaid, "suspended": 0, "warning": 0, "lockedOut": 0},
-                       "servicePlans": plans})
-            })
-            .collect()
+        [
+            ("ENTERPRISEPACK", ENTERPRISEPACK, 1.03, 0u64),
+            ("ENTERPRISEPREMIUM", ENTERPRISEPREMIUM, 1.0, 0),
+            ("EMS", EMS, 1.0, 5),
+            ("STANDARDPACK", STANDARDPACK, 1.1, 0),
+            ("POWER_BI_PRO", POWER_BI_PRO, 1.2, 0),
+        ]
+        .iter()
+        .map(|(part, id, headroom, extra)| {
+            let used = consumed.iter().find(|(s, _)| s == id).map_or(0, |c| c.1);
+            let prepaid = if consumed.is_empty() {
+                1_000_000
+            } else {
+                ((used as f64) * headroom).ceil() as u64 + extra
+            };
+            subscribed_sku(&catalog, part, id, used, prepaid)
+        })
+        .collect()
     };
     let objects = |vs: Vec<Value>, file: &str| -> crate::tenant::Objects {
         vs.into_iter()

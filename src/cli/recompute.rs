@@ -22,15 +22,22 @@ pub struct RecomputeArgs {
     /// Summary on stdout: a readable table, or the summary JSON.
     #[arg(long, value_enum, default_value_t = super::Format::Text)]
     format: super::Format,
+    #[command(flatten)]
+    snapshot: SnapshotArgs,
+}
+
+/// Options shared by the commands that read a tenant snapshot.
+#[derive(clap::Args)]
+pub struct SnapshotArgs {
     /// Licensing rules to use instead of the snapshot's licensingRules.json.
     #[arg(long)]
-    licensing_rules: Option<PathBuf>,
+    pub licensing_rules: Option<PathBuf>,
     /// The instant `system.now` stands for (RFC 3339); default: now.
     #[arg(long)]
-    now: Option<jiff::Timestamp>,
+    pub now: Option<jiff::Timestamp>,
     /// Skip user or device records that cannot be read (each is reported) instead of stopping.
     #[arg(long)]
-    skip_invalid: bool,
+    pub skip_invalid: bool,
 }
 
 fn ms(t: Instant) -> f64 {
@@ -58,15 +65,15 @@ pub fn recompute(args: RecomputeArgs) -> ExitCode {
     let t0 = Instant::now();
     let tenant = match load_tenant(
         &args.tenant,
-        args.licensing_rules.clone(),
-        args.skip_invalid,
+        args.snapshot.licensing_rules.clone(),
+        args.snapshot.skip_invalid,
     ) {
         Ok(t) => t,
         Err(c) => return c,
     };
     let load_ms = ms(t0);
     let opts = RecomputeOptions {
-        now: args.now.unwrap_or_else(jiff::Timestamp::now),
+        now: args.snapshot.now.unwrap_or_else(jiff::Timestamp::now),
     };
     let (m, mut issues) = recompute::memberships(&tenant, &opts);
     let (a, lic_issues) = licensing::assign(&tenant, &m);

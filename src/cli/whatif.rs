@@ -60,15 +60,8 @@ pub struct WhatIfArgs {
     /// How many users and members the text report lists per section.
     #[arg(long, default_value_t = 20)]
     limit: usize,
-    /// Licensing rules to use instead of the snapshot's licensingRules.json.
-    #[arg(long)]
-    licensing_rules: Option<PathBuf>,
-    /// The instant `system.now` stands for (RFC 3339); default: now.
-    #[arg(long)]
-    now: Option<jiff::Timestamp>,
-    /// Skip user records that cannot be read (each is reported) instead of stopping.
-    #[arg(long)]
-    skip_invalid: bool,
+    #[command(flatten)]
+    snapshot: super::recompute::SnapshotArgs,
 }
 
 fn parse_licenses(
@@ -103,8 +96,8 @@ pub fn whatif(args: WhatIfArgs) -> ExitCode {
     } else {
         match super::recompute::load_tenant(
             std::path::Path::new(&args.tenant),
-            args.licensing_rules.clone(),
-            args.skip_invalid,
+            args.snapshot.licensing_rules.clone(),
+            args.snapshot.skip_invalid,
         ) {
             Ok(t) => t,
             Err(c) => return c,
@@ -190,7 +183,7 @@ pub fn whatif(args: WhatIfArgs) -> ExitCode {
         }
     };
     let opts = WhatIfOptions {
-        now: args.now.unwrap_or_else(jiff::Timestamp::now),
+        now: args.snapshot.now.unwrap_or_else(jiff::Timestamp::now),
         test_group,
         max_removals: args.max_removals,
         max_data_loss: args.max_data_loss,
