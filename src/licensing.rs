@@ -318,8 +318,6 @@ struct SnapState {
 struct GroupPlan {
     /// (sku, disabled list).
     licences: Vec<(u32, u32)>,
-    /// Union of enabled plans.
-    enabled: Vec<PlanIx>,
     /// The enabled plans that some rule names: prohibited somewhere, in a conflict, or a
     /// mailbox (the per-user checks only look at these).
     prohibited: Vec<PlanIx>,
@@ -596,7 +594,6 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
             .collect();
         plans.push(Some(GroupPlan {
             licences,
-            enabled,
             prohibited,
             conflicting,
             mailboxes,
@@ -639,6 +636,21 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
     for s in snap_states.iter().chain(snap_assigned.iter()).flatten() {
         pairs.insert((s.sku, s.disabled));
     }
+    // Add-on products (D44): no core workload plan (mailbox, SharePoint/OneDrive, Teams) of
+    // their own. Suites are consistent by Microsoft's design, so only plans that add-ons bring
+    // can be left without a prerequisite by a removal.
+    let core: BTreeSet<PlanIx> = tenant
+        .rules
+        .data_plans
+        .iter()
+        .chain(&tenant.rules.mailbox_plans)
+        .copied()
+        .collect();
+    let addon: Vec<bool> = t
+        .skus
+        .iter()
+        .map(|k| !k.plans.is_empty() && !k.plans.iter().any(|p| core.contains(p)))
+        .collect();
     let enabled_cache: HashMap<(u32, u32), Vec<PlanIx>> = pairs
         .into_iter()
         .map(|(s, d)| ((s, d), enabled_of(&t, catalog, s, d)))
@@ -752,6 +764,14 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
             };
             // Kept states: direct ones, and those of groups not processed here.
             let mut plans_now: Vec<PlanIx> = Vec::new();
+            // The part of `plans_now` that add-on products provide (D44).
+            let mut addon_now: Vec<PlanIx> = Vec::new();
+            let gain = |plans_now: &mut Vec<PlanIx>, addon_now: &mut Vec<PlanIx>, sku: u32, d: u32| {
+                sorted_union(plans_now, enabled(sku, d));
+                if addon.get(sku as usize).copied().unwrap_or(false) {
+                    sorted_union(addon_now, enabled(sku, d));
+                }
+            };
             let mut held: Vec<u32> = Vec::new();
             let mut inherited: Vec<&SnapState> = Vec::new();
             for s in snap {
@@ -759,7 +779,7 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
                     Some(g) if processed(g) => inherited.push(s),
                     _ => {
                         if s.state.holds() {
-                            sorted_union(&mut plans_now, enabled(s.sku, s.disabled));
+                            gain(&mut plans_now, &mut addon_now, s.sku, s.disabled);
                             held.push(s.sku);
                         }
                         w.kept.push(s.clone());
@@ -781,6 +801,9 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
                     has_duplicate(p, row, duplicates.get_or_init(|| duplicate_addresses(tenant)))
                 })
             };
+            // SKUs other sources already give (never a new seat); SKUs that two of the user's
+            // groups both want are shared in pass 2, where the first to succeed takes the seat.
+            let kept_skus = held.clone();
             for (not_est, _, g) in mine {
                 let Some(Some(gp)) = plans.get(g as usize) else { continue };
                 let mut error: Option<(LicenseError, String)> = None;
@@ -811,15 +834,17 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
                     .licences
                     .iter()
                     .map(|&(s, _)| s)
-                    .filter(|s| w.held_before.binary_search(s).is_err() && !held.contains(s))
+                    .filter(|s| w.held_before.binary_search(s).is_err() && !kept_skus.contains(s))
                     .collect();
                 if error.is_none() {
-                    sorted_union(&mut plans_now, &gp.enabled);
+                    for &(s, d) in &gp.licences {
+                        gain(&mut plans_now, &mut addon_now, s, d);
+                    }
                     held.extend(gp.licences.iter().map(|&(s, _)| s));
                 } else if established {
                     // D40: what the user holds from the group stays.
                     for s in inherited.iter().filter(|s| s.source == Some(g) && s.state.holds()) {
-                        sorted_union(&mut plans_now, enabled(s.sku, s.disabled));
+                        gain(&mut plans_now, &mut addon_now, s.sku, s.disabled);
                         held.push(s.sku);
                     }
                 }
@@ -847,7 +872,7 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
                     if !lost.is_empty() {
                         let now: BTreeSet<PlanIx> = plans_now.iter().copied().collect();
                         let with: BTreeSet<PlanIx> = now.iter().chain(lost.iter()).copied().collect();
-                        for &p in &plans_now {
+                        for &p in &addon_now {
                             if rules.unmet(p, &now).is_some() && rules.unmet(p, &with).is_none() {
                                 let need = lost.iter().filter(|q| !now.contains(q)).map(|q| catalog.plan_label(*q)).collect::<Vec<_>>();
                                 blocked = Some(format!("{} needs {}, which only this licence provides", catalog.plan_label(p), need.join(", ")));
@@ -856,7 +881,7 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
                         }
                     }
                     if blocked.is_some() {
-                        sorted_union(&mut plans_now, enabled(s.sku, s.disabled));
+                        gain(&mut plans_now, &mut addon_now, s.sku, s.disabled);
                         held.push(s.sku);
                     }
                 }
