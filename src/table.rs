@@ -445,48 +445,97 @@ impl Default for PlanBuilder {
     }
 }
 
+/// One field of a plan given to [`PlanColumn::derive`]: null, a code of the column's own
+/// dictionary for that field, or new text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PlanField<'a> {
+    /// Null.
+    Null,
+    /// A code (`1 + index`) of this column's dictionary for the field.
+    Code(u32),
+    /// Text, interned into the new column's dictionary.
+    Text(&'a str),
+}
+
 impl PlanColumn {
-    /// A column from distinct plan lists and a list index per row: `lists[set_codes[row]]` is
-    /// row `row`'s `assignedPlans` as `[servicePlanId, service, capabilityStatus]`.
+    /// A new column over the same rows from plan lists given mostly as codes of this column
+    /// (`[servicePlanId, service, capabilityStatus]`), without going through text for values
+    /// it already has: `lists[set_codes[row]]` is row `row`'s plans.
     ///
-    /// Errors: more than 4 billion plans.
-    pub fn from_lists(
-        lists: &[Vec<[Option<String>; 3]>],
+    /// Errors: more than 4 billion plans, or 4 GiB of distinct text.
+    pub fn derive(
+        &self,
+        lists: &[Vec<[PlanField<'_>; 3]>],
         set_codes: &[u32],
     ) -> Result<PlanColumn, String> {
-        let mut b = PlanBuilder::default();
-        for l in lists {
-            let cells: Vec<[Option<Cow<'_, str>>; 3]> = l
-                .iter()
-                .map(|p| p.clone().map(|f| f.map(Cow::Owned)))
-                .collect();
-            b.push(&cells);
+        let mut dicts: [DictBuilder; 3] = Default::default();
+        let mut remap: [Vec<u32>; 3] = Default::default();
+        for ((b, r), d) in dicts.iter_mut().zip(remap.iter_mut()).zip(&self.sets.dicts) {
+            b.always_dedupe = true;
+            r.push(0);
+            for i in 0..d.len() {
+                r.push(b.intern(d.get(i)));
+            }
         }
-        let mut col = b.finish()?;
-        // `push` assigned each list a set; map rows through it.
-        let remap = std::mem::take(&mut col.set_codes);
-        col.set_codes = set_codes
-            .iter()
-            .map(|&c| remap.get(c as usize).copied().unwrap_or(0))
-            .collect();
-        Ok(col)
-    }
-
-    /// Row `row`'s plans as `[servicePlanId, service, capabilityStatus]` text.
-    pub fn row(&self, row: usize) -> Vec<[Option<&str>; 3]> {
-        let s = self.set_codes.get(row).copied().unwrap_or(0) as usize;
-        self.sets
-            .plans(s)
-            .map(|codes| {
-                let mut out = [None; 3];
-                for (i, c) in codes.iter().enumerate() {
-                    if let (Some(slot), Some(d)) = (out.get_mut(i), self.sets.dicts.get(i)) {
-                        *slot = (*c > 0).then(|| d.get(*c as usize - 1));
+        let mut sets = PlanSets {
+            offsets: vec![0, 0],
+            ..PlanSets::default()
+        };
+        let mut index: hashbrown::HashMap<Vec<[u32; 3]>, u32> = hashbrown::HashMap::new();
+        index.insert(Vec::new(), 0);
+        let mut list_sets = Vec::with_capacity(lists.len());
+        for l in lists {
+            let mut key: Vec<[u32; 3]> = l
+                .iter()
+                .map(|p| {
+                    let mut out = [0u32; 3];
+                    for (f, v) in p.iter().enumerate() {
+                        let code = match v {
+                            PlanField::Null => 0,
+                            PlanField::Code(c) => remap
+                                .get(f)
+                                .and_then(|r| r.get(*c as usize))
+                                .copied()
+                                .unwrap_or(0),
+                            PlanField::Text(t) => dicts.get_mut(f).map_or(0, |b| b.intern(t)),
+                        };
+                        if let Some(o) = out.get_mut(f) {
+                            *o = code;
+                        }
                     }
+                    out
+                })
+                .collect();
+            key.sort_unstable();
+            key.dedup();
+            let next = index.len() as u32;
+            let code = match index.get(&key) {
+                Some(&c) => c,
+                None => {
+                    for [a, b, c] in &key {
+                        sets.service_plan_id.push(*a);
+                        sets.service.push(*b);
+                        sets.capability_status.push(*c);
+                    }
+                    sets.offsets.push(
+                        u32::try_from(sets.service.len())
+                            .map_err(|_| "too many assigned plans".to_string())?,
+                    );
+                    index.insert(key, next);
+                    next
                 }
-                out
-            })
-            .collect()
+            };
+            list_sets.push(code);
+        }
+        let [a, b, c] = dicts;
+        sets.dicts = [a.finish()?, b.finish()?, c.finish()?];
+        Ok(PlanColumn {
+            set_codes: set_codes
+                .iter()
+                .map(|&l| list_sets.get(l as usize).copied().unwrap_or(0))
+                .collect(),
+            sets,
+        })
     }
 }
 

@@ -215,76 +215,109 @@ fn same_members(a: &Memberships, b: &Memberships) -> bool {
 /// Users' `assignedPlans` as licensing leaves them: plans still enabled stay (a `Deleted` one
 /// comes back `Enabled`), plans no longer enabled become `Deleted` (Graph keeps removed plans
 /// in `assignedPlans` that way), new plans are added `Enabled` with the `service` name seen for
-/// that plan elsewhere in the table.
+/// that plan elsewhere in the table. Worked out once per distinct (plan set, licence states)
+/// pair, on dictionary codes.
 fn plans_after(tenant: &Tenant, a: &Assignments) -> Option<PlanColumn> {
+    use crate::table::PlanField;
     let col = tenant.users.assigned_plans()?;
     let catalog = &tenant.catalog;
-    // servicePlanId → service, from the table itself.
-    let mut service: HashMap<String, String> = HashMap::new();
-    for s in 0..col.sets.len() {
-        for [p, svc, _] in col.sets.plans(s) {
-            let (Some(pd), Some(sd)) = (col.sets.dicts.first(), col.sets.dicts.get(1)) else {
-                continue;
-            };
-            if p > 0 && svc > 0 {
-                service
-                    .entry(pd.get(p as usize - 1).to_ascii_lowercase())
-                    .or_insert_with(|| sd.get(svc as usize - 1).to_string());
+    let [ids, _, statuses] = &col.sets.dicts;
+    // servicePlanId code → catalog plan, and catalog plan → code.
+    let plan_of_code: Vec<Option<PlanIx>> = std::iter::once(None)
+        .chain((0..ids.len()).map(|i| catalog.plan_by_id(ids.get(i))))
+        .collect();
+    let code_of_plan: HashMap<PlanIx, u32> = plan_of_code
+        .iter()
+        .enumerate()
+        .filter_map(|(c, p)| p.map(|p| (p, c as u32)))
+        .collect();
+    // servicePlanId code → the first `service` code seen with it.
+    let mut service_of: Vec<u32> = vec![0; plan_of_code.len()];
+    for (p, s) in col.sets.service_plan_id.iter().zip(&col.sets.service) {
+        if let Some(slot) = service_of.get_mut(*p as usize) {
+            if *slot == 0 {
+                *slot = *s;
             }
         }
     }
-    let mut lists: Vec<Vec<[Option<String>; 3]>> = Vec::new();
-    let mut index: HashMap<(u32, u32), u32> = HashMap::new();
+    let status_code = |name: &str| {
+        (0..statuses.len())
+            .find(|&i| statuses.get(i).eq_ignore_ascii_case(name))
+            .map(|i| i as u32 + 1)
+    };
+    let enabled_field = status_code("Enabled").map_or(PlanField::Text("Enabled"), PlanField::Code);
+    let deleted_field = status_code("Deleted").map_or(PlanField::Text("Deleted"), PlanField::Code);
+    let active: Vec<bool> = std::iter::once(false)
+        .chain((0..statuses.len()).map(|i| {
+            let s = statuses.get(i);
+            s.eq_ignore_ascii_case("Enabled") || s.eq_ignore_ascii_case("Warning")
+        }))
+        .collect();
+    let deleted_code = status_code("Deleted");
+
+    let mut lists: Vec<Vec<[PlanField<'_>; 3]>> = Vec::new();
+    let mut index: hashbrown::HashMap<(u32, u32), u32> = hashbrown::HashMap::new();
     let mut codes = Vec::with_capacity(tenant.users.len());
     for row in 0..tenant.users.len() {
         let before = col.set_codes.get(row).copied().unwrap_or(0);
         let after = a.per_user.get(row).copied().unwrap_or(0);
         let next = lists.len() as u32;
         let code = *index.entry((before, after)).or_insert_with(|| {
-            let enabled: BTreeSet<String> = a
-                .effective_plans(
-                    a.lists.get(after as usize).map_or(&[], Vec::as_slice),
-                    catalog,
-                )
-                .into_iter()
-                .filter_map(|p| catalog.plan_info(p).map(|i| i.service_plan_id.clone()))
-                .collect();
-            let mut seen = BTreeSet::new();
-            let mut out: Vec<[Option<String>; 3]> = Vec::new();
-            for [p, svc, status] in col.row(row) {
-                let id = p.map(str::to_ascii_lowercase);
-                let on = id.as_ref().is_some_and(|i| enabled.contains(i));
-                let status = match (on, status) {
-                    (true, Some(s)) if s.eq_ignore_ascii_case("Deleted") => {
-                        Some("Enabled".to_string())
-                    }
-                    (true, s) => s.map(str::to_string),
-                    (false, Some(s))
-                        if s.eq_ignore_ascii_case("Enabled")
-                            || s.eq_ignore_ascii_case("Warning") =>
-                    {
-                        Some("Deleted".to_string())
-                    }
-                    (false, s) => s.map(str::to_string),
+            let enabled = a.effective_plans(
+                a.lists.get(after as usize).map_or(&[], Vec::as_slice),
+                catalog,
+            );
+            let mut seen: Vec<PlanIx> = Vec::new();
+            let mut out: Vec<[PlanField<'_>; 3]> = Vec::new();
+            for [p, svc, status] in col.sets.plans(before as usize) {
+                let plan = plan_of_code.get(p as usize).copied().flatten();
+                let on = plan.is_some_and(|x| enabled.binary_search(&x).is_ok());
+                let status = if on && Some(status) == deleted_code {
+                    enabled_field
+                } else if !on && active.get(status as usize).copied().unwrap_or(false) {
+                    deleted_field
+                } else if status == 0 {
+                    PlanField::Null
+                } else {
+                    PlanField::Code(status)
                 };
-                if let Some(i) = &id {
-                    seen.insert(i.clone());
+                if let Some(x) = plan {
+                    seen.push(x);
                 }
-                out.push([p.map(str::to_string), svc.map(str::to_string), status]);
+                let field = |c: u32| {
+                    if c == 0 {
+                        PlanField::Null
+                    } else {
+                        PlanField::Code(c)
+                    }
+                };
+                out.push([field(p), field(svc), status]);
             }
-            for id in enabled.iter().filter(|i| !seen.contains(*i)) {
-                out.push([
-                    Some(id.clone()),
-                    service.get(id).cloned(),
-                    Some("Enabled".into()),
-                ]);
+            for &x in enabled.iter().filter(|x| !seen.contains(x)) {
+                let (id, svc) = match code_of_plan.get(&x) {
+                    Some(&c) => (
+                        PlanField::Code(c),
+                        service_of
+                            .get(c as usize)
+                            .copied()
+                            .filter(|&s| s > 0)
+                            .map_or(PlanField::Null, PlanField::Code),
+                    ),
+                    None => (
+                        catalog.plan_info(x).map_or(PlanField::Null, |i| {
+                            PlanField::Text(i.service_plan_id.as_str())
+                        }),
+                        PlanField::Null,
+                    ),
+                };
+                out.push([id, svc, enabled_field]);
             }
             lists.push(out);
             next
         });
         codes.push(code);
     }
-    PlanColumn::from_lists(&lists, &codes).ok()
+    col.derive(&lists, &codes).ok()
 }
 
 impl World {

@@ -1,0 +1,72 @@
+//! Licensing and what-if benches over a generated tenant snapshot (`gen-tenant --snapshot`,
+//! 100k users, 201 groups, seed 7; written once to the temp folder): every group's membership,
+//! group-based licensing, the whole `recompute` after loading, and a what-if (narrowing the EMS
+//! licence group), which computes two worlds with the `assignedPlans` feedback loop.
+//!
+//! Report ratios between runs of the same session (`--save-baseline` / `--baseline`), not
+//! absolute times.
+
+#![allow(missing_docs)] // criterion_group! generates an undocumented function
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use dynrule::recompute::{RecomputeOptions, memberships};
+use dynrule::tenant::{Tenant, TenantOptions};
+use dynrule::whatif::{self, Change, WhatIfOptions};
+use std::path::PathBuf;
+
+const USERS: usize = 100_000;
+
+fn snapshot() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dynrule-bench-snapshot-{USERS}-v1"));
+    if !dir.join("organization.json").exists() {
+        dynrule::synth::write_snapshot(USERS, 7, &dir).expect("write snapshot");
+    }
+    dir
+}
+
+fn now() -> jiff::Timestamp {
+    "2026-11-21T00:00:00Z".parse().expect("now")
+}
+
+fn bench(c: &mut Criterion) {
+    let dir = snapshot();
+    let mut tenant = Tenant::load(&dir, &TenantOptions::default()).expect("load");
+    let opts = RecomputeOptions { now: now() };
+    let (m, _) = memberships(&tenant, &opts);
+    let ems = tenant.find_group("Licence EMS").expect("EMS group");
+    let change = Change {
+        group: ems,
+        membership_rule: Some(
+            "user.extensionAttribute1 -contains \"EMS\" -and user.accountEnabled -eq true".into(),
+        ),
+        ..Change::default()
+    };
+
+    let mut g = c.benchmark_group(format!("licensing-{USERS}-users"));
+    g.sample_size(10);
+    g.bench_function("memberships-201-groups", |b| {
+        b.iter(|| memberships(&tenant, &opts))
+    });
+    g.bench_function("assign", |b| {
+        b.iter(|| dynrule::licensing::assign(&tenant, &m))
+    });
+    g.bench_function("whatif-narrow-ems", |b| {
+        b.iter(|| {
+            whatif::run(
+                &mut tenant,
+                std::slice::from_ref(&change),
+                &WhatIfOptions {
+                    now: now(),
+                    test_group: None,
+                    max_removals: None,
+                    max_data_loss: None,
+                },
+            )
+            .expect("whatif")
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
