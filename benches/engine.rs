@@ -6,6 +6,13 @@
 //! runs of the same session (criterion keeps the previous run as the baseline), not absolute
 //! times; `benches/duckdb_compare.py` gives the ratio to DuckDB on the same data.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a bench fails by panicking, helpers included"
+)]
 #![allow(missing_docs)] // criterion_group! generates an undocumented function
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};

@@ -3,6 +3,13 @@
 //! the same session (`cargo bench --bench front_end -- --save-baseline before`, then
 //! `-- --baseline before`), not as absolute times.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a bench fails by panicking, helpers included"
+)]
 #![allow(missing_docs)] // criterion_group! generates an undocumented function
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};

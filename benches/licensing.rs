@@ -6,6 +6,13 @@
 //! Report ratios between runs of the same session (`--save-baseline` / `--baseline`), not
 //! absolute times.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a bench fails by panicking, helpers included"
+)]
 #![allow(missing_docs)] // criterion_group! generates an undocumented function
 
 use criterion::{Criterion, criterion_group, criterion_main};

@@ -1,5 +1,13 @@
 //! The `dynrule` binary end to end: exit codes, output shapes, formats.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking, helpers included"
+)]
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
@@ -302,7 +310,7 @@ fn explain_text_and_json() {
         "{}",
         String::from_utf8_lossy(&text.stderr)
     );
-    let out = stdout(&text).replace(&*u, "<users>");
+    let out = stdout(&text).replace(u, "<users>");
     insta::assert_snapshot!(out);
     let json = run(
         &[

@@ -5,6 +5,14 @@
 //! must exist in `grammar/DECISIONS.md`. The rendered diagnostics of every rule are one insta
 //! snapshot; the ASTs of a representative set are another.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking, helpers included"
+)]
+
 use dynrule::diag::render_plain;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};

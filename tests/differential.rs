@@ -4,6 +4,14 @@
 //! Values come from small pools with case variants, Unicode, empty strings, nulls and near
 //! misses, so predicates hit and miss often; rules combine every operator family.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking, helpers included"
+)]
+
 use dynrule::load::table_from_values;
 use dynrule::oracle::{self, Context};
 use dynrule::program::{CompileOptions, Program};

@@ -1,6 +1,14 @@
 //! The columnar engine (loader → table → program → VM) against the reference oracle on
 //! hand-written records: every rule's member set must be the oracle's.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking, helpers included"
+)]
+
 use dynrule::load::table_from_values;
 use dynrule::oracle::{self, Context};
 use dynrule::program::{CompileOptions, Program};

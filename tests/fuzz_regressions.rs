@@ -2,6 +2,14 @@
 //! targets make, so a crash found once stays fixed (the regex crate's `tests/regression_fuzz.rs`
 //! does the same).
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking, helpers included"
+)]
+
 fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
     let dir = format!("fuzz/regressions/{target}");
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)

@@ -1,6 +1,14 @@
 //! The hints for what admins really paste (issue #2, item 6), as data: each rule must draw the
 //! code, and its help must say the fix.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking, helpers included"
+)]
+
 const CASES: &[(&str, &str, &str)] = &[
     ("user.mail –ne null", "DR004", "replace it with `-ne`"),
     ("user.mail —ne null", "DR004", "replace it with `-ne`"),

@@ -3,6 +3,14 @@
 //! facts are checked against `licenses.jsonl` and the summary, and the text report is an insta
 //! snapshot.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking, helpers included"
+)]
+
 use dynrule::licensing;
 use dynrule::recompute::{self, RecomputeOptions};
 use dynrule::report::{self, RecomputeReport, Timings};

@@ -2,6 +2,14 @@
 //! licences with disabled plans, seats, usage locations, duplicate proxy addresses, snapshot
 //! states): it never panics, and the documented invariants hold for every user, group and SKU.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking, helpers included"
+)]
+
 use dynrule::licensing::{self, StateKind};
 use dynrule::load::table_from_values;
 use dynrule::recompute::{self, RecomputeOptions};
@@ -48,21 +56,28 @@ fn uid(i: usize) -> String {
     format!("00000000-0000-4000-9000-{:012x}", i)
 }
 
+/// A user: department, usageLocation, proxy address pool index, snapshot states
+/// (sku, group or direct, active).
+type UserSpec = (
+    usize,
+    Option<&'static str>,
+    usize,
+    Vec<(usize, Option<usize>, bool)>,
+);
+/// A group: rule on a department (or static), licences (sku, disabled plan indexes),
+/// securityEnabled, paused, static members.
+type GroupSpec = (
+    Option<usize>,
+    Vec<(usize, Vec<usize>)>,
+    bool,
+    bool,
+    Vec<usize>,
+);
+
 #[derive(Debug, Clone)]
 struct Spec {
-    users: Vec<(
-        usize,
-        Option<&'static str>,
-        usize,
-        Vec<(usize, Option<usize>, bool)>,
-    )>,
-    groups: Vec<(
-        Option<usize>,
-        Vec<(usize, Vec<usize>)>,
-        bool,
-        bool,
-        Vec<usize>,
-    )>,
+    users: Vec<UserSpec>,
+    groups: Vec<GroupSpec>,
     seats: Vec<(u64, u64)>,
     country: bool,
 }
@@ -120,7 +135,7 @@ fn tenant_with(s: &Spec, after: Option<&licensing::Assignments>) -> Tenant {
                 .map(|(sku, g, active)| {
                     json!({
                         "skuId": SKUS[*sku].0,
-                        "assignedByGroup": g.map(|g| gid(g)),
+                        "assignedByGroup": g.map(gid),
                         "disabledPlans": [],
                         "state": if *active { "Active" } else { "Error" },
                         "error": if *active { "None" } else { "CountViolation" },

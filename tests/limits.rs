@@ -1,5 +1,13 @@
 //! Input-safety limits: deep nesting is an error, never a stack overflow; long rules are errors.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking, helpers included"
+)]
+
 use dynrule::syntax::parse::MAX_NESTING;
 
 fn codes(rule: &str) -> Vec<&'static str> {

@@ -1,6 +1,14 @@
 //! Loaders: every export shape gives the same table, bad records are errors with file, line and
 //! column (or skipped and listed with `skip_invalid`), and nothing is dropped silently.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking, helpers included"
+)]
+
 use dynrule::load::{LoadOptions, load};
 use dynrule::schema::ObjectType;
 use dynrule::table::{ColumnKey, Table};

@@ -2,6 +2,14 @@
 //! the parser can produce, and for every rule of the corpus; the canonical formatter is
 //! idempotent; arbitrary text never panics any stage (including diagnostic rendering).
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking, helpers included"
+)]
+
 use dynrule::syntax::ast::*;
 use dynrule::syntax::print::{NO_SPAN, print};
 use proptest::prelude::*;

@@ -1,6 +1,14 @@
 //! `dynrule whatif` end to end on scenario tenants (`corpus/whatif/`) and the built-in sample:
 //! exit codes, facts, and insta snapshots of the text and JSON reports.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking, helpers included"
+)]
+
 use serde_json::Value;
 use std::process::{Command, Output};
 
