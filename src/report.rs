@@ -406,10 +406,14 @@ fn fragment(a: &Assignments, catalog: &Catalog, list: u32) -> String {
 /// | null), "assignedLicenses", "licenseAssignmentStates", "servicePlans" (effective plans by
 /// `servicePlanName`), "errors"}`. Each
 /// distinct state list is rendered once.
+///
+/// `progress` is called after each batch of rows with the number of rows done (for a progress
+/// bar).
 pub fn write_licenses(
     out: &mut impl Write,
     tenant: &Tenant,
     assignments: &Assignments,
+    mut progress: impl FnMut(usize),
 ) -> io::Result<()> {
     use rayon::prelude::*;
     let users = &tenant.users;
@@ -480,6 +484,7 @@ pub fn write_licenses(
             out.write_all(&b)?;
         }
         start = end;
+        progress(end);
     }
     Ok(())
 }
