@@ -78,10 +78,100 @@ pub struct RecomputeReport {
     pub skus: Vec<SkuSeats>,
     /// Licensed users whose usage location came from the tenant.
     pub users_with_tenant_usage_location: u64,
+    /// How the computed licence states compare with the exported `licenseAssignmentStates`
+    /// (`null` when the export has none).
+    pub snapshot_agreement: Option<Agreement>,
     /// Everything found wrong, in order.
     pub issues: Vec<TenantIssue>,
     /// Where the time went.
     pub timings: Timings,
+}
+
+/// Computed licence states against the snapshot's: a check of dynrule's model on the tenant's
+/// own ground truth. States compare by (skuId, assignedByGroup, disabledPlans, holds or not,
+/// error).
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Agreement {
+    /// Users whose export has `licenseAssignmentStates`.
+    pub users_compared: usize,
+    /// Users whose computed states equal the exported ones.
+    pub users_matching: usize,
+    /// Up to 20 users that differ: `userPrincipalName` (or id).
+    pub examples: Vec<String>,
+}
+
+fn agreement(tenant: &Tenant, a: &Assignments) -> Option<Agreement> {
+    let col = tenant
+        .users
+        .licenses(crate::table::ColumnKey::LicenseStates)?;
+    type Key = (String, Option<String>, Vec<String>, bool, Option<String>);
+    let snap_key = |e: &crate::table::LicenseEntry| -> Key {
+        let holds = !matches!(e.state.as_deref(), Some(s) if s.eq_ignore_ascii_case("Error") || s.eq_ignore_ascii_case("Disabled"));
+        (
+            e.sku_id.clone(),
+            e.assigned_by_group.clone(),
+            e.disabled_plans.clone(),
+            holds,
+            e.error.clone(),
+        )
+    };
+    let mut out = Agreement::default();
+    let mut cache: std::collections::HashMap<(u32, u32), bool> = std::collections::HashMap::new();
+    for row in 0..tenant.users.len() {
+        let sc = col.set_codes.get(row).copied().unwrap_or(0);
+        if sc == 0 {
+            continue;
+        }
+        out.users_compared += 1;
+        let ac = a.per_user.get(row).copied().unwrap_or(0);
+        let same = *cache.entry((sc, ac)).or_insert_with(|| {
+            let mut s: Vec<Key> = col
+                .sets
+                .get(sc as usize)
+                .into_iter()
+                .flatten()
+                .map(snap_key)
+                .collect();
+            let mut c: Vec<Key> = a
+                .lists
+                .get(ac as usize)
+                .into_iter()
+                .flatten()
+                .map(|x| {
+                    (
+                        a.skus
+                            .get(x.sku as usize)
+                            .map(|k| k.sku_id.clone())
+                            .unwrap_or_default(),
+                        a.source_id(x).map(str::to_string),
+                        a.disabled
+                            .get(x.disabled as usize)
+                            .cloned()
+                            .unwrap_or_default(),
+                        x.state.holds(),
+                        x.error.map(|e| e.as_str().to_string()),
+                    )
+                })
+                .collect();
+            s.sort();
+            c.sort();
+            s == c
+        });
+        if same {
+            out.users_matching += 1;
+        } else if out.examples.len() < 20 {
+            out.examples.push(
+                tenant
+                    .users
+                    .name(row)
+                    .or_else(|| tenant.users.id(row))
+                    .unwrap_or("?")
+                    .to_string(),
+            );
+        }
+    }
+    (out.users_compared > 0).then_some(out)
 }
 
 impl RecomputeReport {
@@ -130,6 +220,7 @@ impl RecomputeReport {
             groups,
             skus: assignments.skus.clone(),
             users_with_tenant_usage_location: assignments.tenant_location_users,
+            snapshot_agreement: agreement(tenant, assignments),
             issues,
             timings,
         }
@@ -255,6 +346,23 @@ impl RecomputeReport {
             ]);
         }
         table(&mut o, &rows, &[false, true, true, true, true, true]);
+        if let Some(a) = &self.snapshot_agreement {
+            let _ = writeln!(
+                o,
+                "\nLicence states: {} of {} match the exported licenseAssignmentStates{}",
+                a.users_matching,
+                plural(a.users_compared, "user"),
+                if a.users_matching == a.users_compared {
+                    String::new()
+                } else {
+                    format!(
+                        "; {} differ (pending processing, or a rule dynrule models differently), e.g. {}",
+                        a.users_compared - a.users_matching,
+                        some(&a.examples[..a.examples.len().min(3)], 3)
+                    )
+                }
+            );
+        }
         if self.users_with_tenant_usage_location > 0 {
             let _ = writeln!(
                 o,
