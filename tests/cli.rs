@@ -452,3 +452,39 @@ fn recompute_writes_graph_shaped_outputs() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no users export"));
 }
+
+#[test]
+fn recompute_evaluates_device_groups_over_the_devices_export() {
+    let out = std::env::temp_dir().join(format!("dynrule-rc-dev-{}", std::process::id()));
+    let o = run(
+        &[
+            "recompute",
+            "--tenant",
+            "corpus/whatif/contoso",
+            "--out",
+            out.to_str().expect("utf8"),
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(summary["devices"], 3);
+    let win = summary["groups"]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["displayName"] == "Windows devices"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(win["members"], 2);
+    assert_eq!(win["processing"]["kind"], "evaluated");
+    let m = std::fs::read_to_string(out.join("memberships.jsonl")).expect("memberships");
+    let line: serde_json::Value = m
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["displayName"] == "Windows devices")
+        .expect("device group line");
+    assert_eq!(line["object"], "device");
+    assert_eq!(line["members"].as_array().map(Vec::len), Some(2));
+    let _ = std::fs::remove_dir_all(&out);
+}
