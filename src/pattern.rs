@@ -52,6 +52,111 @@ impl Pattern {
     }
 }
 
+/// A literal (lower-case ASCII, at least two bytes) that every match of `source` contains,
+/// compared ASCII-case-insensitively, when the pattern has one: `^[a-c].*\.vance[0-9]*@` →
+/// `.vance`. The engine uses it to test a pattern only on the dictionary values that contain
+/// the literal, found by one pass over the dictionary's text. `None` for patterns the `regex`
+/// crate's parser does not accept (look-around) or without such a literal.
+///
+/// Exact for ASCII values: under case-insensitive matching an ASCII letter only matches itself,
+/// its other case, and non-ASCII look-alikes (the Kelvin sign, the long s) that an ASCII value
+/// cannot contain. Non-ASCII values are always tested in full by the caller.
+pub fn required_literal(source: &str) -> Option<String> {
+    let hir = regex_syntax::ParserBuilder::new()
+        .case_insensitive(true)
+        .build()
+        .parse(source)
+        .ok()?;
+    let best = required(&hir);
+    best.filter(|l| l.len() >= 2)
+}
+
+/// One character a HIR node always matches, as lower-case ASCII: a literal byte or a class that
+/// is one ASCII letter in both cases (plus its non-ASCII case variants).
+fn single_char(h: &regex_syntax::hir::Hir) -> Option<u8> {
+    use regex_syntax::hir::{Class, HirKind};
+    match h.kind() {
+        HirKind::Literal(l) => match l.0.as_ref() {
+            [b] if b.is_ascii() => Some(b.to_ascii_lowercase()),
+            _ => None,
+        },
+        HirKind::Class(Class::Unicode(c)) => {
+            let mut ascii: Vec<u8> = Vec::new();
+            for r in c.ranges() {
+                for ch in r.start()..=r.end() {
+                    if ch.is_ascii() {
+                        ascii.push(ch as u8);
+                    } else if !matches!(ch, '\u{212A}' | '\u{17F}') {
+                        return None;
+                    }
+                    if ascii.len() > 2 {
+                        return None;
+                    }
+                }
+            }
+            match ascii.as_slice() {
+                [a] => Some(a.to_ascii_lowercase()),
+                [a, b] if a.eq_ignore_ascii_case(b) => Some(a.to_ascii_lowercase()),
+                _ => None,
+            }
+        }
+        HirKind::Class(Class::Bytes(c)) => match c.ranges() {
+            [r] if r.start() == r.end() && r.start().is_ascii() => {
+                Some(r.start().to_ascii_lowercase())
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The longest literal every match of `h` contains (lower-case ASCII).
+fn required(h: &regex_syntax::hir::Hir) -> Option<String> {
+    use regex_syntax::hir::HirKind;
+    if let Some(c) = single_char(h) {
+        return Some((c as char).to_string());
+    }
+    match h.kind() {
+        HirKind::Literal(l) => std::str::from_utf8(&l.0)
+            .ok()
+            .filter(|s| s.is_ascii())
+            .map(str::to_ascii_lowercase),
+        HirKind::Capture(c) => required(&c.sub),
+        HirKind::Repetition(r) if r.min >= 1 => required(&r.sub),
+        HirKind::Concat(parts) => {
+            let mut best: Option<String> = None;
+            let mut run = String::new();
+            let keep = |s: &str, best: &mut Option<String>| {
+                if best.as_ref().is_none_or(|b| s.len() > b.len()) && !s.is_empty() {
+                    *best = Some(s.to_string());
+                }
+            };
+            for p in parts {
+                match p.kind() {
+                    HirKind::Literal(l)
+                        if std::str::from_utf8(&l.0).is_ok_and(|s| s.is_ascii()) =>
+                    {
+                        run.push_str(&String::from_utf8_lossy(&l.0).to_ascii_lowercase());
+                    }
+                    _ => match single_char(p) {
+                        Some(c) => run.push(c as char),
+                        None => {
+                            keep(&run, &mut best);
+                            run.clear();
+                            if let Some(inner) = required(p) {
+                                keep(&inner, &mut best);
+                            }
+                        }
+                    },
+                }
+            }
+            keep(&run, &mut best);
+            best
+        }
+        _ => None,
+    }
+}
+
 fn clean_error(msg: &str) -> String {
     msg.lines()
         .rev()
@@ -84,5 +189,20 @@ mod tests {
         );
         let p = Pattern::new("^da").ok();
         assert!(p.is_some_and(|p| p.is_match("David") && !p.is_match("aDa")));
+    }
+
+    #[test]
+    fn required_literals() {
+        assert_eq!(
+            required_literal("^[a-c].*\\.vance[0-9]*@").as_deref(),
+            Some(".vance")
+        );
+        assert_eq!(required_literal("^E00012").as_deref(), Some("e00012"));
+        assert_eq!(required_literal("^(Megan|Miriam) ").as_deref(), None);
+        assert_eq!(required_literal("(abc)+x?yz").as_deref(), Some("abc"));
+        assert_eq!(required_literal("a?bc").as_deref(), Some("bc"));
+        assert_eq!(required_literal("[0-9]+").as_deref(), None);
+        assert_eq!(required_literal("(?<=a)bc"), None);
+        assert_eq!(required_literal("K[a]").as_deref(), Some("ka"));
     }
 }

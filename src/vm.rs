@@ -187,10 +187,23 @@ impl<'a> ValueTest<'a> {
 /// decided value by value in one pass.
 fn decide_dict(dict: &Dict, tests: &[ValueTest<'_>]) -> Vec<Bitmap> {
     let n = dict.len();
-    let per_value: Vec<(usize, ValueTest<'_>)> = tests
+    // `-match` with a literal every match contains: tested only on values holding it.
+    let filtered: Vec<(usize, String, &StrPred, bool)> = tests
         .iter()
         .enumerate()
         .filter(|(_, t)| t.bulk().is_none())
+        .filter_map(|(i, t)| {
+            let (pred, negated) = t.single()?;
+            let StrPred::Match(_, src) = pred else {
+                return None;
+            };
+            crate::pattern::required_literal(src).map(|lit| (i, lit, pred, negated))
+        })
+        .collect();
+    let per_value: Vec<(usize, ValueTest<'_>)> = tests
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| t.bulk().is_none() && !filtered.iter().any(|f| f.0 == *i))
         .map(|(i, t)| (i, *t))
         .collect();
     let k = per_value.len();
@@ -246,6 +259,25 @@ fn decide_dict(dict: &Dict, tests: &[ValueTest<'_>]) -> Vec<Bitmap> {
         })
         .collect();
     for (i, b) in decided {
+        if let Some(slot) = out.get_mut(i) {
+            *slot = Some(b);
+        }
+    }
+    let prefiltered: Vec<(usize, Bitmap)> = filtered
+        .par_iter()
+        .map(|(i, lit, pred, negated)| {
+            let candidates = bulk_contains(dict, lit);
+            let mut hits = Bitmap::zeros(n + 1);
+            for c in candidates.ones_iter() {
+                hits.set(c, pred.test(Some(dict.text(c - 1))));
+            }
+            for e in dict.unicode_entries() {
+                hits.set(e + 1, pred.test(Some(dict.text(e))));
+            }
+            (*i, if *negated { hits.not() } else { hits })
+        })
+        .collect();
+    for (i, b) in prefiltered {
         if let Some(slot) = out.get_mut(i) {
             *slot = Some(b);
         }
@@ -985,6 +1017,35 @@ mod tests {
                 }
                 assert!(!bulk.get(0), "null never matches");
             }
+        }
+        // `-match` through the literal prefilter agrees with testing every value.
+        for src in [
+            "^k.*n$",
+            "elvin",
+            "(?:a|c)ab?",
+            "co-?op",
+            "^smtp:.*contoso",
+            "b[x-z]",
+            "A.C",
+        ] {
+            let pattern = crate::pattern::Pattern::new(src).expect("pattern");
+            let pred = StrPred::Match(pattern, src.to_string());
+            let tests = [ValueTest::Str(&pred, false), ValueTest::Str(&pred, true)];
+            let got = decide_dict(&col.dict, &tests);
+            for i in 0..col.dict.len() {
+                let want = pred.test(Some(col.dict.text(i)));
+                assert_eq!(got[0].get(i + 1), want, "{src} on {:?}", col.dict.get(i));
+                assert_eq!(
+                    got[1].get(i + 1),
+                    !want,
+                    "not {src} on {:?}",
+                    col.dict.get(i)
+                );
+            }
+            assert!(
+                !got[0].get(0) && got[1].get(0),
+                "null: -match false, -notMatch true"
+            );
         }
     }
 }

@@ -468,7 +468,12 @@ fn recompute_evaluates_device_groups_over_the_devices_export() {
         ],
         None,
     );
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let summary: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
     assert_eq!(summary["devices"], 3);
     let win = summary["groups"]
