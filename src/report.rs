@@ -358,7 +358,7 @@ impl RecomputeReport {
                     format!(
                         "; {} differ (pending processing, or a rule dynrule models differently), e.g. {}",
                         a.users_compared - a.users_matching,
-                        some(&a.examples[..a.examples.len().min(3)], 3)
+                        some(a.examples.get(..a.examples.len().min(3)).unwrap_or(&[]), 3)
                     )
                 }
             );
