@@ -477,7 +477,9 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
     for g in &tenant.groups {
         t.source(&g.id);
     }
-    // Subscribed SKUs first, so their seats are known.
+    // Subscribed SKUs first, so their seats are known. `consumedUnits` by SKU index, when
+    // exported (else users holding the SKU in the snapshot are counted).
+    let mut consumed_units: HashMap<u32, u64> = HashMap::new();
     if let Some(skus) = &tenant.skus {
         for s in skus {
             let i = t.sku(&s.sku_id, catalog);
@@ -486,7 +488,9 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
                 if e.sku_part_number.is_empty() {
                     e.sku_part_number = s.sku_part_number.clone();
                 }
-                e.consumed_before = s.consumed_units.unwrap_or(u64::MAX);
+                if let Some(c) = s.consumed_units {
+                    consumed_units.insert(i, c);
+                }
             }
         }
     }
@@ -915,13 +919,16 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let consumed = if s.consumed_before == u64::MAX {
-                holders_before.get(i).copied().unwrap_or(0)
-            } else {
-                s.consumed_before
-            };
-            s.assignable
-                .map(|a| a as i64 - consumed as i64 + released.get(i).copied().unwrap_or(0) as i64)
+            let consumed = consumed_units
+                .get(&(i as u32))
+                .copied()
+                .unwrap_or_else(|| holders_before.get(i).copied().unwrap_or(0));
+            s.assignable.map(|a| {
+                // Seat counts come from the export: i128 cannot overflow on any u64 values.
+                let free = i128::from(a) - i128::from(consumed)
+                    + i128::from(released.get(i).copied().unwrap_or(0));
+                i64::try_from(free).unwrap_or(if free < 0 { i64::MIN } else { i64::MAX })
+            })
         })
         .collect();
 
@@ -1178,18 +1185,17 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
     for (i, s) in t.skus.iter_mut().enumerate() {
         let hb = holders_before.get(i).copied().unwrap_or(0);
         let ha = holders_after.get(i).copied().unwrap_or(0);
-        if s.consumed_before == u64::MAX || s.assignable.is_none() {
-            s.consumed_before = if s.consumed_before == u64::MAX {
-                hb
-            } else {
-                s.consumed_before
-            };
-        }
+        s.consumed_before = consumed_units.get(&(i as u32)).copied().unwrap_or(hb);
         s.holders_before = hb;
         s.holders_after = ha;
-        s.consumed_after = (s.consumed_before as i64 + ha as i64 - hb as i64).max(0) as u64;
+        s.consumed_after =
+            u64::try_from((i128::from(s.consumed_before) + i128::from(ha) - i128::from(hb)).max(0))
+                .unwrap_or(u64::MAX);
         s.count_violations = count_violations.get(i).copied().unwrap_or(0);
-        s.available_after = s.assignable.map(|a| a as i64 - s.consumed_after as i64);
+        s.available_after = s.assignable.map(|a| {
+            let v = i128::from(a) - i128::from(s.consumed_after);
+            i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
+        });
         if s.plans.is_empty() {
             if let Some(info) = catalog.sku_by_id(&s.sku_id) {
                 s.plans = info.plans.clone();

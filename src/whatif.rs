@@ -1135,7 +1135,7 @@ fn diff(
         let b = ab.skus.iter().find(|x| x.sku_id == s.sku_id);
         let used_before = b.map_or(0, |b| b.consumed_after);
         let cv_before = b.map_or(0, |b| b.count_violations);
-        let needed = s.consumed_after + s.count_violations;
+        let needed = s.consumed_after.saturating_add(s.count_violations);
         let shortfall = s.assignable.map_or(0, |a| needed.saturating_sub(a));
         if used_before == s.consumed_after && cv_before == s.count_violations && shortfall == 0 {
             continue;

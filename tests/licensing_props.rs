@@ -82,6 +82,11 @@ struct Spec {
     country: bool,
 }
 
+/// Seat counts: small, or absurd ones from a hostile export (no overflow may panic).
+fn seat() -> impl Strategy<Value = u64> {
+    prop_oneof![8 => 0..6u64, 1 => Just(u64::MAX), 1 => Just(i64::MAX as u64 + 1)]
+}
+
 fn spec() -> impl Strategy<Value = Spec> {
     let user = (
         0..DEPTS.len(),
@@ -105,7 +110,7 @@ fn spec() -> impl Strategy<Value = Spec> {
     (
         prop::collection::vec(user, 1..12),
         prop::collection::vec(group, 1..5),
-        prop::collection::vec((0..6u64, 0..6u64), SKUS.len()),
+        prop::collection::vec((seat(), seat()), SKUS.len()),
         any::<bool>(),
     )
         .prop_map(|(users, groups, seats, country)| Spec {
