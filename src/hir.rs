@@ -1,5 +1,5 @@
 //! The typed rule: names resolved against the schema, operators checked against types, values
-//! parsed (dates, durations, regexes validated). Built only by [`crate::check`]; the evaluator
+//! parsed (dates, durations, regexes validated). Built only by [`crate::check`](fn@crate::check); the evaluator
 //! and the compiler to bytecode start from here and never see syntax.
 //!
 //! Shape decisions (`grammar/DECISIONS.md`):

@@ -1,15 +1,22 @@
 //! # dynrule
 //!
-//! A compiler and evaluator for Microsoft Entra ID dynamic membership rules.
+//! A compiler and evaluator for Microsoft Entra ID dynamic membership rules, and the
+//! group-based licensing and what-if steps built on it.
 //!
-//! The front end has one type per stage and one verb per step:
+//! One type per stage and one verb per step:
 //!
 //! | stage | type | step |
 //! | --- | --- | --- |
 //! | text → tokens | [`syntax::lex::Token`] | [`syntax::lex::lex`] |
 //! | tokens → syntax tree | [`syntax::ast::Rule`] | [`parse`] |
-//! | syntax tree → typed rule | [`hir::Rule`] | [`check`] |
+//! | syntax tree → typed rule | [`hir::Rule`] | [`check`](fn@check) |
 //! | typed rule → warnings | [`diag::Diagnostic`] | [`lint::lint`] |
+//! | typed rule → bytecode | [`program::Program`] | [`program::Program::compile`] |
+//! | export → columns | [`table::Table`] | [`load::load`] |
+//! | bytecode × columns → members | [`bitmap::Bitmap`] | [`vm::evaluate`] |
+//! | snapshot → every group's members | [`recompute::Memberships`] | [`recompute::memberships`] |
+//! | members → licences | [`licensing::Assignments`] | [`licensing::assign`] |
+//! | change → difference | [`whatif::WhatIf`] | [`whatif::run`] |
 //!
 //! ```
 //! let checked = dynrule::check(r#"(user.department -eq "Sales") -and (user.accountEnabled -eq true)"#);

@@ -1,6 +1,6 @@
 //! The printer: [`ast::Rule`](crate::syntax::ast::Rule) → rule text.
 //!
-//! [`print`] is faithful: names are printed as written and parentheses where the author put
+//! [`print`](fn@print) is faithful: names are printed as written and parentheses where the author put
 //! them, so `parse(print(rule)) == rule` for every rule the parser produces (the round-trip
 //! property tested by `tests/roundtrip.rs` and the `roundtrip` fuzz target). Spelling that the
 //! tree does not keep is printed canonically: hyphenated operators in Microsoft's casing
