@@ -102,6 +102,11 @@ pub struct Agreement {
 }
 
 fn agreement(tenant: &Tenant, a: &Assignments) -> Option<Agreement> {
+    compare(tenant, a).map(|(ag, _)| ag)
+}
+
+/// The agreement, and every row whose computed states differ from the exported ones.
+fn compare(tenant: &Tenant, a: &Assignments) -> Option<(Agreement, Vec<usize>)> {
     let col = tenant
         .users
         .licenses(crate::table::ColumnKey::LicenseStates)?;
@@ -117,6 +122,7 @@ fn agreement(tenant: &Tenant, a: &Assignments) -> Option<Agreement> {
         )
     };
     let mut out = Agreement::default();
+    let mut rows = Vec::new();
     let mut cache: std::collections::HashMap<(u32, u32), bool> = std::collections::HashMap::new();
     for row in 0..tenant.users.len() {
         let sc = col.set_codes.get(row).copied().unwrap_or(0);
@@ -160,7 +166,10 @@ fn agreement(tenant: &Tenant, a: &Assignments) -> Option<Agreement> {
         });
         if same {
             out.users_matching += 1;
-        } else if out.examples.len() < 20 {
+            continue;
+        }
+        rows.push(row);
+        if out.examples.len() < 20 {
             out.examples.push(
                 tenant
                     .users
@@ -171,7 +180,67 @@ fn agreement(tenant: &Tenant, a: &Assignments) -> Option<Agreement> {
             );
         }
     }
-    (out.users_compared > 0).then_some(out)
+    (out.users_compared > 0).then_some((out, rows))
+}
+
+/// Graph `licenseAssignmentState` objects of a computed state list.
+fn states_json(a: &Assignments, states: &[State]) -> Vec<serde_json::Value> {
+    states
+        .iter()
+        .map(|s| {
+            json!({
+                "assignedByGroup": a.source_id(s),
+                "disabledPlans": a.disabled.get(s.disabled as usize).cloned().unwrap_or_default(),
+                "error": s.error.map_or("None", |e| e.as_str()),
+                "skuId": a.skus.get(s.sku as usize).map_or("", |k| k.sku_id.as_str()),
+                "state": s.state.as_str(),
+            })
+        })
+        .collect()
+}
+
+/// Writes `differences.jsonl`: one line per user whose computed licence states differ from the
+/// exported `licenseAssignmentStates`, `{"id", "userPrincipalName", "exported": [states],
+/// "computed": [states]}` (Graph's shape; `lastUpdatedDateTime` is not kept). Nothing when the
+/// export has no states. Returns the number of lines.
+///
+/// Errors: the writer's.
+pub fn write_differences(
+    out: &mut impl Write,
+    tenant: &Tenant,
+    a: &Assignments,
+) -> io::Result<usize> {
+    let Some((_, rows)) = compare(tenant, a) else {
+        return Ok(0);
+    };
+    let col = tenant
+        .users
+        .licenses(crate::table::ColumnKey::LicenseStates);
+    for &row in &rows {
+        let exported: Vec<serde_json::Value> = col
+            .and_then(|c| c.get(row))
+            .unwrap_or(&[])
+            .iter()
+            .map(|e| {
+                json!({
+                    "assignedByGroup": e.assigned_by_group,
+                    "disabledPlans": e.disabled_plans,
+                    "error": e.error.as_deref().unwrap_or("None"),
+                    "skuId": e.sku_id,
+                    "state": e.state,
+                })
+            })
+            .collect();
+        let line = json!({
+            "id": tenant.users.id(row),
+            "userPrincipalName": tenant.users.name(row),
+            "exported": exported,
+            "computed": states_json(a, a.states(row)),
+        });
+        serde_json::to_writer(&mut *out, &line)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(rows.len())
 }
 
 impl RecomputeReport {
@@ -459,24 +528,12 @@ pub fn write_memberships(
 fn fragment(a: &Assignments, catalog: &Catalog, list: u32) -> String {
     let states: &[State] = a.lists.get(list as usize).map_or(&[], Vec::as_slice);
     let sku_id = |s: u32| a.skus.get(s as usize).map_or("", |k| k.sku_id.as_str());
-    let disabled = |d: u32| a.disabled.get(d as usize).cloned().unwrap_or_default();
     let assigned: Vec<serde_json::Value> = a
         .held(states)
         .into_iter()
         .map(|(k, d)| json!({"disabledPlans": d, "skuId": sku_id(k)}))
         .collect();
-    let lstates: Vec<serde_json::Value> = states
-        .iter()
-        .map(|s| {
-            json!({
-                "assignedByGroup": a.source_id(s),
-                "disabledPlans": disabled(s.disabled),
-                "error": s.error.map_or("None", |e| e.as_str()),
-                "skuId": sku_id(s.sku),
-                "state": s.state.as_str(),
-            })
-        })
-        .collect();
+    let lstates = states_json(a, states);
     // Names keep the file small (a user has up to ~90 plans); `servicePlanId`s are in the
     // catalog and in Microsoft's CSV.
     let plans: Vec<serde_json::Value> = a

@@ -446,6 +446,21 @@ fn recompute_writes_graph_shaped_outputs() {
     }));
     let memberships = std::fs::read_to_string(out.join("memberships.jsonl")).expect("m");
     assert_eq!(memberships.lines().count(), 2);
+    // Both users' computed states differ from the snapshot (the HR group is new to them).
+    let diffs = std::fs::read_to_string(out.join("differences.jsonl")).expect("differences");
+    let diffs: Vec<serde_json::Value> = diffs
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("line"))
+        .collect();
+    assert_eq!(diffs.len(), 2);
+    assert_eq!(summary["snapshotAgreement"]["usersCompared"], 2);
+    assert_eq!(summary["snapshotAgreement"]["usersMatching"], 0);
+    let kiosk_diff = diffs
+        .iter()
+        .find(|d| d["userPrincipalName"] == "kiosk.hr@contoso.com")
+        .expect("kiosk user differs");
+    assert_eq!(kiosk_diff["exported"].as_array().map(Vec::len), Some(1));
+    assert_eq!(kiosk_diff["computed"].as_array().map(Vec::len), Some(3));
     let _ = std::fs::remove_dir_all(&out);
 
     let bad = run(&["recompute", "--tenant", "corpus/licensing"], None);

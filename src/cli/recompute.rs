@@ -128,9 +128,10 @@ pub fn recompute(args: RecomputeArgs) -> ExitCode {
     );
     if let Some(dir) = &args.out {
         eprintln!(
-            "wrote {}, {}, {}",
+            "wrote {}, {}, {}, {}",
             dir.join("memberships.jsonl").display(),
             dir.join("licenses.jsonl").display(),
+            dir.join("differences.jsonl").display(),
             dir.join("summary.json").display()
         );
     }
@@ -165,5 +166,8 @@ fn write_outputs(
     };
     report::write_licenses(&mut w, tenant, a, |done| bar.set_position(done as u64))?;
     bar.finish_and_clear();
+    w.flush()?;
+    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("differences.jsonl"))?);
+    report::write_differences(&mut w, tenant, a)?;
     w.flush()
 }
