@@ -264,3 +264,49 @@ fn pausing_a_group_changes_nothing_now() {
     assert_eq!(sku["neededAfter"], 8, "{sku}");
     assert_eq!(sku["shortfall"], 4);
 }
+
+#[test]
+fn bad_changes_are_located_errors() {
+    let dir = std::env::temp_dir().join(format!("dynrule-changes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let cases = [
+        (
+            "[{\"group\": \"Nope\", \"membershipRule\": \"user.city -eq \\\"X\\\"\"}]",
+            "change 1: no group with id or displayName `Nope`",
+        ),
+        ("[{\"group\": \"Sales E3\"}]", "change 1: changes nothing"),
+        (
+            "[{\"group\": \"Sales E3\", \"membershipRuleProcessingState\": \"Off\"}]",
+            "must be On or Paused",
+        ),
+        (
+            "[{\"group\": \"Sales E3\", \"assignedLicenses\": [{\"skuId\": \"NOT_A_SKU\"}]}]",
+            "unknown SKU `NOT_A_SKU`",
+        ),
+        (
+            "[{\"group\": \"Sales E3\", \"assignedLicenses\": [{\"skuId\": \"ENTERPRISEPACK\", \"disabledPlans\": [\"NOPE\"]}]}]",
+            "unknown service plan `NOPE`",
+        ),
+        ("[\n{\"group\": \"Sales E3\",, }]", "line 2, column"),
+        ("[]", "lists no change"),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let f = dir.join(format!("c{i}.json"));
+        std::fs::write(&f, text).unwrap_or_else(|e| panic!("{e}"));
+        let o = run(&["--tenant", TENANT, "--changes", f.to_str().unwrap_or("")]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{text}: {err}");
+        assert!(err.contains(want), "{text}: {err}");
+    }
+    let o = run(&[
+        "--tenant",
+        TENANT,
+        "--group",
+        "Sales E3",
+        "--licenses",
+        "ENTERPRISEPACK:NOPE",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--licenses: unknown service plan `NOPE`"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
