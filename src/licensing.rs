@@ -659,8 +659,6 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
         .into_iter()
         .map(|(s, d)| ((s, d), enabled_of(&t, catalog, s, d)))
         .collect();
-    let enabled =
-        |s: u32, d: u32| -> &[PlanIx] { enabled_cache.get(&(s, d)).map_or(&[], Vec::as_slice) };
 
     // Users → their licensing groups (CSR), groups in id order.
     let mut order: Vec<usize> = (0..tenant.groups.len()).collect();
@@ -720,183 +718,25 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
         Some(crate::table::Column::List(l)) => Some(l),
         _ => None,
     };
-    let rules = &tenant.rules;
-    let processed = |g: u32| plans.get(g as usize).is_some_and(Option::is_some);
 
     // Pass 1, per user in parallel: candidate (user, group) pairs and their checks.
-    let work: Vec<UserWork> = (0..n)
-        .into_par_iter()
-        .map(|row| {
-            let mut w = UserWork::default();
-            let a = offsets.get(row).copied().unwrap_or(0) as usize;
-            let b = offsets.get(row + 1).copied().unwrap_or(0) as usize;
-            let groups = member_groups.get(a..b).unwrap_or(&[]);
-            let snap: &[SnapState] = match states_col.map(|c| c.set_codes.get(row).copied().unwrap_or(0)) {
-                Some(code) if code != 0 => snap_states.get(code as usize).map_or(&[], Vec::as_slice),
-                _ => match assigned_col.map(|c| c.set_codes.get(row).copied().unwrap_or(0)) {
-                    // No licenseAssignmentStates: assignedLicenses are taken as direct (D41).
-                    Some(code) if code != 0 => snap_assigned.get(code as usize).map_or(&[], Vec::as_slice),
-                    _ => &[],
-                },
-            };
-            if groups.is_empty() && snap.is_empty() {
-                return w;
-            }
-            // Held before: assignedLicenses when exported, else the holding states.
-            let from_assigned = assigned_col
-                .map(|c| c.set_codes.get(row).copied().unwrap_or(0))
-                .filter(|&c| c != 0)
-                .and_then(|c| snap_assigned.get(c as usize));
-            w.held_before = match from_assigned {
-                Some(xs) => xs.iter().map(|s| s.sku).collect(),
-                None => snap.iter().filter(|s| s.state.holds()).map(|s| s.sku).collect(),
-            };
-            w.held_before.sort_unstable();
-            w.held_before.dedup();
-            let mut plans_before: Vec<PlanIx> = Vec::new();
-            for s in snap.iter().filter(|s| s.state.holds()) {
-                sorted_union(&mut plans_before, enabled(s.sku, s.disabled));
-            }
-            let user_loc = usage.and_then(|c| c.get(row)).map(str::trim).filter(|l| !l.is_empty());
-            let loc: Option<String> = match user_loc {
-                Some(l) => Some(l.to_ascii_uppercase()),
-                None => {
-                    w.tenant_location = tenant.country.is_some();
-                    w.no_location = tenant.country.is_none() && !groups.is_empty();
-                    tenant.country.clone()
-                }
-            };
-            // Kept states: direct ones, and those of groups not processed here.
-            let mut plans_now: Vec<PlanIx> = Vec::new();
-            // The part of `plans_now` that add-on products provide (D44).
-            let mut addon_now: Vec<PlanIx> = Vec::new();
-            let gain = |plans_now: &mut Vec<PlanIx>, addon_now: &mut Vec<PlanIx>, sku: u32, d: u32| {
-                sorted_union(plans_now, enabled(sku, d));
-                if addon.get(sku as usize).copied().unwrap_or(false) {
-                    sorted_union(addon_now, enabled(sku, d));
-                }
-            };
-            let mut held: Vec<u32> = Vec::new();
-            let mut inherited: Vec<&SnapState> = Vec::new();
-            for s in snap {
-                match s.source {
-                    Some(g) if processed(g) => inherited.push(s),
-                    _ => {
-                        if s.state.holds() {
-                            gain(&mut plans_now, &mut addon_now, s.sku, s.disabled);
-                            held.push(s.sku);
-                        }
-                        w.kept.push(s.clone());
-                    }
-                }
-            }
-            w.inherited = inherited.iter().map(|s| (*s).clone()).collect();
-            // The user's groups: those the snapshot shows as assigned first, then by id.
-            let mut mine: Vec<(bool, u32, u32)> = groups
-                .iter()
-                .map(|&g| {
-                    let est = inherited.iter().any(|s| s.source == Some(g) && s.state.holds());
-                    (!est, group_rank.get(g as usize).copied().unwrap_or(0), g)
-                })
-                .collect();
-            mine.sort_unstable();
-            let dup_address = || {
-                proxies.is_some_and(|p| {
-                    has_duplicate(p, row, duplicates.get_or_init(|| duplicate_addresses(tenant)))
-                })
-            };
-            // SKUs other sources already give (never a new seat); SKUs that two of the user's
-            // groups both want are shared in pass 2, where the first to succeed takes the seat.
-            let kept_skus = held.clone();
-            for (not_est, _, g) in mine {
-                let Some(Some(gp)) = plans.get(g as usize) else { continue };
-                let mut error: Option<(LicenseError, String)> = None;
-                if let Some(l) = &loc {
-                    if let Some(p) = gp.prohibited.iter().find(|p| rules.prohibited.get(p).is_some_and(|x| x.usage_locations.contains(l))) {
-                        error = Some((LicenseError::ProhibitedInUsageLocationViolation, format!("{} is not allowed in usage location {l}", catalog.plan_label(*p))));
-                    }
-                }
-                if error.is_none() {
-                    for &p in &gp.conflicting {
-                        if let Some((q, c)) = rules.conflict_with(p, &plans_now) {
-                            // Plans of one SKU never conflict among themselves.
-                            if gp.licences.iter().any(|&(s, d)| enabled(s, d).contains(&q)) {
-                                continue;
-                            }
-                            error = Some((LicenseError::MutuallyExclusiveViolation, format!("{} conflicts with {} the user already has ({})", catalog.plan_label(p), catalog.plan_label(q), c.source)));
-                            break;
-                        }
-                    }
-                }
-                if error.is_none() {
-                    if let Some(p) = gp.mailboxes.iter().find(|p| plans_before.binary_search(p).is_err()).filter(|_| dup_address()) {
-                        error = Some((LicenseError::UniquenessViolation, format!("a proxy address of this user is also on another user, and {} provisions a mailbox", catalog.plan_label(*p))));
-                    }
-                }
-                let established = !not_est;
-                let new_skus: Vec<u32> = gp
-                    .licences
-                    .iter()
-                    .map(|&(s, _)| s)
-                    .filter(|s| w.held_before.binary_search(s).is_err() && !kept_skus.contains(s))
-                    .collect();
-                if error.is_none() {
-                    for &(s, d) in &gp.licences {
-                        gain(&mut plans_now, &mut addon_now, s, d);
-                    }
-                    held.extend(gp.licences.iter().map(|&(s, _)| s));
-                } else if established {
-                    // D40: what the user holds from the group stays.
-                    for s in inherited.iter().filter(|s| s.source == Some(g) && s.state.holds()) {
-                        gain(&mut plans_now, &mut addon_now, s.sku, s.disabled);
-                        held.push(s.sku);
-                    }
-                }
-                w.txns.push(Txn { group: g, established, error, new_skus });
-            }
-            // Departures: inherited states whose (group, SKU) is no longer a candidate.
-            for s in inherited {
-                let still = w.txns.iter().any(|x| {
-                    Some(x.group) == s.source
-                        && plans
-                            .get(x.group as usize)
-                            .and_then(Option::as_ref)
-                            .is_some_and(|gp| gp.licences.iter().any(|&(k, _)| k == s.sku))
-                });
-                if still {
-                    continue;
-                }
-                let mut blocked = None;
-                if s.state.holds() {
-                    let lost: Vec<PlanIx> = enabled(s.sku, s.disabled)
-                        .iter()
-                        .copied()
-                        .filter(|p| plans_now.binary_search(p).is_err())
-                        .collect();
-                    if !lost.is_empty() {
-                        let now: BTreeSet<PlanIx> = plans_now.iter().copied().collect();
-                        let with: BTreeSet<PlanIx> = now.iter().chain(lost.iter()).copied().collect();
-                        for &p in &addon_now {
-                            if rules.unmet(p, &now).is_some() && rules.unmet(p, &with).is_none() {
-                                let need = lost.iter().filter(|q| !now.contains(q)).map(|q| catalog.plan_label(*q)).collect::<Vec<_>>();
-                                blocked = Some(format!("{} needs {}, which only this licence provides", catalog.plan_label(p), need.join(", ")));
-                                break;
-                            }
-                        }
-                    }
-                    if blocked.is_some() {
-                        gain(&mut plans_now, &mut addon_now, s.sku, s.disabled);
-                        held.push(s.sku);
-                    }
-                }
-                w.departures.push((s.clone(), blocked));
-            }
-            held.sort_unstable();
-            held.dedup();
-            w.held_after = held;
-            w
-        })
-        .collect();
+    let pass1 = Pass1 {
+        tenant,
+        offsets: &offsets,
+        member_groups: &member_groups,
+        states_col,
+        assigned_col,
+        snap_states: &snap_states,
+        snap_assigned: &snap_assigned,
+        enabled_cache: &enabled_cache,
+        addon: &addon,
+        plans: &plans,
+        group_rank: &group_rank,
+        usage,
+        proxies,
+        duplicates: &duplicates,
+    };
+    let work: Vec<UserWork> = (0..n).into_par_iter().map(|row| pass1.user(row)).collect();
 
     // Seats released by users who lose every source of a SKU.
     let nskus = t.skus.len();
@@ -1246,6 +1086,303 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
         enabled_cache,
     };
     (out, issues)
+}
+
+/// What pass 1 reads for every user (shared, read-only).
+struct Pass1<'a> {
+    tenant: &'a Tenant,
+    /// CSR: the licensing groups of user `row` are `member_groups[offsets[row]..offsets[row + 1]]`.
+    offsets: &'a [u32],
+    member_groups: &'a [u32],
+    states_col: Option<&'a crate::table::LicenseColumn>,
+    assigned_col: Option<&'a crate::table::LicenseColumn>,
+    /// Snapshot states per distinct `licenseAssignmentStates` / `assignedLicenses` list.
+    snap_states: &'a [Vec<SnapState>],
+    snap_assigned: &'a [Vec<SnapState>],
+    enabled_cache: &'a HashMap<(u32, u32), Vec<PlanIx>>,
+    /// Per SKU index: an add-on product (D44).
+    addon: &'a [bool],
+    /// Per group: its licences when processed.
+    plans: &'a [Option<GroupPlan>],
+    group_rank: &'a [u32],
+    usage: Option<&'a crate::table::StrColumn>,
+    proxies: Option<&'a crate::table::ListColumn>,
+    duplicates: &'a std::sync::OnceLock<Duplicates>,
+}
+
+impl Pass1<'_> {
+    /// Plans of `sku` minus disabled list `d`.
+    fn enabled(&self, s: u32, d: u32) -> &[PlanIx] {
+        self.enabled_cache.get(&(s, d)).map_or(&[], Vec::as_slice)
+    }
+
+    /// Group `g`'s licences are processed here.
+    fn processed(&self, g: u32) -> bool {
+        self.plans.get(g as usize).is_some_and(Option::is_some)
+    }
+
+    /// One user's candidate (user, group) pairs with the checks that do not depend on seats
+    /// (usage location, conflicts, duplicate proxy addresses), the snapshot states kept as they
+    /// are, and the departures (with a dependency that blocks them).
+    fn user(&self, row: usize) -> UserWork {
+        let mut w = UserWork::default();
+        let a = self.offsets.get(row).copied().unwrap_or(0) as usize;
+        let b = self.offsets.get(row + 1).copied().unwrap_or(0) as usize;
+        let groups = self.member_groups.get(a..b).unwrap_or(&[]);
+        let snap: &[SnapState] = match self
+            .states_col
+            .map(|c| c.set_codes.get(row).copied().unwrap_or(0))
+        {
+            Some(code) if code != 0 => self
+                .snap_states
+                .get(code as usize)
+                .map_or(&[], Vec::as_slice),
+            _ => match self
+                .assigned_col
+                .map(|c| c.set_codes.get(row).copied().unwrap_or(0))
+            {
+                // No licenseAssignmentStates: assignedLicenses are taken as direct (D41).
+                Some(code) if code != 0 => self
+                    .snap_assigned
+                    .get(code as usize)
+                    .map_or(&[], Vec::as_slice),
+                _ => &[],
+            },
+        };
+        if groups.is_empty() && snap.is_empty() {
+            return w;
+        }
+        // Held before: assignedLicenses when exported, else the holding states.
+        let from_assigned = self
+            .assigned_col
+            .map(|c| c.set_codes.get(row).copied().unwrap_or(0))
+            .filter(|&c| c != 0)
+            .and_then(|c| self.snap_assigned.get(c as usize));
+        w.held_before = match from_assigned {
+            Some(xs) => xs.iter().map(|s| s.sku).collect(),
+            None => snap
+                .iter()
+                .filter(|s| s.state.holds())
+                .map(|s| s.sku)
+                .collect(),
+        };
+        w.held_before.sort_unstable();
+        w.held_before.dedup();
+        let mut plans_before: Vec<PlanIx> = Vec::new();
+        for s in snap.iter().filter(|s| s.state.holds()) {
+            sorted_union(&mut plans_before, self.enabled(s.sku, s.disabled));
+        }
+        let user_loc = self
+            .usage
+            .and_then(|c| c.get(row))
+            .map(str::trim)
+            .filter(|l| !l.is_empty());
+        let loc: Option<String> = match user_loc {
+            Some(l) => Some(l.to_ascii_uppercase()),
+            None => {
+                w.tenant_location = self.tenant.country.is_some();
+                w.no_location = self.tenant.country.is_none() && !groups.is_empty();
+                self.tenant.country.clone()
+            }
+        };
+        // Kept states: direct ones, and those of groups not processed here.
+        let mut plans_now: Vec<PlanIx> = Vec::new();
+        // The part of `plans_now` that add-on products provide (D44).
+        let mut addon_now: Vec<PlanIx> = Vec::new();
+        let gain = |plans_now: &mut Vec<PlanIx>, addon_now: &mut Vec<PlanIx>, sku: u32, d: u32| {
+            sorted_union(plans_now, self.enabled(sku, d));
+            if self.addon.get(sku as usize).copied().unwrap_or(false) {
+                sorted_union(addon_now, self.enabled(sku, d));
+            }
+        };
+        let mut held: Vec<u32> = Vec::new();
+        let mut inherited: Vec<&SnapState> = Vec::new();
+        for s in snap {
+            match s.source {
+                Some(g) if self.processed(g) => inherited.push(s),
+                _ => {
+                    if s.state.holds() {
+                        gain(&mut plans_now, &mut addon_now, s.sku, s.disabled);
+                        held.push(s.sku);
+                    }
+                    w.kept.push(s.clone());
+                }
+            }
+        }
+        w.inherited = inherited.iter().map(|s| (*s).clone()).collect();
+        // The user's groups: those the snapshot shows as assigned first, then by id.
+        let mut mine: Vec<(bool, u32, u32)> = groups
+            .iter()
+            .map(|&g| {
+                let est = inherited
+                    .iter()
+                    .any(|s| s.source == Some(g) && s.state.holds());
+                (
+                    !est,
+                    self.group_rank.get(g as usize).copied().unwrap_or(0),
+                    g,
+                )
+            })
+            .collect();
+        mine.sort_unstable();
+        let dup_address = || {
+            self.proxies.is_some_and(|p| {
+                has_duplicate(
+                    p,
+                    row,
+                    self.duplicates
+                        .get_or_init(|| duplicate_addresses(self.tenant)),
+                )
+            })
+        };
+        // SKUs other sources already give (never a new seat); SKUs that two of the user's
+        // groups both want are shared in pass 2, where the first to succeed takes the seat.
+        let kept_skus = held.clone();
+        for (not_est, _, g) in mine {
+            let Some(Some(gp)) = self.plans.get(g as usize) else {
+                continue;
+            };
+            let mut error: Option<(LicenseError, String)> = None;
+            if let Some(l) = &loc {
+                if let Some(p) = gp.prohibited.iter().find(|p| {
+                    self.tenant
+                        .rules
+                        .prohibited
+                        .get(p)
+                        .is_some_and(|x| x.usage_locations.contains(l))
+                }) {
+                    error = Some((
+                        LicenseError::ProhibitedInUsageLocationViolation,
+                        format!(
+                            "{} is not allowed in usage location {l}",
+                            self.tenant.catalog.plan_label(*p)
+                        ),
+                    ));
+                }
+            }
+            if error.is_none() {
+                for &p in &gp.conflicting {
+                    if let Some((q, c)) = self.tenant.rules.conflict_with(p, &plans_now) {
+                        // Plans of one SKU never conflict among themselves.
+                        if gp
+                            .licences
+                            .iter()
+                            .any(|&(s, d)| self.enabled(s, d).contains(&q))
+                        {
+                            continue;
+                        }
+                        error = Some((
+                            LicenseError::MutuallyExclusiveViolation,
+                            format!(
+                                "{} conflicts with {} the user already has ({})",
+                                self.tenant.catalog.plan_label(p),
+                                self.tenant.catalog.plan_label(q),
+                                c.source
+                            ),
+                        ));
+                        break;
+                    }
+                }
+            }
+            if error.is_none() {
+                if let Some(p) = gp
+                    .mailboxes
+                    .iter()
+                    .find(|p| plans_before.binary_search(p).is_err())
+                    .filter(|_| dup_address())
+                {
+                    error = Some((
+                        LicenseError::UniquenessViolation,
+                        format!(
+                            "a proxy address of this user is also on another user, and {} provisions a mailbox",
+                            self.tenant.catalog.plan_label(*p)
+                        ),
+                    ));
+                }
+            }
+            let established = !not_est;
+            let new_skus: Vec<u32> = gp
+                .licences
+                .iter()
+                .map(|&(s, _)| s)
+                .filter(|s| w.held_before.binary_search(s).is_err() && !kept_skus.contains(s))
+                .collect();
+            if error.is_none() {
+                for &(s, d) in &gp.licences {
+                    gain(&mut plans_now, &mut addon_now, s, d);
+                }
+                held.extend(gp.licences.iter().map(|&(s, _)| s));
+            } else if established {
+                // D40: what the user holds from the group stays.
+                for s in inherited
+                    .iter()
+                    .filter(|s| s.source == Some(g) && s.state.holds())
+                {
+                    gain(&mut plans_now, &mut addon_now, s.sku, s.disabled);
+                    held.push(s.sku);
+                }
+            }
+            w.txns.push(Txn {
+                group: g,
+                established,
+                error,
+                new_skus,
+            });
+        }
+        // Departures: inherited states whose (group, SKU) is no longer a candidate.
+        for s in inherited {
+            let still = w.txns.iter().any(|x| {
+                Some(x.group) == s.source
+                    && self
+                        .plans
+                        .get(x.group as usize)
+                        .and_then(Option::as_ref)
+                        .is_some_and(|gp| gp.licences.iter().any(|&(k, _)| k == s.sku))
+            });
+            if still {
+                continue;
+            }
+            let mut blocked = None;
+            if s.state.holds() {
+                let lost: Vec<PlanIx> = self
+                    .enabled(s.sku, s.disabled)
+                    .iter()
+                    .copied()
+                    .filter(|p| plans_now.binary_search(p).is_err())
+                    .collect();
+                if !lost.is_empty() {
+                    let now: BTreeSet<PlanIx> = plans_now.iter().copied().collect();
+                    let with: BTreeSet<PlanIx> = now.iter().chain(lost.iter()).copied().collect();
+                    for &p in &addon_now {
+                        if self.tenant.rules.unmet(p, &now).is_some()
+                            && self.tenant.rules.unmet(p, &with).is_none()
+                        {
+                            let need = lost
+                                .iter()
+                                .filter(|q| !now.contains(q))
+                                .map(|q| self.tenant.catalog.plan_label(*q))
+                                .collect::<Vec<_>>();
+                            blocked = Some(format!(
+                                "{} needs {}, which only this licence provides",
+                                self.tenant.catalog.plan_label(p),
+                                need.join(", ")
+                            ));
+                            break;
+                        }
+                    }
+                }
+                if blocked.is_some() {
+                    gain(&mut plans_now, &mut addon_now, s.sku, s.disabled);
+                    held.push(s.sku);
+                }
+            }
+            w.departures.push((s.clone(), blocked));
+        }
+        held.sort_unstable();
+        held.dedup();
+        w.held_after = held;
+        w
+    }
 }
 
 /// The snapshot state of (group, sku) the user had, if any.
