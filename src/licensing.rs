@@ -499,109 +499,10 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
     let mut group_info: Vec<GroupLicensing> = Vec::with_capacity(tenant.groups.len());
     let mut plans: Vec<Option<GroupPlan>> = Vec::with_capacity(tenant.groups.len());
     for (gi, g) in tenant.groups.iter().enumerate() {
-        let mut info = GroupLicensing::default();
-        if g.assigned_licenses.is_empty() {
-            info.reason = Some("no licences".into());
-            group_info.push(info);
-            plans.push(None);
-            continue;
-        }
-        let membership = memberships.groups.get(gi);
-        let why_not = if !g.licenses_members() {
-            Some("not a security group (securityEnabled is false): group-based licensing does not apply".to_string())
-        } else if membership.is_some_and(|m| m.object != crate::schema::ObjectType::User) {
-            Some("a device group: licences are assigned to users only".to_string())
-        } else {
-            g.assigned_licenses.iter().find_map(|l| {
-                let known_plans = catalog.sku_by_id(&l.sku_id).is_some_and(|s| !s.plans.is_empty());
-                let subscribed = tenant
-                    .skus
-                    .as_ref()
-                    .is_none_or(|s| s.iter().any(|s| s.sku_id == l.sku_id));
-                if !subscribed {
-                    Some(format!("SKU {} is not among the tenant's subscribedSkus", catalog.sku_label(&l.sku_id)))
-                } else if !known_plans {
-                    Some(format!("the service plans of SKU {} are unknown (not in subscribedSkus.json nor in Microsoft's CSV)", l.sku_id))
-                } else {
-                    None
-                }
-            })
-        };
-        if let Some(reason) = why_not {
-            issues.push(TenantIssue::about_group(Severity::Error, g, format!("licences not processed: {reason}; members keep their snapshot licence states from this group")));
-            info.reason = Some(reason);
-            group_info.push(info);
-            plans.push(None);
-            continue;
-        }
-        let mut licences = Vec::new();
-        let mut enabled = Vec::new();
-        for l in &g.assigned_licenses {
-            let sku = t.sku(&l.sku_id, catalog);
-            let d = t.disabled(&l.disabled_plans);
-            licences.push((sku, d));
-        }
-        licences.sort_unstable();
-        licences.dedup_by_key(|(s, _)| *s);
-        for &(sku, d) in &licences {
-            sorted_union(&mut enabled, &enabled_of(&t, catalog, sku, d));
-        }
-        // Dependencies inside the group: Entra refuses such an assignment, so a snapshot
-        // should not have one; when it does, dynrule's tables are probably stale (D43).
-        // A dependency the SKUs' own full plan lists do not meet says the table is incomplete
-        // for them (the community database misses SHAREPOINTSTANDARD for SHAREPOINTWAC), so
-        // only prerequisites this group disabled are reported.
-        let set: BTreeSet<PlanIx> = enabled.iter().copied().collect();
-        let full: BTreeSet<PlanIx> = licences
-            .iter()
-            .flat_map(|&(s, _)| {
-                t.skus
-                    .get(s as usize)
-                    .map(|k| k.plans.clone())
-                    .unwrap_or_default()
-            })
-            .collect();
-        for &p in &enabled {
-            if tenant.rules.unmet(p, &full).is_some() {
-                continue;
-            }
-            if let Some(dep) = tenant.rules.unmet(p, &set) {
-                issues.push(TenantIssue::about_group(Severity::Warning, g, format!(
-                        "enables {} but disables its prerequisite ({}); Entra refuses such a group assignment, so the dependency table ({}) may be out of date",
-                        catalog.plan_label(p),
-                        dep.requires
-                            .iter()
-                            .map(|alt| alt.iter().map(|q| catalog.plan_label(*q)).collect::<Vec<_>>().join(" + "))
-                            .collect::<Vec<_>>()
-                            .join(" or "),
-                        dep.source
-                    )));
-            }
-        }
-        info.processed = true;
+        let object = memberships.groups.get(gi).map(|m| m.object);
+        let (info, plan) = plan_group(tenant, &mut t, g, object, &mut issues);
         group_info.push(info);
-        let rules = &tenant.rules;
-        let prohibited = enabled
-            .iter()
-            .copied()
-            .filter(|p| rules.prohibited.contains_key(p))
-            .collect();
-        let conflicting = enabled
-            .iter()
-            .copied()
-            .filter(|p| rules.conflicts.iter().any(|c| c.plans.contains(p)))
-            .collect();
-        let mailboxes = enabled
-            .iter()
-            .copied()
-            .filter(|p| rules.mailbox_plans.contains(p))
-            .collect();
-        plans.push(Some(GroupPlan {
-            licences,
-            prohibited,
-            conflicting,
-            mailboxes,
-        }));
+        plans.push(plan);
     }
 
     // Snapshot states per distinct list, converted once.
@@ -1086,6 +987,132 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
         enabled_cache,
     };
     (out, issues)
+}
+
+/// Why a group's licences cannot be processed, if they cannot (D47).
+fn not_processed(
+    tenant: &Tenant,
+    g: &crate::tenant::Group,
+    object: Option<crate::schema::ObjectType>,
+) -> Option<String> {
+    let catalog = &tenant.catalog;
+    if !g.licenses_members() {
+        return Some(
+            "not a security group (securityEnabled is false): group-based licensing does not apply"
+                .to_string(),
+        );
+    }
+    if object.is_some_and(|o| o != crate::schema::ObjectType::User) {
+        return Some("a device group: licences are assigned to users only".to_string());
+    }
+    g.assigned_licenses.iter().find_map(|l| {
+        let subscribed = tenant
+            .skus
+            .as_ref()
+            .is_none_or(|s| s.iter().any(|s| s.sku_id == l.sku_id));
+        let known_plans = catalog
+            .sku_by_id(&l.sku_id)
+            .is_some_and(|s| !s.plans.is_empty());
+        if !subscribed {
+            let sku = catalog.sku_label(&l.sku_id);
+            Some(format!("SKU {sku} is not among the tenant's subscribedSkus"))
+        } else if !known_plans {
+            Some(format!(
+                "the service plans of SKU {} are unknown (not in subscribedSkus.json nor in Microsoft's CSV)",
+                l.sku_id
+            ))
+        } else {
+            None
+        }
+    })
+}
+
+/// A group's licensing summary (to be filled in) and, when its licences can be processed, its
+/// licences interned with the plans the per-user checks look at. Problems are pushed to
+/// `issues`.
+fn plan_group(
+    tenant: &Tenant,
+    t: &mut Tables,
+    g: &crate::tenant::Group,
+    object: Option<crate::schema::ObjectType>,
+    issues: &mut Vec<TenantIssue>,
+) -> (GroupLicensing, Option<GroupPlan>) {
+    let catalog = &tenant.catalog;
+    let rules = &tenant.rules;
+    let mut info = GroupLicensing::default();
+    if g.assigned_licenses.is_empty() {
+        info.reason = Some("no licences".into());
+        return (info, None);
+    }
+    if let Some(reason) = not_processed(tenant, g, object) {
+        let message = format!(
+            "licences not processed: {reason}; members keep their snapshot licence states from this group"
+        );
+        issues.push(TenantIssue::about_group(Severity::Error, g, message));
+        info.reason = Some(reason);
+        return (info, None);
+    }
+    let mut licences = Vec::new();
+    for l in &g.assigned_licenses {
+        let sku = t.sku(&l.sku_id, catalog);
+        let d = t.disabled(&l.disabled_plans);
+        licences.push((sku, d));
+    }
+    licences.sort_unstable();
+    licences.dedup_by_key(|(s, _)| *s);
+    let mut enabled = Vec::new();
+    for &(sku, d) in &licences {
+        sorted_union(&mut enabled, &enabled_of(t, catalog, sku, d));
+    }
+    // Dependencies inside the group: Entra refuses such an assignment, so a snapshot should not
+    // have one; when it does, dynrule's tables are probably stale (D43). A dependency the SKUs'
+    // own full plan lists do not meet says the table is incomplete for them (the community
+    // database misses SHAREPOINTSTANDARD for SHAREPOINTWAC), so only prerequisites this group
+    // disabled are reported.
+    let set: BTreeSet<PlanIx> = enabled.iter().copied().collect();
+    let full: BTreeSet<PlanIx> = licences
+        .iter()
+        .flat_map(|&(s, _)| {
+            t.skus
+                .get(s as usize)
+                .map(|k| k.plans.clone())
+                .unwrap_or_default()
+        })
+        .collect();
+    for &p in &enabled {
+        if rules.unmet(p, &full).is_some() {
+            continue;
+        }
+        if let Some(dep) = rules.unmet(p, &set) {
+            let requires = dep
+                .requires
+                .iter()
+                .map(|alt| {
+                    alt.iter()
+                        .map(|q| catalog.plan_label(*q))
+                        .collect::<Vec<_>>()
+                        .join(" + ")
+                })
+                .collect::<Vec<_>>()
+                .join(" or ");
+            let message = format!(
+                "enables {} but disables its prerequisite ({requires}); Entra refuses such a group assignment, so the dependency table ({}) may be out of date",
+                catalog.plan_label(p),
+                dep.source
+            );
+            issues.push(TenantIssue::about_group(Severity::Warning, g, message));
+        }
+    }
+    info.processed = true;
+    let only =
+        |keep: &dyn Fn(&PlanIx) -> bool| enabled.iter().copied().filter(|p| keep(p)).collect();
+    let plan = GroupPlan {
+        prohibited: only(&|p| rules.prohibited.contains_key(p)),
+        conflicting: only(&|p| rules.conflicts.iter().any(|c| c.plans.contains(p))),
+        mailboxes: only(&|p| rules.mailbox_plans.contains(p)),
+        licences,
+    };
+    (info, Some(plan))
 }
 
 /// What pass 1 reads for every user (shared, read-only).
