@@ -555,6 +555,38 @@ impl Program {
         })
     }
 
+    /// Adds the columns this program reads to `p` (see [`crate::table::Projection`]).
+    pub fn add_reads(&self, p: &mut crate::table::Projection) {
+        use crate::table::ColumnKey;
+        for leaf in &self.leaves {
+            match leaf {
+                Leaf::Str { source, .. } => match source {
+                    Source::Prop(name) => {
+                        p.columns.insert(ColumnKey::Prop(name));
+                    }
+                    Source::Extension(name) => {
+                        p.extensions.insert(name.to_ascii_lowercase());
+                    }
+                    Source::Manager => {
+                        p.columns.insert(ColumnKey::Manager);
+                    }
+                },
+                Leaf::Bool { prop, .. } | Leaf::Date { prop, .. } => {
+                    p.columns.insert(ColumnKey::Prop(prop));
+                }
+                Leaf::Strings { source, .. } => {
+                    p.columns.insert(match source {
+                        ListSource::Prop(name) => ColumnKey::Prop(name),
+                        ListSource::MemberOf => ColumnKey::MemberOf,
+                    });
+                }
+                Leaf::Plans { .. } => {
+                    p.columns.insert(ColumnKey::Prop("assignedPlans"));
+                }
+            }
+        }
+    }
+
     /// Compiles rule text: checks it and compiles the HIR. Errors are the checker's
     /// diagnostics (rendered by the caller), or a [`CompileError`] as one diagnostic-less
     /// message.

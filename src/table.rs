@@ -21,7 +21,7 @@ use crate::schema::{self, GraphKey, ObjectType, PropType};
 use hashbrown::HashTable;
 use rayon::prelude::*;
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::hash::BuildHasher;
 
@@ -878,6 +878,8 @@ enum Builder {
     List(ListBuilder),
     Plans(Box<PlanBuilder>),
     Licenses(LicenseBuilder),
+    /// A column outside the projection: nothing is stored, every row reads as null.
+    Skip(Kind),
 }
 
 impl Builder {
@@ -928,6 +930,7 @@ impl Builder {
                 Some(Cell::Licenses(xs)) => Some(xs),
                 _ => None,
             }),
+            Builder::Skip(_) => {}
         }
     }
 
@@ -939,8 +942,27 @@ impl Builder {
             Builder::List(b) => Column::List(b.finish()?),
             Builder::Plans(b) => Column::Plans(b.finish()?),
             Builder::Licenses(b) => Column::Licenses(b.finish()),
+            Builder::Skip(kind) => match kind {
+                Kind::Str => Column::Str(StrColumn::default()),
+                Kind::Bool => Column::Bool(BoolColumn::default()),
+                Kind::Date => Column::Date(DateColumn::default()),
+                Kind::List => Column::List(ListColumn::default()),
+                Kind::Plans => Column::Plans(PlanColumn::default()),
+                Kind::Licenses => Column::Licenses(LicenseColumn::default()),
+            },
         })
     }
+}
+
+/// The columns a load keeps (a projection): the others are skipped while parsing and read as
+/// null. `eval` loads only what its rules read (plus ids and names for output); `recompute`
+/// and `whatif` load everything.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Projection {
+    /// Columns kept.
+    pub columns: HashSet<ColumnKey>,
+    /// Directory extensions kept, names lower-cased.
+    pub extensions: HashSet<String>,
 }
 
 /// Accumulates records into a [`Table`].
@@ -954,11 +976,19 @@ pub struct TableBuilder {
 impl TableBuilder {
     /// An empty builder for `object`.
     pub fn new(object: ObjectType) -> TableBuilder {
+        TableBuilder::projected(object, None)
+    }
+
+    /// An empty builder that stores only the projection's columns (all when `None`).
+    pub fn projected(object: ObjectType, projection: Option<&Projection>) -> TableBuilder {
         let layout = Layout::new(object);
         let columns = layout
             .columns
             .iter()
-            .map(|(_, k)| Builder::new(*k))
+            .map(|(key, k)| match projection {
+                Some(p) if !p.columns.contains(key) => Builder::Skip(*k),
+                _ => Builder::new(*k),
+            })
             .collect();
         TableBuilder {
             layout,

@@ -503,7 +503,7 @@ impl Tenant {
         let lopts = LoadOptions {
             skip_invalid: opts.skip_invalid,
             progress: opts.progress,
-            block_bytes: 0,
+            ..LoadOptions::default()
         };
         let loaded = load::load(&users_path, ObjectType::User, &lopts)?;
         for s in &loaded.skipped {

@@ -315,3 +315,63 @@ fn json_lines_split_across_blocks() {
         assert_eq!(e.line, 200, "block {block_bytes}");
     }
 }
+
+/// Loading only the columns the rules read gives every rule the same members as a full load,
+/// and columns outside the projection read as null.
+#[test]
+fn a_projected_load_evaluates_like_a_full_one() {
+    let d = dir("projection");
+    let path = d.join("users.jsonl");
+    let mut f = std::fs::File::create(&path).expect("create");
+    dynrule::synth::write_tenant(2_000, 13, &mut f).expect("generate");
+    drop(f);
+    let text = std::fs::read_to_string("benches/suite.jsonl").expect("suite");
+    let opts = dynrule::program::CompileOptions {
+        now: "2026-11-21T00:00:00Z".parse().expect("now"),
+    };
+    let mut programs: Vec<dynrule::program::Program> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("line");
+            dynrule::program::Program::from_text(v["rule"].as_str().expect("rule"), &opts)
+                .expect("compiles")
+        })
+        .collect();
+    programs.push(
+        dynrule::program::Program::from_text(
+            "user.extension_b7d8e5fa0a1b4c0fb1e4c2f0a2b3c4d5_costCenter -startsWith \"CC-1\"",
+            &opts,
+        )
+        .expect("extension rule"),
+    );
+    let mut projection = dynrule::table::Projection::default();
+    for p in &programs {
+        p.add_reads(&mut projection);
+    }
+    projection.columns.insert(ColumnKey::Prop("objectId"));
+    let full = load(&path, ObjectType::User, &strict())
+        .expect("full")
+        .table;
+    let projected = load(
+        &path,
+        ObjectType::User,
+        &LoadOptions {
+            projection: Some(projection.clone()),
+            ..LoadOptions::default()
+        },
+    )
+    .expect("projected")
+    .table;
+    assert!(!projection.columns.contains(&ColumnKey::Prop("surname")));
+    assert!(col(&projected, "surname").iter().all(Option::is_none));
+    assert!(col(&full, "surname").iter().any(Option::is_some));
+    assert!(projected.heap_bytes() < full.heap_bytes());
+    let a = dynrule::vm::evaluate(&programs, &full);
+    let b = dynrule::vm::evaluate(&programs, &projected);
+    assert_eq!(a, b);
+    assert!(
+        a.last().is_some_and(|m| m.count_ones() > 0),
+        "the extension rule selects someone"
+    );
+}

@@ -156,10 +156,16 @@ fn read_rules(path: &Path) -> Result<Vec<RuleLine>, String> {
     Ok(out)
 }
 
-fn load_table(path: &Path, object: ObjectType, skip_invalid: bool) -> Result<Loaded, ExitCode> {
+fn load_table(
+    path: &Path,
+    object: ObjectType,
+    skip_invalid: bool,
+    projection: Option<dynrule::table::Projection>,
+) -> Result<Loaded, ExitCode> {
     let opts = LoadOptions {
         skip_invalid,
         progress: std::io::stderr().is_terminal(),
+        projection,
         ..LoadOptions::default()
     };
     match load::load(path, object, &opts) {
@@ -261,8 +267,18 @@ pub fn eval(args: EvalArgs) -> ExitCode {
         ));
     }
     compiled.retain(|(i, _)| !wrong_kind.contains(i));
+    // Load only what the rules read, plus ids and names for the output.
+    let mut projection = dynrule::table::Projection::default();
+    for (_, p) in &compiled {
+        p.add_reads(&mut projection);
+    }
+    for name in ["objectId", "userPrincipalName", "displayName", "deviceId"] {
+        projection
+            .columns
+            .insert(dynrule::table::ColumnKey::Prop(name));
+    }
     let t_load = Instant::now();
-    let mut loaded = match load_table(path, object, args.skip_invalid) {
+    let mut loaded = match load_table(path, object, args.skip_invalid, Some(projection)) {
         Ok(l) => l,
         Err(code) => return code,
     };
