@@ -310,3 +310,27 @@ fn bad_changes_are_located_errors() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--licenses: unknown service plan `NOPE`"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A rule in a changes file may read columns no group reads: the projected load keeps them.
+#[test]
+fn a_changes_file_rule_reads_its_own_columns() {
+    let dir = std::env::temp_dir().join(format!("dynrule-chrule-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let f = dir.join("changes.json");
+    let change = serde_json::json!([{"group": "Sales E3", "membershipRule": NARROW}]);
+    std::fs::write(&f, change.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let (code, v) = json(&[
+        "--tenant",
+        TENANT,
+        "--now",
+        NOW,
+        "--changes",
+        f.to_str().unwrap_or(""),
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        v["groups"][0]["after"], 2,
+        "city is read: two Seattle sales users stay"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -44,16 +44,20 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
-/// Loads a snapshot, printing the error on failure (exit 2).
+/// Loads a snapshot, keeping only the columns the groups' rules, `extra_rules` and licensing
+/// read; prints the error on failure (exit 2).
 pub fn load_tenant(
     dir: &std::path::Path,
     licensing_rules: Option<PathBuf>,
     skip_invalid: bool,
+    extra_rules: Vec<String>,
 ) -> Result<Tenant, ExitCode> {
     let opts = TenantOptions {
         skip_invalid,
         progress: std::io::stderr().is_terminal(),
         licensing_rules,
+        project: true,
+        extra_rules,
     };
     Tenant::load(dir, &opts).map_err(|e| {
         eprintln!("error: {e}");
@@ -67,6 +71,7 @@ pub fn recompute(args: RecomputeArgs) -> ExitCode {
         &args.tenant,
         args.snapshot.licensing_rules.clone(),
         args.snapshot.skip_invalid,
+        Vec::new(),
     ) {
         Ok(t) => t,
         Err(c) => return c,

@@ -84,6 +84,26 @@ fn parse_licenses(
         .collect()
 }
 
+/// The new rules of the request (`--rule`, and `membershipRule`s of a changes file), so the
+/// snapshot load keeps the columns they read. An unreadable changes file is reported later.
+fn new_rules(args: &WhatIfArgs) -> Vec<String> {
+    let mut out: Vec<String> = args.rule.iter().cloned().collect();
+    if let Some(text) = args
+        .changes
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+    {
+        if let Ok(serde_json::Value::Array(items)) = serde_json::from_str(&text) {
+            out.extend(
+                items
+                    .iter()
+                    .filter_map(|c| c.get("membershipRule")?.as_str().map(str::to_string)),
+            );
+        }
+    }
+    out
+}
+
 pub fn whatif(args: WhatIfArgs) -> ExitCode {
     let mut tenant = if args.tenant.eq_ignore_ascii_case("sample") {
         match dynrule::synth::sample_tenant() {
@@ -98,6 +118,7 @@ pub fn whatif(args: WhatIfArgs) -> ExitCode {
             std::path::Path::new(&args.tenant),
             args.snapshot.licensing_rules.clone(),
             args.snapshot.skip_invalid,
+            new_rules(&args),
         ) {
             Ok(t) => t,
             Err(c) => return c,
