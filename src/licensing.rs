@@ -75,7 +75,8 @@ impl LicenseError {
         }
     }
 
-    fn parse(s: &str) -> LicenseError {
+    /// A snapshot's `error` text (any case; unknown values are `Other`).
+    pub(crate) fn parse(s: &str) -> LicenseError {
         [
             LicenseError::CountViolation,
             LicenseError::MutuallyExclusiveViolation,
@@ -125,7 +126,9 @@ impl StateKind {
         matches!(self, StateKind::Active | StateKind::ActiveWithError)
     }
 
-    fn parse(s: Option<&str>, error: bool) -> StateKind {
+    /// A snapshot's `state` (any case); a missing one is `Error` when there is an error, else
+    /// `Active`.
+    pub(crate) fn parse(s: Option<&str>, error: bool) -> StateKind {
         match s.map(str::trim) {
             Some(s) if s.eq_ignore_ascii_case("ActiveWithError") => StateKind::ActiveWithError,
             Some(s) if s.eq_ignore_ascii_case("Error") => StateKind::Error,
@@ -250,11 +253,6 @@ impl Assignments {
             .map_or(&[], Vec::as_slice)
     }
 
-    /// `assignedLicenses` of user `row` (see [`Assignments::held`]).
-    pub fn assigned_licenses(&self, row: usize) -> Vec<(u32, Vec<String>)> {
-        self.held(self.states(row))
-    }
-
     /// `assignedLicenses` of a state list: per held SKU, the plans disabled in every holding
     /// source (Graph lists one entry per SKU however many sources give it). Returns
     /// `(sku, disabledPlans)` sorted by SKU index.
@@ -277,11 +275,6 @@ impl Assignments {
         out.into_iter()
             .map(|(k, d)| (k, d.into_iter().map(str::to_string).collect()))
             .collect()
-    }
-
-    /// Effective service plans of user `row` (see [`Assignments::effective_plans`]).
-    pub fn plans(&self, row: usize, catalog: &Catalog) -> Vec<PlanIx> {
-        self.effective_plans(self.states(row), catalog)
     }
 
     /// Effective service plans of a state list: the union of enabled plans over held states,
@@ -1115,6 +1108,17 @@ fn plan_group(
     (info, Some(plan))
 }
 
+/// Row `row`'s snapshot entries of a licence column, converted (`None` when the row has no
+/// value for it).
+fn snapshot_list<'a>(
+    col: Option<&crate::table::LicenseColumn>,
+    converted: &'a [Vec<SnapState>],
+    row: usize,
+) -> Option<&'a [SnapState]> {
+    let code = col?.set_codes.get(row).copied().unwrap_or(0);
+    (code != 0).then(|| converted.get(code as usize).map_or(&[][..], Vec::as_slice))
+}
+
 /// What pass 1 reads for every user (shared, read-only).
 struct Pass1<'a> {
     tenant: &'a Tenant,
@@ -1156,35 +1160,14 @@ impl Pass1<'_> {
         let a = self.offsets.get(row).copied().unwrap_or(0) as usize;
         let b = self.offsets.get(row + 1).copied().unwrap_or(0) as usize;
         let groups = self.member_groups.get(a..b).unwrap_or(&[]);
-        let snap: &[SnapState] = match self
-            .states_col
-            .map(|c| c.set_codes.get(row).copied().unwrap_or(0))
-        {
-            Some(code) if code != 0 => self
-                .snap_states
-                .get(code as usize)
-                .map_or(&[], Vec::as_slice),
-            _ => match self
-                .assigned_col
-                .map(|c| c.set_codes.get(row).copied().unwrap_or(0))
-            {
-                // No licenseAssignmentStates: assignedLicenses are taken as direct (D41).
-                Some(code) if code != 0 => self
-                    .snap_assigned
-                    .get(code as usize)
-                    .map_or(&[], Vec::as_slice),
-                _ => &[],
-            },
-        };
+        let from_states = snapshot_list(self.states_col, self.snap_states, row);
+        let from_assigned = snapshot_list(self.assigned_col, self.snap_assigned, row);
+        // No licenseAssignmentStates: assignedLicenses are taken as direct (D41).
+        let snap: &[SnapState] = from_states.or(from_assigned).unwrap_or(&[]);
         if groups.is_empty() && snap.is_empty() {
             return w;
         }
         // Held before: assignedLicenses when exported, else the holding states.
-        let from_assigned = self
-            .assigned_col
-            .map(|c| c.set_codes.get(row).copied().unwrap_or(0))
-            .filter(|&c| c != 0)
-            .and_then(|c| self.snap_assigned.get(c as usize));
         w.held_before = match from_assigned {
             Some(xs) => xs.iter().map(|s| s.sku).collect(),
             None => snap

@@ -135,6 +135,20 @@ pub fn files_of(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
     Ok(files)
 }
 
+/// A progress bar of `len` steps in indicatif's `template`, or a hidden one when `show` is
+/// false (not a terminal).
+pub fn progress_bar(show: bool, len: u64, template: &str) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let b = indicatif::ProgressBar::new(len);
+    b.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    b
+}
+
 /// Loads users or devices from a file or folder.
 ///
 /// Errors: the first bad record (file, line, column), unless `skip_invalid`; an unreadable file;
@@ -146,18 +160,11 @@ pub fn load(path: &Path, object: ObjectType, opts: &LoadOptions) -> Result<Loade
         .filter_map(|f| std::fs::metadata(f).ok())
         .map(|m| m.len())
         .sum();
-    let bar = if opts.progress {
-        let b = indicatif::ProgressBar::new(total);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "loading {bytes}/{total_bytes} [{wide_bar}] {bytes_per_sec} {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = progress_bar(
+        opts.progress,
+        total,
+        "loading {bytes}/{total_bytes} [{wide_bar}] {bytes_per_sec} {eta}",
+    );
     let mut cx = LoadCx {
         block_bytes: if opts.block_bytes == 0 {
             BATCH_BYTES

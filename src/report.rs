@@ -3,7 +3,7 @@
 //! Graph's shapes). The schemas are in the README ("Output of recompute").
 
 use crate::catalog::Catalog;
-use crate::licensing::{Assignments, GroupLicensing, SkuSeats, State};
+use crate::licensing::{Assignments, GroupLicensing, LicenseError, SkuSeats, State, StateKind};
 use crate::recompute::{Memberships, Processing};
 use crate::table::Table;
 use crate::tenant::{Tenant, TenantIssue};
@@ -110,15 +110,22 @@ fn compare(tenant: &Tenant, a: &Assignments) -> Option<(Agreement, Vec<usize>)> 
     let col = tenant
         .users
         .licenses(crate::table::ColumnKey::LicenseStates)?;
-    type Key = (String, Option<String>, Vec<String>, bool, Option<String>);
+    type Key = (
+        String,
+        Option<String>,
+        Vec<String>,
+        bool,
+        Option<LicenseError>,
+    );
+    // The snapshot read as the licensing step reads it.
     let snap_key = |e: &crate::table::LicenseEntry| -> Key {
-        let holds = !matches!(e.state.as_deref(), Some(s) if s.eq_ignore_ascii_case("Error") || s.eq_ignore_ascii_case("Disabled"));
+        let error = e.error.as_deref().map(LicenseError::parse);
         (
             e.sku_id.clone(),
             e.assigned_by_group.clone(),
             e.disabled_plans.clone(),
-            holds,
-            e.error.clone(),
+            StateKind::parse(e.state.as_deref(), error.is_some()).holds(),
+            error,
         )
     };
     let mut out = Agreement::default();
@@ -156,7 +163,7 @@ fn compare(tenant: &Tenant, a: &Assignments) -> Option<(Agreement, Vec<usize>)> 
                             .cloned()
                             .unwrap_or_default(),
                         x.state.holds(),
-                        x.error.map(|e| e.as_str().to_string()),
+                        x.error,
                     )
                 })
                 .collect();

@@ -1023,13 +1023,13 @@ fn diff(
             .iter()
             .filter_map(|s| {
                 let e = s.error?;
-                let src = match a.source_id(s) {
-                    None => "direct".to_string(),
-                    Some(id) => tenant
+                // Sources index the tenant's groups first (`Assignments::sources`).
+                let src = match (s.source, a.source_id(s)) {
+                    (None, _) => "direct".to_string(),
+                    (Some(g), id) => tenant
                         .groups
-                        .iter()
-                        .find(|g| g.id == id)
-                        .map_or_else(|| id.to_string(), |g| g.display_name.clone()),
+                        .get(g as usize)
+                        .map_or_else(|| id.unwrap_or("").to_string(), |g| g.display_name.clone()),
                 };
                 Some((sku_name(a, s.sku), src, e.as_str().to_string()))
             })

@@ -157,18 +157,11 @@ fn write_outputs(
     report::write_memberships(&mut w, tenant, m)?;
     w.flush()?;
     let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("licenses.jsonl"))?);
-    let bar = if std::io::stderr().is_terminal() {
-        let b = indicatif::ProgressBar::new(tenant.users.len() as u64);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "writing licenses.jsonl {pos}/{len} users [{wide_bar}] {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = dynrule::load::progress_bar(
+        std::io::stderr().is_terminal(),
+        tenant.users.len() as u64,
+        "writing licenses.jsonl {pos}/{len} users [{wide_bar}] {eta}",
+    );
     report::write_licenses(&mut w, tenant, a, |done| bar.set_position(done as u64))?;
     bar.finish_and_clear();
     w.flush()?;
