@@ -44,6 +44,24 @@ impl Bitmap {
         }
     }
 
+    /// Appends every bit of `other`, a word at a time.
+    pub fn extend(&mut self, other: &Bitmap) {
+        let shift = self.len % 64;
+        if shift == 0 {
+            self.words.extend_from_slice(&other.words);
+        } else {
+            for &w in &other.words {
+                if let Some(last) = self.words.last_mut() {
+                    *last |= w << shift;
+                }
+                self.words.push(w >> (64 - shift));
+            }
+        }
+        self.len += other.len;
+        self.words.truncate(self.len.div_ceil(64));
+        self.clear_tail();
+    }
+
     /// Appends one bit.
     #[inline]
     pub fn push(&mut self, v: bool) {
@@ -164,5 +182,18 @@ mod tests {
         z.set(200, true);
         assert_eq!(z.ones_iter().collect::<Vec<_>>(), vec![129]);
         assert_eq!(Bitmap::from_words(vec![u64::MAX; 2], 65).count_ones(), 65);
+    }
+
+    #[test]
+    fn extend_matches_pushes() {
+        let pattern = |n: usize, k: usize| (0..n).map(move |i| (i * 7 + k) % 3 == 0);
+        for a in [0usize, 1, 63, 64, 65, 130] {
+            for b in [0usize, 1, 63, 64, 65, 200] {
+                let mut x: Bitmap = pattern(a, 1).collect();
+                x.extend(&pattern(b, 2).collect());
+                let y: Bitmap = pattern(a, 1).chain(pattern(b, 2)).collect();
+                assert_eq!(x, y, "{a} + {b}");
+            }
+        }
     }
 }

@@ -30,6 +30,8 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+mod scan;
+
 /// A bad record or file: where, and what.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct LoadError {
@@ -62,8 +64,9 @@ pub struct LoadOptions {
     pub skip_invalid: bool,
     /// Draw a progress bar on stderr.
     pub progress: bool,
-    /// Bytes of a JSON Lines file read and parsed at a time; 0 means 32 MiB. Memory use grows
-    /// with it; smaller values are for tests of lines split across blocks.
+    /// Bytes of a JSON Lines file parsed as one task; 0 means 4 MiB. A wave of two chunks per
+    /// thread is in memory at a time (twice, while the next is read); smaller values are for
+    /// tests of lines split across chunks.
     pub block_bytes: usize,
     /// Keep only these columns (`None`: all). Values of other keys are skipped unparsed, so a
     /// load for a few rules is faster; skipped columns read as null.
@@ -166,8 +169,8 @@ pub fn load(path: &Path, object: ObjectType, opts: &LoadOptions) -> Result<Loade
         "loading {bytes}/{total_bytes} [{wide_bar}] {bytes_per_sec} {eta}",
     );
     let mut cx = LoadCx {
-        block_bytes: if opts.block_bytes == 0 {
-            BATCH_BYTES
+        chunk_bytes: if opts.block_bytes == 0 {
+            CHUNK_BYTES
         } else {
             opts.block_bytes
         },
@@ -356,7 +359,7 @@ pub fn for_each_record_where(
 }
 
 struct LoadCx {
-    block_bytes: usize,
+    chunk_bytes: usize,
     builder: TableBuilder,
     keys: KeyMap,
     skip_invalid: bool,
@@ -365,8 +368,21 @@ struct LoadCx {
     bar: indicatif::ProgressBar,
 }
 
-/// Records parsed per batch (bounds memory on multi-GB JSON Lines files).
-const BATCH_BYTES: usize = 32 << 20;
+/// Bytes of a JSON Lines file parsed as one task (a part of the table built on one thread).
+const CHUNK_BYTES: usize = 4 << 20;
+
+/// Records of a JSON array or page file parsed as one task.
+const CHUNK_RECORDS: usize = 2_048;
+
+/// Records parsed into a builder of their own (a [`TableBuilder::fork`]), to be appended in
+/// file order.
+struct Part {
+    builder: TableBuilder,
+    /// Bad records, in order; a part stops at its first unless skipping.
+    errors: Vec<LoadError>,
+    /// Lines the part's text held (JSON Lines chunks: how far the next chunk's lines start).
+    lines: usize,
+}
 
 impl LoadCx {
     fn file(&mut self, file: &Path) -> Result<(), LoadError> {
@@ -375,12 +391,17 @@ impl LoadCx {
             Format::JsonLines => self.json_lines(file),
             Format::Json => {
                 let bytes = read_utf8(file)?;
-                let units: Vec<(usize, &[u8])> = json_units(file, &bytes, Format::Json)?
-                    .into_iter()
-                    .map(|(line, raw)| (line, raw.as_bytes()))
-                    .collect();
+                let units = json_units(file, &bytes, Format::Json)?;
                 self.bar.inc(bytes.len() as u64);
-                self.parse_lines(file, &units)
+                let (keys, template, skip) = (&self.keys, &self.builder, self.skip_invalid);
+                let parts: Vec<Part> = units
+                    .par_chunks(CHUNK_RECORDS)
+                    .map(|c| parse_part(keys, template, file, Source::Units(c), skip))
+                    .collect();
+                for part in parts {
+                    Self::absorb(&mut self.builder, &mut self.skipped, skip, part, 0)?;
+                }
+                Ok(())
             }
             Format::Csv => {
                 let bytes = read_utf8(file)?;
@@ -407,92 +428,338 @@ impl LoadCx {
                         Err(e) => Err(e.clone()),
                     })
                     .collect();
-                self.take(parsed)
+                let mut ok = Vec::with_capacity(parsed.len());
+                for r in parsed {
+                    match r {
+                        Ok(rec) => ok.push(rec),
+                        Err(e) if self.skip_invalid => self.skipped.push(e),
+                        Err(e) => return Err(e),
+                    }
+                }
+                self.builder.push_batch(&ok);
+                Ok(())
             }
         }
     }
 
-    /// Streams a JSON Lines file in batches: lines are cut sequentially, parsed in parallel.
+    /// Streams a JSON Lines file: chunks (cut at line ends) are read a wave at a time, and each
+    /// wave's chunks are parsed in parallel, one part each, while the next wave is read; the
+    /// parts are then appended in file order.
     fn json_lines(&mut self, file: &Path) -> Result<(), LoadError> {
-        let mut f = std::fs::File::open(file).map_err(|e| io_err(file, &e))?;
-        let block_bytes = self.block_bytes;
-        let mut buf: Vec<u8> = Vec::with_capacity(block_bytes + (1 << 16));
-        let mut first_line = 1usize;
-        let mut first = true;
-        let mut eof = false;
-        while !eof {
-            let start = buf.len();
-            buf.resize(block_bytes.max(start + block_bytes.min(1 << 16)), 0);
-            let mut filled = start;
-            while filled < buf.len() {
-                let n = f
-                    .read(buf.get_mut(filled..).unwrap_or(&mut []))
-                    .map_err(|e| io_err(file, &e))?;
-                if n == 0 {
-                    eof = true;
-                    break;
-                }
-                filled += n;
+        let f = std::fs::File::open(file).map_err(|e| io_err(file, &e))?;
+        let mut reader = ChunkReader {
+            file: f,
+            path: file,
+            chunk_bytes: self.chunk_bytes,
+            carry: Vec::new(),
+            eof: false,
+            first: true,
+            spare: Vec::new(),
+            bar: &self.bar,
+        };
+        let per_wave = 2 * rayon::current_num_threads().max(1);
+        let LoadCx {
+            builder,
+            keys,
+            skip_invalid,
+            skipped,
+            ..
+        } = self;
+        let skip = *skip_invalid;
+        let mut wave = reader.wave(per_wave)?;
+        let mut line_base = 0usize;
+        while !wave.is_empty() {
+            let (next, done) = rayon::join(
+                || reader.wave(per_wave),
+                || -> Result<(), LoadError> {
+                    let template = &*builder;
+                    let parts: Vec<Part> = wave
+                        .par_iter()
+                        .map(|chunk| parse_part(keys, template, file, Source::Lines(chunk), skip))
+                        .collect();
+                    for part in parts {
+                        let lines = part.lines;
+                        Self::absorb(builder, skipped, skip, part, line_base)?;
+                        line_base += lines;
+                    }
+                    Ok(())
+                },
+            );
+            done?;
+            reader.spare.append(&mut wave);
+            wave = next?;
+        }
+        Ok(())
+    }
+
+    /// Appends a part's rows and takes its errors (their lines shifted by `line_base`): the
+    /// first one ends the load unless skipping.
+    fn absorb(
+        builder: &mut TableBuilder,
+        skipped: &mut Vec<LoadError>,
+        skip: bool,
+        part: Part,
+        line_base: usize,
+    ) -> Result<(), LoadError> {
+        for mut e in part.errors {
+            e.line += line_base;
+            if !skip {
+                return Err(e);
             }
-            buf.truncate(filled);
-            if first {
-                check_encoding(file, &buf)?;
+            skipped.push(e);
+        }
+        builder.append(part.builder);
+        Ok(())
+    }
+}
+
+/// Reads a file in chunks that end at a line end (or the file's end).
+struct ChunkReader<'a> {
+    file: std::fs::File,
+    path: &'a Path,
+    chunk_bytes: usize,
+    /// The start of a line the last chunk cut off.
+    carry: Vec<u8>,
+    eof: bool,
+    first: bool,
+    /// Buffers of parsed chunks, reused.
+    spare: Vec<Vec<u8>>,
+    bar: &'a indicatif::ProgressBar,
+}
+
+impl ChunkReader<'_> {
+    /// Up to `n` chunks (none at the end of the file).
+    fn wave(&mut self, n: usize) -> Result<Vec<Vec<u8>>, LoadError> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            match self.chunk()? {
+                Some(c) => out.push(c),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    fn chunk(&mut self) -> Result<Option<Vec<u8>>, LoadError> {
+        if self.eof && self.carry.is_empty() {
+            return Ok(None);
+        }
+        let mut buf = self.spare.pop().unwrap_or_default();
+        buf.clear();
+        buf.append(&mut self.carry);
+        loop {
+            if !self.eof {
+                let want = self
+                    .chunk_bytes
+                    .max(1)
+                    .saturating_sub(buf.len())
+                    .max(1 << 12);
+                buf.reserve(want);
+                let got = (&mut self.file)
+                    .take(want as u64)
+                    .read_to_end(&mut buf)
+                    .map_err(|e| io_err(self.path, &e))?;
+                self.bar.inc(got as u64);
+                if got < want {
+                    self.eof = true;
+                }
+            }
+            if self.first {
+                check_encoding(self.path, &buf)?;
                 if buf.starts_with(b"\xEF\xBB\xBF") {
                     buf.drain(..3);
                 }
-                first = false;
+                self.first = false;
             }
-            self.bar.inc((filled - start) as u64);
-            let cut = if eof {
-                buf.len()
-            } else {
-                match memchr::memrchr(b'\n', &buf) {
-                    Some(i) => i + 1,
-                    None => continue, // one line longer than the batch: read more
+            if self.eof {
+                break;
+            }
+            // Cut after the last line end; a line longer than the chunk reads on.
+            if let Some(i) = memchr::memrchr(b'\n', &buf) {
+                self.carry
+                    .extend_from_slice(buf.get(i + 1..).unwrap_or(&[]));
+                buf.truncate(i + 1);
+                break;
+            }
+        }
+        Ok(Some(buf))
+    }
+}
+
+/// What a part parses.
+#[derive(Clone, Copy)]
+enum Source<'b> {
+    /// A chunk of a JSON Lines file (whole lines; numbered from 1 within the chunk).
+    Lines(&'b [u8]),
+    /// Records of a JSON array or page, each with its first line.
+    Units(&'b [(usize, &'b str)]),
+}
+
+/// Parses records into a part: the fast scanner first, serde for what it declines (and for
+/// the error message).
+fn parse_part(
+    keys: &KeyMap,
+    template: &TableBuilder,
+    file: &Path,
+    source: Source<'_>,
+    skip_invalid: bool,
+) -> Part {
+    let mut p = PartParser {
+        keys,
+        file,
+        skip_invalid,
+        stored: template.stored_columns(),
+        part: Part {
+            builder: template.fork(),
+            errors: Vec::new(),
+            lines: 0,
+        },
+        cache: scan::KeyCache::default(),
+    };
+    match source {
+        Source::Lines(chunk) => p.lines(chunk),
+        Source::Units(units) => {
+            let mut rec = p.empty_record();
+            let mut primary = vec![false; keys.layout_len];
+            for &(line, text) in units {
+                let mut s = scan::Scanner::new(text, 0, false);
+                if !p.fast(&mut s, &mut rec, &mut primary) && !p.slow(text.as_bytes(), line) {
+                    break;
                 }
+            }
+        }
+    }
+    p.part
+}
+
+struct PartParser<'k, 'f> {
+    keys: &'k KeyMap,
+    file: &'f Path,
+    skip_invalid: bool,
+    /// Columns the table stores (the only cells a projected scan sets).
+    stored: Vec<usize>,
+    part: Part,
+    cache: scan::KeyCache<'k>,
+}
+
+impl<'k> PartParser<'k, '_> {
+    fn empty_record<'a>(&self) -> Record<'a> {
+        Record {
+            cells: vec![Cell::Null; self.keys.layout_len],
+            extensions: Vec::new(),
+        }
+    }
+
+    /// A JSON Lines chunk, record by record straight from the buffer (no pass to find the
+    /// lines first). The chunk is checked as UTF-8 once; a chunk that is not valid goes line
+    /// by line (serde then reads the lines that are not, as it would any record).
+    fn lines(&mut self, chunk: &[u8]) {
+        let Ok(text) = std::str::from_utf8(chunk) else {
+            return self.lines_unchecked(chunk);
+        };
+        let mut rec = self.empty_record();
+        let mut primary = vec![false; self.keys.layout_len];
+        let mut pos = 0usize;
+        let mut line = 0usize;
+        while pos < chunk.len() {
+            let rest = chunk.get(pos..).unwrap_or(&[]);
+            let blank = rest
+                .iter()
+                .position(|c| !matches!(c, b' ' | b'\t' | b'\r'))
+                .unwrap_or(rest.len());
+            match rest.get(blank) {
+                None => break,
+                Some(b'\n') => {
+                    line += 1;
+                    pos += blank + 1;
+                    continue;
+                }
+                _ => {}
+            }
+            line += 1;
+            let mut s = scan::Scanner::new(text, pos, true);
+            if self.fast(&mut s, &mut rec, &mut primary) {
+                pos = s.i + 1;
+                continue;
+            }
+            let end = memchr::memchr(b'\n', rest).map_or(chunk.len(), |k| pos + k);
+            let text = chunk.get(pos..end).unwrap_or(&[]);
+            pos = end + 1;
+            if text.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if !self.slow(text, line) {
+                break;
+            }
+        }
+        self.part.lines = line;
+    }
+
+    /// [`PartParser::lines`] for a chunk with invalid UTF-8 somewhere: each line checked on
+    /// its own.
+    fn lines_unchecked(&mut self, chunk: &[u8]) {
+        let mut rec = self.empty_record();
+        let mut primary = vec![false; self.keys.layout_len];
+        let mut line = 0usize;
+        for bytes in chunk.split(|&c| c == b'\n') {
+            line += 1;
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let fast = match std::str::from_utf8(bytes) {
+                Ok(t) => self.fast(&mut scan::Scanner::new(t, 0, true), &mut rec, &mut primary),
+                Err(_) => false,
             };
-            let (block, _) = buf.split_at(cut);
-            let mut lines = Vec::new();
-            let mut pos = 0usize;
-            let mut line_no = first_line;
-            for nl in memchr::memchr_iter(b'\n', block)
-                .chain((block.last() != Some(&b'\n') && !block.is_empty()).then_some(block.len()))
-            {
-                let line = block.get(pos..nl).unwrap_or(&[]);
-                if !line.iter().all(u8::is_ascii_whitespace) {
-                    lines.push((line_no, line));
-                }
-                line_no += 1;
-                pos = nl + 1;
-            }
-            self.parse_lines(file, &lines)?;
-            first_line = line_no;
-            buf.drain(..cut);
-        }
-        Ok(())
-    }
-
-    /// Parses records (each with its first line) in parallel and appends them.
-    fn parse_lines(&mut self, file: &Path, lines: &[(usize, &[u8])]) -> Result<(), LoadError> {
-        let keys = &self.keys;
-        let parsed: Vec<Result<Record<'_>, LoadError>> = lines
-            .par_iter()
-            .map(|&(line, bytes)| parse_record(keys, bytes, file, line))
-            .collect();
-        self.take(parsed)
-    }
-
-    fn take(&mut self, parsed: Vec<Result<Record<'_>, LoadError>>) -> Result<(), LoadError> {
-        let mut ok = Vec::with_capacity(parsed.len());
-        for r in parsed {
-            match r {
-                Ok(rec) => ok.push(rec),
-                Err(e) if self.skip_invalid => self.skipped.push(e),
-                Err(e) => return Err(e),
+            if !fast && !self.slow(bytes, line) {
+                break;
             }
         }
-        self.builder.push_batch(&ok);
-        Ok(())
+        // `split` yields one piece past a final line end.
+        self.part.lines = if chunk.ends_with(b"\n") {
+            line - 1
+        } else {
+            line
+        };
+    }
+
+    /// The fast path for the record at the scanner: true when it was read and stored (the
+    /// scanner then at the end of its line or text).
+    fn fast<'a>(
+        &mut self,
+        s: &mut scan::Scanner<'a>,
+        rec: &mut Record<'a>,
+        primary: &mut [bool],
+    ) -> bool {
+        let ok =
+            scan::record(self.keys, s, rec, primary, &mut self.cache).is_ok() && s.at_line_end();
+        if ok {
+            self.part.builder.push_row(rec);
+        }
+        for &c in &self.stored {
+            if let Some(cell) = rec.cells.get_mut(c) {
+                *cell = Cell::Null;
+            }
+            if let Some(p) = primary.get_mut(c) {
+                *p = false;
+            }
+        }
+        rec.extensions.clear();
+        ok
+    }
+
+    /// The serde path for one record's text; false when the part must stop (an error, not
+    /// skipping).
+    fn slow(&mut self, text: &[u8], line: usize) -> bool {
+        match parse_record(self.keys, text, self.file, line) {
+            Ok(r) => {
+                self.part.builder.push_row(&r);
+                true
+            }
+            Err(e) => {
+                self.part.errors.push(e);
+                self.skip_invalid
+            }
+        }
     }
 }
 

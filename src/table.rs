@@ -22,7 +22,6 @@ use hashbrown::HashTable;
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 use std::hash::BuildHasher;
 
 /// The distinct strings of a column, each stored once in one buffer, with their case-folded
@@ -133,6 +132,13 @@ pub const HIGH_CARDINALITY: f64 = 0.5;
 /// Values looked at before deciding a column is high-cardinality.
 pub const HIGH_CARDINALITY_SAMPLE: usize = 16_384;
 
+/// `map[code]`: a part's code in the merged column (0 when out of range, which cannot happen
+/// for maps made by `DictBuilder::absorb`).
+#[inline]
+fn remap(map: &[u32], code: u32) -> u32 {
+    map.get(code as usize).copied().unwrap_or(0)
+}
+
 /// Builds a [`Dict`], interning each string once (until the column proves high-cardinality).
 #[derive(Default)]
 struct DictBuilder {
@@ -140,7 +146,10 @@ struct DictBuilder {
     index: HashTable<u32>,
     hasher: hashbrown::DefaultHashBuilder,
     overflow: bool,
+    /// Values interned so far (rows, for a column), counted until the decision.
     seen: usize,
+    /// The high-cardinality decision has been made (`plain` says which way).
+    decided: bool,
     plain: bool,
     /// Never switch to plain storage (keys whose codes must be unique).
     always_dedupe: bool,
@@ -160,20 +169,31 @@ impl DictBuilder {
         i
     }
 
-    /// The code (`1 + index`) of `s`, adding it when new.
+    /// The code (`1 + index`) of `s`, adding it when new (or always, once plain).
     fn intern(&mut self, s: &str) -> u32 {
+        if !self.decided {
+            self.seen += 1;
+            if self.seen >= HIGH_CARDINALITY_SAMPLE {
+                self.decide();
+            }
+        }
         if self.plain {
             return self.append(s) + 1;
         }
-        self.seen += 1;
-        if !self.always_dedupe
-            && self.seen == HIGH_CARDINALITY_SAMPLE
-            && self.dict.len() as f64 > HIGH_CARDINALITY * HIGH_CARDINALITY_SAMPLE as f64
-        {
+        self.insert(s)
+    }
+
+    /// Makes the high-cardinality decision over the values seen so far.
+    fn decide(&mut self) {
+        self.decided = true;
+        if !self.always_dedupe && self.dict.len() as f64 > HIGH_CARDINALITY * self.seen as f64 {
             self.plain = true;
             self.index = HashTable::new();
-            return self.append(s) + 1;
         }
+    }
+
+    /// The code of `s` in the deduplicating index, adding it when new.
+    fn insert(&mut self, s: &str) -> u32 {
         let hash = self.hasher.hash_one(s);
         let Self { dict, index, .. } = self;
         if let Some(&i) = index.find(hash, |&i| slice(&dict.text, &dict.ends, i as usize) == s) {
@@ -190,6 +210,40 @@ impl DictBuilder {
             hasher.hash_one(slice(&dict.text, &dict.ends, j as usize))
         });
         i + 1
+    }
+
+    /// An empty builder for a part of the same column, taking over its storage decision.
+    fn fork(&self) -> DictBuilder {
+        DictBuilder {
+            decided: self.decided,
+            plain: self.plain,
+            always_dedupe: self.always_dedupe,
+            ..DictBuilder::default()
+        }
+    }
+
+    /// Appends the values of `part` (built by a [`DictBuilder::fork`] of this one) and returns
+    /// the code map: `map[local code]` is the code here (`map[0] == 0`, null).
+    fn absorb(&mut self, part: DictBuilder) -> Vec<u32> {
+        let n = part.dict.len();
+        let mut map = Vec::with_capacity(n + 1);
+        map.push(0);
+        for i in 0..n {
+            let s = slice(&part.dict.text, &part.dict.ends, i);
+            map.push(if self.plain {
+                self.append(s) + 1
+            } else {
+                self.insert(s)
+            });
+        }
+        self.overflow |= part.overflow;
+        if !self.decided {
+            self.seen += part.seen;
+            if self.seen >= HIGH_CARDINALITY_SAMPLE {
+                self.decide();
+            }
+        }
+        map
     }
 
     fn finish(self) -> Result<Dict, String> {
@@ -251,6 +305,46 @@ impl StrBuilder {
             }
         }
         self.rows += 1;
+    }
+
+    /// An empty builder for a part of this column.
+    fn fork(&self) -> StrBuilder {
+        StrBuilder {
+            dict: self.dict.fork(),
+            ..StrBuilder::default()
+        }
+    }
+
+    /// Pads to `rows` rows with nulls (a column first seen after its first rows).
+    fn pad_to(&mut self, rows: usize) {
+        if self.rows < rows {
+            self.has_null = true;
+            if !self.codes.is_empty() {
+                self.codes.resize(rows, 0);
+            }
+            self.rows = rows;
+        }
+    }
+
+    /// Appends the rows of `part` (from [`StrBuilder::fork`]).
+    fn append(&mut self, part: StrBuilder) {
+        let map = self.dict.absorb(part.dict);
+        if part.codes.is_empty() {
+            if part.rows > 0 {
+                self.has_null = true;
+                if !self.codes.is_empty() {
+                    self.codes.resize(self.codes.len() + part.rows, 0);
+                }
+            }
+        } else {
+            if self.codes.is_empty() && self.rows > 0 {
+                self.codes.resize(self.rows, 0);
+            }
+            self.codes
+                .extend(part.codes.iter().map(|&c| remap(&map, c)));
+            self.has_null |= part.has_null;
+        }
+        self.rows += part.rows;
     }
 
     fn finish(self) -> Result<StrColumn, String> {
@@ -346,6 +440,36 @@ impl ListBuilder {
         }
     }
 
+    fn fork(&self) -> ListBuilder {
+        ListBuilder {
+            dict: self.dict.fork(),
+            ..ListBuilder::default()
+        }
+    }
+
+    /// Appends the rows of `part` (from [`ListBuilder::fork`]).
+    fn append(&mut self, part: ListBuilder) {
+        let map = self.dict.absorb(part.dict);
+        if part.offsets.len() < 2 {
+            return;
+        }
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        let base = self.values.len();
+        self.values
+            .extend(part.values.iter().map(|&c| remap(&map, c)));
+        for &o in part.offsets.iter().skip(1) {
+            match u32::try_from(base + o as usize) {
+                Ok(n) if !part.overflow => self.offsets.push(n),
+                _ => {
+                    self.overflow = true;
+                    self.offsets.push(u32::MAX);
+                }
+            }
+        }
+    }
+
     fn finish(mut self) -> Result<ListColumn, String> {
         if self.overflow {
             return Err("a collection column holds more than 4 billion elements".to_string());
@@ -410,6 +534,25 @@ pub struct PlanColumn {
     pub set_codes: Vec<u32>,
     /// The distinct sets.
     pub sets: PlanSets,
+}
+
+/// Appends `n` in decimal (the length prefixes of plan keys; `write!` was a visible cost).
+fn push_decimal(out: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        if let Some(d) = digits.get_mut(i) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    for &d in digits.get(i..).unwrap_or(&[]) {
+        out.push(char::from(d));
+    }
 }
 
 struct PlanBuilder {
@@ -548,7 +691,8 @@ impl PlanBuilder {
             for f in p {
                 match f {
                     Some(v) => {
-                        let _ = write!(self.scratch, "{}:", v.len());
+                        push_decimal(&mut self.scratch, v.len());
+                        self.scratch.push(':');
                         self.scratch.push_str(v);
                     }
                     None => self.scratch.push('-'),
@@ -577,6 +721,61 @@ impl PlanBuilder {
             }
         };
         self.set_codes.push(code);
+    }
+
+    fn fork(&self) -> PlanBuilder {
+        let [a, b, c] = &self.dicts;
+        PlanBuilder {
+            triples: self.triples.fork(),
+            dicts: [a.fork(), b.fork(), c.fork()],
+            ..PlanBuilder::default()
+        }
+    }
+
+    /// Appends the rows of `part` (from [`PlanBuilder::fork`]): its field values, plans and
+    /// plan sets are interned here, and its rows' set codes mapped.
+    fn append(&mut self, part: PlanBuilder) {
+        let PlanBuilder {
+            set_codes,
+            sets,
+            triples,
+            triple_fields,
+            dicts: [pa, pb, pc],
+            ..
+        } = part;
+        let [da, db, dc] = &mut self.dicts;
+        let fields = [da.absorb(pa), db.absorb(pb), dc.absorb(pc)];
+        let mut triple_map = Vec::with_capacity(triples.dict.len() + 1);
+        triple_map.push(0);
+        for (i, f) in triple_fields.iter().enumerate() {
+            let t = self
+                .triples
+                .intern(slice(&triples.dict.text, &triples.dict.ends, i));
+            if t as usize > self.triple_fields.len() {
+                let [fa, fb, fc] = &fields;
+                self.triple_fields
+                    .push([remap(fa, f[0]), remap(fb, f[1]), remap(fc, f[2])]);
+            }
+            triple_map.push(t);
+        }
+        let set_map: Vec<u32> = sets
+            .into_iter()
+            .map(|set| {
+                let mut key: Vec<u32> = set.iter().map(|&t| remap(&triple_map, t)).collect();
+                key.sort_unstable();
+                let next = self.sets.len() as u32;
+                match self.index.get(&key) {
+                    Some(&c) => c,
+                    None => {
+                        self.index.insert(key.clone(), next);
+                        self.sets.push(key);
+                        next
+                    }
+                }
+            })
+            .collect();
+        self.set_codes
+            .extend(set_codes.iter().map(|&c| remap(&set_map, c)));
     }
 
     fn finish(self) -> Result<PlanColumn, String> {
@@ -713,6 +912,25 @@ impl LicenseBuilder {
             next
         });
         self.set_codes.push(code);
+    }
+
+    /// Appends the rows of `part`, interning its entry lists here.
+    fn append(&mut self, part: LicenseBuilder) {
+        let mut map = Vec::with_capacity(part.sets.len().max(1));
+        map.push(0);
+        if !part.sets.is_empty() && self.sets.is_empty() {
+            self.sets.push(Vec::new());
+        }
+        for key in part.sets.into_iter().skip(1) {
+            let next = self.sets.len() as u32;
+            let code = *self.index.entry(key).or_insert_with_key(|k| {
+                self.sets.push(k.clone());
+                next
+            });
+            map.push(code);
+        }
+        self.set_codes
+            .extend(part.set_codes.iter().map(|&c| remap(&map, c)));
     }
 
     fn finish(mut self) -> LicenseColumn {
@@ -934,6 +1152,39 @@ impl Builder {
         }
     }
 
+    /// An empty builder for a part of this column (same kind, same storage decisions).
+    fn fork(&self) -> Builder {
+        match self {
+            Builder::Str(b) => Builder::Str(b.fork()),
+            Builder::Bool(_) => Builder::Bool(BoolColumn::default()),
+            Builder::Date(_) => Builder::Date(DateColumn::default()),
+            Builder::List(b) => Builder::List(b.fork()),
+            Builder::Plans(b) => Builder::Plans(Box::new(b.fork())),
+            Builder::Licenses(_) => Builder::Licenses(LicenseBuilder::default()),
+            Builder::Skip(k) => Builder::Skip(*k),
+        }
+    }
+
+    /// Appends the rows of `part`, a [`Builder::fork`] of this one.
+    fn append(&mut self, part: Builder) {
+        match (self, part) {
+            (Builder::Str(a), Builder::Str(b)) => a.append(b),
+            (Builder::Bool(a), Builder::Bool(b)) => {
+                a.value.extend(&b.value);
+                a.valid.extend(&b.valid);
+            }
+            (Builder::Date(a), Builder::Date(b)) => {
+                a.value.extend_from_slice(&b.value);
+                a.valid.extend(&b.valid);
+            }
+            (Builder::List(a), Builder::List(b)) => a.append(b),
+            (Builder::Plans(a), Builder::Plans(b)) => a.append(*b),
+            (Builder::Licenses(a), Builder::Licenses(b)) => a.append(b),
+            // Forks have their parent's kind; nothing else reaches here.
+            _ => {}
+        }
+    }
+
     fn finish(self) -> Result<Column, String> {
         Ok(match self {
             Builder::Str(b) => Column::Str(b.finish()?),
@@ -1054,23 +1305,85 @@ impl TableBuilder {
             }
         });
         for (i, r) in records.iter().enumerate() {
-            let row = self.rows + i;
-            for (name, v) in &r.extensions {
-                let b = self.extensions.entry(name.clone()).or_default();
-                // A column first seen now is null for every earlier row.
-                if b.rows < row {
-                    b.has_null = true;
-                    if !b.codes.is_empty() {
-                        b.codes.resize(row, 0);
-                    }
-                    b.rows = row;
-                }
-                if b.rows == row {
-                    b.push(v.as_deref());
-                }
-            }
+            self.push_extensions(self.rows + i, r);
         }
         self.rows += records.len();
+    }
+
+    /// Indices of the columns stored (outside a projection, none is).
+    pub fn stored_columns(&self) -> Vec<usize> {
+        self.columns
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| !matches!(b, Builder::Skip(_)))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Appends one record, row-major (for a part built on one thread; see
+    /// [`TableBuilder::fork`]).
+    pub fn push_row(&mut self, record: &Record<'_>) {
+        for (b, cell) in self.columns.iter_mut().zip(&record.cells) {
+            if !matches!(b, Builder::Skip(_)) {
+                b.push(Some(cell));
+            }
+        }
+        self.push_extensions(self.rows, record);
+        self.rows += 1;
+    }
+
+    /// Stores `record`'s directory extensions as row `row`.
+    fn push_extensions(&mut self, row: usize, record: &Record<'_>) {
+        for (name, v) in &record.extensions {
+            let b = self.extensions.entry(name.clone()).or_default();
+            // A column first seen now is null for every earlier row.
+            b.pad_to(row);
+            // A key repeated within a record keeps its first value.
+            if b.rows == row {
+                b.push(v.as_deref());
+            }
+        }
+    }
+
+    /// An empty builder for a part of this table (a chunk of a file parsed on its own thread),
+    /// to be added back with [`TableBuilder::append`]. It keeps the projection and the columns'
+    /// storage decisions (a high-cardinality column stays undeduplicated).
+    pub fn fork(&self) -> TableBuilder {
+        TableBuilder {
+            layout: self.layout.clone(),
+            columns: self.columns.iter().map(Builder::fork).collect(),
+            extensions: HashMap::new(),
+            rows: 0,
+        }
+    }
+
+    /// Appends the rows of `part` (a [`TableBuilder::fork`] of this builder) after this
+    /// builder's rows, one rayon task per column: each part's dictionary values are interned
+    /// here once and its codes remapped.
+    pub fn append(&mut self, part: TableBuilder) {
+        let TableBuilder {
+            columns,
+            extensions,
+            rows,
+            ..
+        } = part;
+        self.columns
+            .par_iter_mut()
+            .zip(columns.into_par_iter())
+            .for_each(|(a, b)| a.append(b));
+        let mut names: Vec<String> = extensions.keys().cloned().collect();
+        names.sort_unstable();
+        let mut extensions = extensions;
+        for name in names {
+            let Some(mut b) = extensions.remove(&name) else {
+                continue;
+            };
+            b.pad_to(rows);
+            let g = self.extensions.entry(name).or_default();
+            g.pad_to(self.rows);
+            g.append(b);
+        }
+        self.rows += rows;
     }
 
     /// Finishes the columns (folding each dictionary once, in parallel).
