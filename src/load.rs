@@ -614,15 +614,15 @@ fn parse_part(
             errors: Vec::new(),
             lines: 0,
         },
-        cache: scan::KeyCache::default(),
     };
     match source {
         Source::Lines(chunk) => p.lines(chunk),
         Source::Units(units) => {
             let mut rec = p.empty_record();
             let mut primary = vec![false; keys.layout_len];
+            let mut s = scan::Scanner::new("", false);
             for &(line, text) in units {
-                let mut s = scan::Scanner::new(text, 0, false);
+                s.reset(text, 0);
                 if !p.fast(&mut s, &mut rec, &mut primary) && !p.slow(text.as_bytes(), line) {
                     break;
                 }
@@ -639,7 +639,6 @@ struct PartParser<'k, 'f> {
     /// Columns the table stores (the only cells a projected scan sets).
     stored: Vec<usize>,
     part: Part,
-    cache: scan::KeyCache<'k>,
 }
 
 impl<'k> PartParser<'k, '_> {
@@ -661,6 +660,7 @@ impl<'k> PartParser<'k, '_> {
         let mut primary = vec![false; self.keys.layout_len];
         let mut pos = 0usize;
         let mut line = 0usize;
+        let mut s = scan::Scanner::new(text, true);
         while pos < chunk.len() {
             let rest = chunk.get(pos..).unwrap_or(&[]);
             let blank = rest
@@ -677,7 +677,7 @@ impl<'k> PartParser<'k, '_> {
                 _ => {}
             }
             line += 1;
-            let mut s = scan::Scanner::new(text, pos, true);
+            s.reset(text, pos);
             if self.fast(&mut s, &mut rec, &mut primary) {
                 pos = s.i + 1;
                 continue;
@@ -701,13 +701,17 @@ impl<'k> PartParser<'k, '_> {
         let mut rec = self.empty_record();
         let mut primary = vec![false; self.keys.layout_len];
         let mut line = 0usize;
+        let mut s = scan::Scanner::new("", true);
         for bytes in chunk.split(|&c| c == b'\n') {
             line += 1;
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
             let fast = match std::str::from_utf8(bytes) {
-                Ok(t) => self.fast(&mut scan::Scanner::new(t, 0, true), &mut rec, &mut primary),
+                Ok(t) => {
+                    s.reset(t, 0);
+                    self.fast(&mut s, &mut rec, &mut primary)
+                }
                 Err(_) => false,
             };
             if !fast && !self.slow(bytes, line) {
@@ -726,12 +730,11 @@ impl<'k> PartParser<'k, '_> {
     /// scanner then at the end of its line or text).
     fn fast<'a>(
         &mut self,
-        s: &mut scan::Scanner<'a>,
+        s: &mut scan::Scanner<'a, 'k>,
         rec: &mut Record<'a>,
         primary: &mut [bool],
     ) -> bool {
-        let ok =
-            scan::record(self.keys, s, rec, primary, &mut self.cache).is_ok() && s.at_line_end();
+        let ok = scan::record(self.keys, s, rec, primary).is_ok() && s.at_line_end();
         if ok {
             self.part.builder.push_row(rec);
         }
@@ -921,7 +924,7 @@ enum Target {
     /// `businessPhones`: the first element.
     First(usize),
     /// `onPremisesExtensionAttributes` / device `extensionAttributes`: nested key → column.
-    Nested(HashMap<String, usize>),
+    Nested(hashbrown::HashMap<String, usize>),
     /// `manager`: `{"id": …}` or an id.
     Manager(usize),
     /// `memberOf`: ids or `{"id": …}` objects.
@@ -967,7 +970,7 @@ impl KeyMap {
                 GraphKey::Nested(outer, inner) => {
                     let e = map
                         .entry(outer.to_ascii_lowercase())
-                        .or_insert_with(|| Target::Nested(HashMap::new()));
+                        .or_insert_with(|| Target::Nested(hashbrown::HashMap::new()));
                     if let Target::Nested(m) = e {
                         m.insert(inner.to_ascii_lowercase(), col);
                     }
@@ -1445,7 +1448,7 @@ impl<'de> Visitor<'de> for LooseSeed {
 
 /// `onPremisesExtensionAttributes`: `{"extensionAttribute1": …, …}`.
 struct NestedSeed<'m> {
-    inner: &'m HashMap<String, usize>,
+    inner: &'m hashbrown::HashMap<String, usize>,
 }
 
 impl<'de> DeserializeSeed<'de> for NestedSeed<'_> {

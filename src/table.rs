@@ -132,6 +132,12 @@ pub const HIGH_CARDINALITY: f64 = 0.5;
 /// Values looked at before deciding a column is high-cardinality.
 pub const HIGH_CARDINALITY_SAMPLE: usize = 16_384;
 
+/// `v` without spare capacity (columns grow by doubling as parts are appended).
+fn shrunk<T>(mut v: Vec<T>) -> Vec<T> {
+    v.shrink_to_fit();
+    v
+}
+
 /// `map[code]`: a part's code in the merged column (0 when out of range, which cannot happen
 /// for maps made by `DictBuilder::absorb`).
 #[inline]
@@ -349,7 +355,7 @@ impl StrBuilder {
 
     fn finish(self) -> Result<StrColumn, String> {
         Ok(StrColumn {
-            codes: self.codes,
+            codes: shrunk(self.codes),
             dict: self.dict.finish()?,
             has_null: self.has_null,
         })
@@ -478,8 +484,8 @@ impl ListBuilder {
             self.offsets.push(0);
         }
         Ok(ListColumn {
-            offsets: self.offsets,
-            values: self.values,
+            offsets: shrunk(self.offsets),
+            values: shrunk(self.values),
             dict: self.dict.finish()?,
         })
     }
@@ -802,7 +808,7 @@ impl PlanBuilder {
         let [a, b, c] = self.dicts;
         s.dicts = [a.finish()?, b.finish()?, c.finish()?];
         Ok(PlanColumn {
-            set_codes: self.set_codes,
+            set_codes: shrunk(self.set_codes),
             sets: s,
         })
     }
@@ -938,7 +944,7 @@ impl LicenseBuilder {
             self.sets.push(Vec::new());
         }
         LicenseColumn {
-            set_codes: self.set_codes,
+            set_codes: shrunk(self.set_codes),
             sets: self.sets,
         }
     }
@@ -1189,7 +1195,10 @@ impl Builder {
         Ok(match self {
             Builder::Str(b) => Column::Str(b.finish()?),
             Builder::Bool(b) => Column::Bool(b),
-            Builder::Date(b) => Column::Date(b),
+            Builder::Date(b) => Column::Date(DateColumn {
+                value: shrunk(b.value),
+                valid: b.valid,
+            }),
             Builder::List(b) => Column::List(b.finish()?),
             Builder::Plans(b) => Column::Plans(b.finish()?),
             Builder::Licenses(b) => Column::Licenses(b.finish()),
