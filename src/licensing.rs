@@ -30,7 +30,10 @@
 //!   first (user, group) pairs the snapshot already shows as assigned, then by group id, then
 //!   by user id; the rest get `CountViolation`. Entra documents no order
 //!   (MicrosoftDocs/azure-docs#53210); seats freed by failures in the same run are not handed
-//!   out again (Entra needs a reprocess for that, licensing-groups-resolve-problems).
+//!   out again (Entra needs a reprocess for that, licensing-groups-resolve-problems). A pair
+//!   that needs a seat holds, until it is granted one, only what D40 keeps: a SKU it would
+//!   re-provide after the user left its old source is released, and taking it back costs a
+//!   seat like a new one — so a result applied and recomputed is a fixpoint (property-tested).
 //! - **A failed (user, group) pair never takes away what the snapshot shows the user holding
 //!   from that group** (D40): such states become `ActiveWithError` with the error; new SKUs
 //!   become `Error`.
@@ -703,10 +706,18 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
             continue;
         };
         let got = granted.get(&row);
-        let needed: Vec<u32> = x
-            .new_skus
+        // Every SKU of the group the user does not hold yet takes a seat: new ones, and ones
+        // held before whose seat pass 1 counted as released (held only if this pair succeeds).
+        let held_after = work
+            .get(row as usize)
+            .map_or(&[][..], |w| w.held_after.as_slice());
+        let needed: Vec<u32> = plans
+            .get(x.group as usize)
+            .and_then(Option::as_ref)
+            .map_or(&[][..], |gp| gp.licences.as_slice())
             .iter()
-            .copied()
+            .map(|&(s, _)| s)
+            .filter(|s| held_after.binary_search(s).is_err())
             .filter(|s| got.is_none_or(|g| !g.contains(s)))
             .collect();
         let short = needed.iter().copied().find(|&s| {
@@ -1321,13 +1332,30 @@ impl Pass1<'_> {
                 for &(s, d) in &gp.licences {
                     gain(&mut plans_now, &mut addon_now, s, d);
                 }
-                held.extend(gp.licences.iter().map(|&(s, _)| s));
+                if new_skus.is_empty() {
+                    held.extend(gp.licences.iter().map(|&(s, _)| s));
+                } else {
+                    // The pair may still fail on seats (pass 2): until it is granted, the user
+                    // holds only what D40 keeps, so a seat it gives up counts as released.
+                    held.extend(
+                        inherited
+                            .iter()
+                            .filter(|s| {
+                                s.source == Some(g)
+                                    && s.state.holds()
+                                    && gp.licences.iter().any(|&(k, _)| k == s.sku)
+                            })
+                            .map(|s| s.sku),
+                    );
+                }
             } else if established {
-                // D40: what the user holds from the group stays.
-                for s in inherited
-                    .iter()
-                    .filter(|s| s.source == Some(g) && s.state.holds())
-                {
+                // D40: what the user holds from the group stays — the SKUs the group still
+                // assigns (one it no longer assigns departs below, as pass 3 has it).
+                for s in inherited.iter().filter(|s| {
+                    s.source == Some(g)
+                        && s.state.holds()
+                        && gp.licences.iter().any(|&(k, _)| k == s.sku)
+                }) {
                     gain(&mut plans_now, &mut addon_now, s.sku, s.disabled);
                     held.push(s.sku);
                 }

@@ -132,6 +132,38 @@ pub const HIGH_CARDINALITY: f64 = 0.5;
 /// Values looked at before deciding a column is high-cardinality.
 pub const HIGH_CARDINALITY_SAMPLE: usize = 16_384;
 
+/// Byte equality for the short strings of a load (keys, ids, names): compared a word at a time
+/// inline, where a call to `memcmp` costs more than the comparison. Long strings use it.
+#[inline]
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n > 64 {
+        return a == b;
+    }
+    if n < 8 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    let word = |s: &[u8], at: usize| {
+        let mut w = [0u8; 8];
+        if let Some(src) = s.get(at..at + 8) {
+            w.copy_from_slice(src);
+        }
+        u64::from_ne_bytes(w)
+    };
+    let mut at = 0;
+    while at + 8 <= n {
+        if word(a, at) != word(b, at) {
+            return false;
+        }
+        at += 8;
+    }
+    // The last (overlapping) word covers the tail.
+    word(a, n - 8) == word(b, n - 8)
+}
+
 /// `v` without spare capacity (columns grow by doubling as parts are appended).
 fn shrunk<T>(mut v: Vec<T>) -> Vec<T> {
     v.shrink_to_fit();
@@ -202,7 +234,12 @@ impl DictBuilder {
     fn insert(&mut self, s: &str) -> u32 {
         let hash = self.hasher.hash_one(s);
         let Self { dict, index, .. } = self;
-        if let Some(&i) = index.find(hash, |&i| slice(&dict.text, &dict.ends, i as usize) == s) {
+        if let Some(&i) = index.find(hash, |&i| {
+            same_bytes(
+                slice(&dict.text, &dict.ends, i as usize).as_bytes(),
+                s.as_bytes(),
+            )
+        }) {
             return i + 1;
         }
         let i = self.append(s);
@@ -216,6 +253,22 @@ impl DictBuilder {
             hasher.hash_one(slice(&dict.text, &dict.ends, j as usize))
         });
         i + 1
+    }
+
+    /// The code of `s` when the index holds it (never for a plain dictionary).
+    fn find(&self, s: &str) -> Option<u32> {
+        if self.plain {
+            return None;
+        }
+        let hash = self.hasher.hash_one(s);
+        self.index
+            .find(hash, |&i| {
+                same_bytes(
+                    slice(&self.dict.text, &self.dict.ends, i as usize).as_bytes(),
+                    s.as_bytes(),
+                )
+            })
+            .map(|&i| i + 1)
     }
 
     /// An empty builder for a part of the same column, taking over its storage decision.
@@ -573,6 +626,29 @@ struct PlanBuilder {
     triple_fields: Vec<[u32; 3]>,
     dicts: [DictBuilder; 3],
     scratch: String,
+    /// Rows' plan lists as written (their plans' keys concatenated, in order) → set code: a
+    /// list seen before costs one lookup instead of one per plan. At most [`MAX_PLAN_LISTS`].
+    lists: DictBuilder,
+    /// List code − 1 → set code.
+    list_sets: Vec<u32>,
+}
+
+/// Distinct plan lists a [`PlanBuilder`] remembers.
+const MAX_PLAN_LISTS: usize = 16_384;
+
+/// Appends plan `p`'s key: each field length-prefixed (`-` for null), so no field content can
+/// make two plans, or two lists of plans, look alike.
+fn push_plan_key(out: &mut String, p: &[Option<Cow<'_, str>>; 3]) {
+    for f in p {
+        match f {
+            Some(v) => {
+                push_decimal(out, v.len());
+                out.push(':');
+                out.push_str(v);
+            }
+            None => out.push('-'),
+        }
+    }
 }
 
 impl Default for PlanBuilder {
@@ -590,6 +666,11 @@ impl Default for PlanBuilder {
             triple_fields: Vec::new(),
             dicts: Default::default(),
             scratch: String::new(),
+            lists: DictBuilder {
+                always_dedupe: true,
+                ..DictBuilder::default()
+            },
+            list_sets: Vec::new(),
         }
     }
 }
@@ -690,21 +771,37 @@ impl PlanColumn {
 
 impl PlanBuilder {
     fn push(&mut self, plans: &[[Option<Cow<'_, str>>; 3]]) {
-        let mut key: Vec<u32> = Vec::with_capacity(plans.len());
+        let mut list = std::mem::take(&mut self.scratch);
+        list.clear();
         for p in plans {
-            // Length-prefixed, so no field content can make two plans look alike.
-            self.scratch.clear();
-            for f in p {
-                match f {
-                    Some(v) => {
-                        push_decimal(&mut self.scratch, v.len());
-                        self.scratch.push(':');
-                        self.scratch.push_str(v);
-                    }
-                    None => self.scratch.push('-'),
-                }
-            }
-            let t = self.triples.intern(&self.scratch);
+            push_plan_key(&mut list, p);
+        }
+        let known = self
+            .lists
+            .find(&list)
+            .and_then(|c| self.list_sets.get(c as usize - 1).copied());
+        if let Some(code) = known {
+            self.set_codes.push(code);
+            self.scratch = list;
+            return;
+        }
+        let code = self.intern_set(plans);
+        if self.lists.dict.len() < MAX_PLAN_LISTS {
+            self.lists.insert(&list);
+            self.list_sets.push(code);
+        }
+        self.scratch = list;
+        self.set_codes.push(code);
+    }
+
+    /// The set code of `plans`, interning each plan and the set.
+    fn intern_set(&mut self, plans: &[[Option<Cow<'_, str>>; 3]]) -> u32 {
+        let mut key: Vec<u32> = Vec::with_capacity(plans.len());
+        let mut one = String::new();
+        for p in plans {
+            one.clear();
+            push_plan_key(&mut one, p);
+            let t = self.triples.intern(&one);
             if t as usize > self.triple_fields.len() {
                 let [a, b, c] = p;
                 let [da, db, dc] = &mut self.dicts;
@@ -718,15 +815,14 @@ impl PlanBuilder {
         }
         key.sort_unstable();
         let next = self.sets.len() as u32;
-        let code = match self.index.get(&key) {
+        match self.index.get(&key) {
             Some(&c) => c,
             None => {
                 self.index.insert(key.clone(), next);
                 self.sets.push(key);
                 next
             }
-        };
-        self.set_codes.push(code);
+        }
     }
 
     fn fork(&self) -> PlanBuilder {

@@ -226,7 +226,11 @@ impl<'a, 'k> Scanner<'a, 'k> {
 #[inline]
 fn predicted(b: &[u8], i: &mut usize, raw: &[u8]) -> bool {
     let end = *i + 1 + raw.len();
-    if b.get(*i) == Some(&b'"') && b.get(*i + 1..end) == Some(raw) && b.get(end) == Some(&b'"') {
+    if b.get(*i) == Some(&b'"')
+        && b.get(end) == Some(&b'"')
+        && b.get(*i + 1..end)
+            .is_some_and(|k| crate::table::same_bytes(k, raw))
+    {
         *i = end + 1;
         true
     } else {
