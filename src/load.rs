@@ -27,6 +27,7 @@ use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::BuildHasher as _;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -64,8 +65,8 @@ pub struct LoadOptions {
     pub skip_invalid: bool,
     /// Draw a progress bar on stderr.
     pub progress: bool,
-    /// Bytes of a JSON Lines file parsed as one task; 0 means 4 MiB. A wave of two chunks per
-    /// thread is in memory at a time (twice, while the next is read); smaller values are for
+    /// Bytes of a JSON Lines file parsed as one task; 0 means 4 MiB. Waves of four chunks per
+    /// thread are in memory (one being read while the last is parsed); smaller values are for
     /// tests of lines split across chunks.
     pub block_bytes: usize,
     /// Keep only these columns (`None`: all). Values of other keys are skipped unparsed, so a
@@ -209,22 +210,37 @@ pub fn load(path: &Path, object: ObjectType, opts: &LoadOptions) -> Result<Loade
 }
 
 fn duplicate_ids(t: &Table) -> Option<String> {
-    // High-cardinality columns are not deduplicated (`table::HIGH_CARDINALITY`), so count
-    // repeats over the values themselves.
+    // High-cardinality columns are not deduplicated (`table::HIGH_CARDINALITY`), so compare the
+    // values themselves: hashes sorted in parallel, then equal neighbours checked.
     let c = t.str_column(ColumnKey::Prop("objectId"))?;
-    let mut seen: hashbrown::HashSet<&str> = hashbrown::HashSet::with_capacity(t.len());
-    let mut repeats = 0usize;
-    let mut examples = Vec::new();
-    for row in 0..t.len() {
-        if let Some(id) = c.get(row) {
-            if !seen.insert(id) {
-                repeats += 1;
-                if examples.len() < 5 {
-                    examples.push(id.to_string());
-                }
+    let hasher = hashbrown::DefaultHashBuilder::default();
+    let mut hashed: Vec<(u64, u32)> = (0..t.len())
+        .into_par_iter()
+        .filter_map(|row| c.get(row).map(|id| (hasher.hash_one(id), row as u32)))
+        .collect();
+    hashed.par_sort_unstable();
+    let mut repeated: Vec<u32> = Vec::new();
+    for run in hashed.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
+        // Rows in file order; each is a repeat if an earlier row of the run has its id.
+        for (k, &(_, row)) in run.iter().enumerate() {
+            let id = c.get(row as usize);
+            let earlier = run
+                .get(..k)
+                .unwrap_or(&[])
+                .iter()
+                .any(|&(_, r)| c.get(r as usize) == id);
+            if earlier {
+                repeated.push(row);
             }
         }
     }
+    repeated.sort_unstable();
+    let repeats = repeated.len();
+    let examples: Vec<&str> = repeated
+        .iter()
+        .take(5)
+        .filter_map(|&r| c.get(r as usize))
+        .collect();
     (repeats > 0).then(|| {
         format!(
             "{repeats} record(s) repeat an id already loaded (each is kept as its own row), e.g. {}",
@@ -457,7 +473,7 @@ impl LoadCx {
             spare: Vec::new(),
             bar: &self.bar,
         };
-        let per_wave = 2 * rayon::current_num_threads().max(1);
+        let per_wave = 4 * rayon::current_num_threads().max(1);
         let LoadCx {
             builder,
             keys,
@@ -468,24 +484,33 @@ impl LoadCx {
         let skip = *skip_invalid;
         let mut wave = reader.wave(per_wave)?;
         let mut line_base = 0usize;
-        while !wave.is_empty() {
-            let (next, done) = rayon::join(
-                || reader.wave(per_wave),
-                || -> Result<(), LoadError> {
-                    let template = &*builder;
-                    let parts: Vec<Part> = wave
-                        .par_iter()
-                        .map(|chunk| parse_part(keys, template, file, Source::Lines(chunk), skip))
-                        .collect();
-                    for part in parts {
-                        let lines = part.lines;
-                        Self::absorb(builder, skipped, skip, part, line_base)?;
-                        line_base += lines;
-                    }
-                    Ok(())
+        // Three things at once: the next wave is read, this wave parsed (against a template of
+        // the table's storage decisions, a wave behind), and the last wave's parts appended.
+        let mut parsed: Vec<Part> = Vec::new();
+        while !wave.is_empty() || !parsed.is_empty() {
+            let template = builder.fork();
+            let ((next, merged), parts) = rayon::join(
+                || {
+                    rayon::join(
+                        || reader.wave(per_wave),
+                        || -> Result<(), LoadError> {
+                            for part in parsed.drain(..) {
+                                let lines = part.lines;
+                                Self::absorb(builder, skipped, skip, part, line_base)?;
+                                line_base += lines;
+                            }
+                            Ok(())
+                        },
+                    )
+                },
+                || -> Vec<Part> {
+                    wave.par_iter()
+                        .map(|chunk| parse_part(keys, &template, file, Source::Lines(chunk), skip))
+                        .collect()
                 },
             );
-            done?;
+            merged?;
+            parsed = parts;
             reader.spare.append(&mut wave);
             wave = next?;
         }
@@ -1200,6 +1225,7 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
     }
 }
 
+#[inline]
 fn set<'de>(
     rec: &mut Record<'de>,
     primary: &mut [bool],

@@ -134,7 +134,7 @@ pub const HIGH_CARDINALITY_SAMPLE: usize = 16_384;
 
 /// Byte equality for the short strings of a load (keys, ids, names): compared a word at a time
 /// inline, where a call to `memcmp` costs more than the comparison. Long strings use it.
-#[inline]
+#[inline(always)]
 pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
@@ -636,17 +636,28 @@ struct PlanBuilder {
 /// Distinct plan lists a [`PlanBuilder`] remembers.
 const MAX_PLAN_LISTS: usize = 16_384;
 
-/// Appends plan `p`'s key: each field length-prefixed (`-` for null), so no field content can
-/// make two plans, or two lists of plans, look alike.
+/// Appends plan `p`'s key: each field length-prefixed, so no field content can make two plans,
+/// or two lists of plans, look alike. The prefix is one character: U+0000 for null, the
+/// character `len + 1` for lengths below 0xD000, else U+E000 and the length in decimal and `:`.
 fn push_plan_key(out: &mut String, p: &[Option<Cow<'_, str>>; 3]) {
     for f in p {
         match f {
             Some(v) => {
-                push_decimal(out, v.len());
-                out.push(':');
+                match u32::try_from(v.len())
+                    .ok()
+                    .filter(|&n| n < 0xD000)
+                    .and_then(|n| char::from_u32(n + 1))
+                {
+                    Some(c) => out.push(c),
+                    None => {
+                        out.push('\u{E000}');
+                        push_decimal(out, v.len());
+                        out.push(':');
+                    }
+                }
                 out.push_str(v);
             }
-            None => out.push('-'),
+            None => out.push('\0'),
         }
     }
 }

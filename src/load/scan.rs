@@ -223,7 +223,7 @@ impl<'a, 'k> Scanner<'a, 'k> {
 
 /// When the string at `b[*i..]` is exactly `raw` (a key seen before, which holds no quote,
 /// backslash or control character), steps `i` over it and says so.
-#[inline]
+#[inline(always)]
 fn predicted(b: &[u8], i: &mut usize, raw: &[u8]) -> bool {
     let end = *i + 1 + raw.len();
     if b.get(*i) == Some(&b'"')
