@@ -871,13 +871,21 @@ fn json_units<'b>(
     // One parse of the whole file: an array, a page (or a single object), or, when more
     // values follow the first, JSON Lines.
     let trailing = |e: &serde_json::Error| e.to_string().starts_with("trailing characters");
-    let at = |raw: &'b RawValue| {
+    // Records come in file order: each one's line counts on from the last (counting from the
+    // start for each record made a large array file quadratic).
+    let mut last = (0usize, 1usize);
+    let mut at = |raw: &'b RawValue| {
         let offset = (raw.get().as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
-        (position(bytes, offset).0, raw.get())
+        if offset < last.0 {
+            last = (0, 1);
+        }
+        let between = bytes.get(last.0..offset).unwrap_or(&[]);
+        last = (offset, last.1 + memchr::memchr_iter(b'\n', between).count());
+        (last.1, raw.get())
     };
     match text.trim_start().as_bytes().first() {
         Some(b'[') => match serde_json::from_str::<Vec<&RawValue>>(text) {
-            Ok(items) => Ok(items.into_iter().map(at).collect()),
+            Ok(items) => Ok(items.into_iter().map(&mut at).collect()),
             Err(e) if trailing(&e) => Ok(lines()),
             Err(e) => Err(syntax(e)),
         },
@@ -888,7 +896,7 @@ fn json_units<'b>(
                 value: Option<Vec<&'a RawValue>>,
             }
             match serde_json::from_str::<Page<'_>>(text) {
-                Ok(Page { value: Some(items) }) => Ok(items.into_iter().map(at).collect()),
+                Ok(Page { value: Some(items) }) => Ok(items.into_iter().map(&mut at).collect()),
                 // A single object: the record is the whole text.
                 Ok(Page { value: None }) => {
                     let top: &RawValue = serde_json::from_str(text).map_err(syntax)?;
