@@ -611,6 +611,55 @@ impl ChunkReader<'_> {
     }
 }
 
+/// Reads one JSON record with both record paths — the byte scanner and the serde visitors —
+/// with and without a projection, and says whether they agree: the scanner may decline a
+/// record (serde then decides), but whatever it reads must equal what serde reads. For the
+/// `load` fuzz target (arbitrary bytes) and tests.
+///
+/// Errors: a description of the first disagreement.
+#[doc(hidden)]
+pub fn check_record_paths(text: &[u8], object: ObjectType) -> Result<(), String> {
+    let Ok(text) = std::str::from_utf8(text) else {
+        return Ok(());
+    };
+    let mut projection = Projection::default();
+    let layout = Layout::new(object);
+    // Every other column: a projection that splits nested objects and plain keys alike.
+    for (i, (key, _)) in layout.columns.iter().enumerate() {
+        if i % 2 == 0 || *key == ColumnKey::Prop("objectId") {
+            projection.columns.insert(*key);
+        }
+    }
+    for projection in [None, Some(projection)] {
+        let keys = KeyMap::new(object, projection.as_ref());
+        for single_line in [true, false] {
+            let mut rec = Record {
+                cells: vec![Cell::Null; keys.layout_len],
+                extensions: Vec::new(),
+            };
+            let mut primary = vec![false; keys.layout_len];
+            let mut s = scan::Scanner::new(text, single_line);
+            let fast = scan::record(&keys, &mut s, &mut rec, &mut primary).is_ok()
+                && s.at_line_end()
+                && s.i >= text.trim_end().len();
+            if !fast {
+                continue;
+            }
+            match parse_record(&keys, text.as_bytes(), Path::new("-"), 1) {
+                Ok(slow) if slow == rec => {}
+                Ok(slow) => {
+                    return Err(format!(
+                        "the scanner read {rec:?}, serde {slow:?} (projected: {})",
+                        projection.is_some()
+                    ));
+                }
+                Err(e) => return Err(format!("the scanner read a record serde rejects: {e}")),
+            }
+        }
+    }
+    Ok(())
+}
+
 /// What a part parses.
 #[derive(Clone, Copy)]
 enum Source<'b> {

@@ -64,3 +64,17 @@ fn roundtrip_regressions() {
         );
     }
 }
+
+#[test]
+fn load_regressions() {
+    for (name, data) in inputs("load") {
+        for object in [
+            dynrule::schema::ObjectType::User,
+            dynrule::schema::ObjectType::Device,
+        ] {
+            if let Err(e) = dynrule::load::check_record_paths(&data, object) {
+                panic!("{name}: {e}");
+            }
+        }
+    }
+}
