@@ -1222,17 +1222,10 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
                     set(&mut rec, &mut primary, *col, cell, *is_primary);
                 }
                 Some(Target::First(col)) => {
-                    let cell = match m.next_value_seed(CellSeed {
+                    let cell = first_of(m.next_value_seed(CellSeed {
                         kind: Kind::List,
                         name: &key,
-                    })? {
-                        Cell::List(xs) => xs
-                            .into_iter()
-                            .next()
-                            .flatten()
-                            .map_or(Cell::Null, Cell::Str),
-                        other => other,
-                    };
+                    })?);
                     set(&mut rec, &mut primary, *col, cell, true);
                 }
                 Some(Target::Nested(inner)) => {
@@ -1279,6 +1272,18 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
             return Err(de::Error::custom("the record has no `id`"));
         }
         Ok(rec)
+    }
+}
+
+/// `businessPhones` → `telephoneNumber`: a list's first element (null when empty or null).
+fn first_of(cell: Cell<'_>) -> Cell<'_> {
+    match cell {
+        Cell::List(xs) => xs
+            .into_iter()
+            .next()
+            .flatten()
+            .map_or(Cell::Null, Cell::Str),
+        other => other,
     }
 }
 
@@ -1349,40 +1354,14 @@ impl<'de> DeserializeSeed<'de> for CellSeed<'_> {
 
 impl CellSeed<'_> {
     fn text<'de, E: de::Error>(&self, s: Cow<'de, str>) -> Result<Cell<'de>, E> {
-        match self.kind {
-            Kind::Str => Ok(Cell::Str(s)),
-            Kind::List => Ok(Cell::List(vec![Some(s)])),
-            Kind::Bool => {
-                if s.eq_ignore_ascii_case("true") {
-                    Ok(Cell::Bool(true))
-                } else if s.eq_ignore_ascii_case("false") {
-                    Ok(Cell::Bool(false))
-                } else if s.trim().is_empty() {
-                    Ok(Cell::Null)
-                } else {
-                    Err(E::custom(format!(
-                        "`{}` must be true or false, not {s:?}",
-                        self.name
-                    )))
-                }
-            }
-            Kind::Date => {
-                if s.trim().is_empty() {
-                    return Ok(Cell::Null);
-                }
-                crate::check::parse_date(&s)
-                    .map(|(t, _)| Cell::Date(t))
-                    .ok_or_else(|| {
-                        E::custom(format!(
-                            "`{}` must be an ISO 8601 date-time, not {s:?}",
-                            self.name
-                        ))
-                    })
-            }
-            Kind::Plans | Kind::Licenses => {
-                Err(E::custom(format!("`{}` must be an array", self.name)))
-            }
-        }
+        let name = self.name;
+        text_cell(self.kind, s).map_err(|(want, s)| {
+            E::custom(match want {
+                TextWant::Bool => format!("`{name}` must be true or false, not {s:?}"),
+                TextWant::Date => format!("`{name}` must be an ISO 8601 date-time, not {s:?}"),
+                TextWant::Array => format!("`{name}` must be an array"),
+            })
+        })
     }
 
     fn wrong<E: de::Error>(&self, found: &str) -> E {
@@ -1395,6 +1374,46 @@ impl CellSeed<'_> {
             Kind::Licenses => "an array of licence objects",
         };
         E::custom(format!("`{}` must be {want}, not {found}", self.name))
+    }
+}
+
+/// What a string could not be read as (see [`text_cell`]).
+enum TextWant {
+    Bool,
+    Date,
+    Array,
+}
+
+/// A string read into a column of `kind` (both record paths use it): as itself, a one-element
+/// list, `true`/`false` in any case, or an ISO 8601 date-time; blank is null for a boolean or
+/// date.
+///
+/// Errors: what the column wanted, with the string.
+fn text_cell(kind: Kind, s: Cow<'_, str>) -> Result<Cell<'_>, (TextWant, Cow<'_, str>)> {
+    match kind {
+        Kind::Str => Ok(Cell::Str(s)),
+        Kind::List => Ok(Cell::List(vec![Some(s)])),
+        Kind::Bool => {
+            if s.eq_ignore_ascii_case("true") {
+                Ok(Cell::Bool(true))
+            } else if s.eq_ignore_ascii_case("false") {
+                Ok(Cell::Bool(false))
+            } else if s.trim().is_empty() {
+                Ok(Cell::Null)
+            } else {
+                Err((TextWant::Bool, s))
+            }
+        }
+        Kind::Date => {
+            if s.trim().is_empty() {
+                return Ok(Cell::Null);
+            }
+            match crate::check::parse_date(&s) {
+                Some((t, _)) => Ok(Cell::Date(t)),
+                None => Err((TextWant::Date, s)),
+            }
+        }
+        Kind::Plans | Kind::Licenses => Err((TextWant::Array, s)),
     }
 }
 

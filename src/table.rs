@@ -825,6 +825,11 @@ impl PlanBuilder {
             key.push(t);
         }
         key.sort_unstable();
+        self.set_code(key)
+    }
+
+    /// The code of plan set `key` (sorted triple codes), adding it when new.
+    fn set_code(&mut self, key: Vec<u32>) -> u32 {
         let next = self.sets.len() as u32;
         match self.index.get(&key) {
             Some(&c) => c,
@@ -876,15 +881,7 @@ impl PlanBuilder {
             .map(|set| {
                 let mut key: Vec<u32> = set.iter().map(|&t| remap(&triple_map, t)).collect();
                 key.sort_unstable();
-                let next = self.sets.len() as u32;
-                match self.index.get(&key) {
-                    Some(&c) => c,
-                    None => {
-                        self.index.insert(key.clone(), next);
-                        self.sets.push(key);
-                        next
-                    }
-                }
+                self.set_code(key)
             })
             .collect();
         self.set_codes

@@ -10,7 +10,7 @@
 //! reads it or reports the error with its line and column. So the two paths cannot disagree on
 //! what is an error or on its message; `tests` check they build the same records.
 
-use super::{KeyMap, Target, set};
+use super::{KeyMap, Target, first_of, set};
 use crate::table::{Cell, Kind, LicenseCell, Record};
 use std::borrow::Cow;
 
@@ -692,14 +692,7 @@ impl<'a> Scanner<'a, '_> {
                 set(rec, primary, col, cell, is_primary);
             }
             &Target::First(col) => {
-                let cell = match self.cell(Kind::List)? {
-                    Cell::List(xs) => xs
-                        .into_iter()
-                        .next()
-                        .flatten()
-                        .map_or(Cell::Null, Cell::Str),
-                    other => other,
-                };
+                let cell = first_of(self.cell(Kind::List)?);
                 set(rec, primary, col, cell, true);
             }
             Target::Nested(inner) => match self.peek() {
@@ -744,58 +737,61 @@ impl<'a> Scanner<'a, '_> {
                 set(rec, primary, col, cell, true);
             }
             &Target::MemberOf(col) => {
-                let cell = match self.peek() {
-                    Peek::Null => self.literal(b"null").map(|()| Cell::Null)?,
-                    Peek::Array => {
-                        let mut out = Vec::new();
-                        self.array(|s| {
-                            if let Cell::Str(id) = s.id()? {
-                                out.push(Some(id));
-                            }
-                            Ok(())
-                        })?;
-                        Cell::List(out)
-                    }
-                    _ => return Err(Bail),
-                };
-                set(rec, primary, col, cell, true);
+                let ids = self.list_of(|s| {
+                    Ok(match s.id()? {
+                        Cell::Str(id) => Some(Some(id)),
+                        _ => None,
+                    })
+                })?;
+                set(rec, primary, col, ids.map_or(Cell::Null, Cell::List), true);
             }
             &Target::Plans(col) => {
-                let cell = match self.peek() {
-                    Peek::Null => self.literal(b"null").map(|()| Cell::Null)?,
-                    Peek::Array => {
-                        let mut out = Vec::new();
-                        self.array(|s| {
-                            out.push(s.plan()?);
-                            Ok(())
-                        })?;
-                        Cell::Plans(out)
-                    }
-                    _ => return Err(Bail),
-                };
-                set(rec, primary, col, cell, true);
+                let plans = self.list_of(|s| s.plan().map(Some))?;
+                set(
+                    rec,
+                    primary,
+                    col,
+                    plans.map_or(Cell::Null, Cell::Plans),
+                    true,
+                );
             }
             &Target::Licenses(col) => {
-                let cell = match self.peek() {
-                    Peek::Null => self.literal(b"null").map(|()| Cell::Null)?,
-                    Peek::Array => {
-                        let mut out = Vec::new();
-                        self.array(|s| {
-                            let l = s.license()?;
-                            if l.sku_id.is_none() {
-                                return Err(Bail);
-                            }
-                            out.push(l);
-                            Ok(())
-                        })?;
-                        Cell::Licenses(out)
+                let licences = self.list_of(|s| {
+                    let l = s.license()?;
+                    if l.sku_id.is_none() {
+                        return Err(Bail);
                     }
-                    _ => return Err(Bail),
-                };
-                set(rec, primary, col, cell, true);
+                    Ok(Some(l))
+                })?;
+                set(
+                    rec,
+                    primary,
+                    col,
+                    licences.map_or(Cell::Null, Cell::Licenses),
+                    true,
+                );
             }
         }
         Ok(())
+    }
+
+    /// `null` (`None`) or an array whose elements `item` reads (`None` from it: left out).
+    fn list_of<T>(
+        &mut self,
+        mut item: impl FnMut(&mut Self) -> Scan<Option<T>>,
+    ) -> Scan<Option<Vec<T>>> {
+        match self.peek() {
+            Peek::Null => self.literal(b"null").map(|()| None),
+            Peek::Array => {
+                let mut out = Vec::new();
+                self.array(|s| {
+                    out.extend(item(s)?);
+                    Ok(())
+                })?;
+                Ok(Some(out))
+            }
+            _ => Err(Bail),
+        }
     }
 
     /// `PlanSeed`: `[servicePlanId, service, capabilityStatus]` of one `assignedPlan` object.
@@ -859,32 +855,9 @@ impl<'a> Scanner<'a, '_> {
     }
 }
 
-/// `CellSeed::text`: a string read into a column of `kind`.
+/// [`super::text_cell`], declining what it rejects.
 fn text_cell(kind: Kind, s: Cow<'_, str>) -> Scan<Cell<'_>> {
-    match kind {
-        Kind::Str => Ok(Cell::Str(s)),
-        Kind::List => Ok(Cell::List(vec![Some(s)])),
-        Kind::Bool => {
-            if s.eq_ignore_ascii_case("true") {
-                Ok(Cell::Bool(true))
-            } else if s.eq_ignore_ascii_case("false") {
-                Ok(Cell::Bool(false))
-            } else if s.trim().is_empty() {
-                Ok(Cell::Null)
-            } else {
-                Err(Bail)
-            }
-        }
-        Kind::Date => {
-            if s.trim().is_empty() {
-                return Ok(Cell::Null);
-            }
-            crate::check::parse_date(&s)
-                .map(|(t, _)| Cell::Date(t))
-                .ok_or(Bail)
-        }
-        Kind::Plans | Kind::Licenses => Err(Bail),
-    }
+    super::text_cell(kind, s).map_err(|_| Bail)
 }
 
 /// The index of the first byte of `b` that ends a run of plain string text: a quote, a
