@@ -572,13 +572,19 @@ impl ChunkReader<'_> {
         let mut buf = self.spare.pop().unwrap_or_default();
         buf.clear();
         buf.append(&mut self.carry);
+        // Bytes already searched for a line end (a line longer than a chunk reads on, in
+        // doubling steps, searching only what is new).
+        let mut searched = 0usize;
         loop {
             if !self.eof {
-                let want = self
-                    .chunk_bytes
-                    .max(1)
-                    .saturating_sub(buf.len())
-                    .max(1 << 12);
+                let want = if searched == 0 {
+                    self.chunk_bytes
+                        .max(1)
+                        .saturating_sub(buf.len())
+                        .max(1 << 12)
+                } else {
+                    buf.len().max(self.chunk_bytes).max(1 << 12)
+                };
                 buf.reserve(want);
                 let got = (&mut self.file)
                     .take(want as u64)
@@ -599,13 +605,15 @@ impl ChunkReader<'_> {
             if self.eof {
                 break;
             }
-            // Cut after the last line end; a line longer than the chunk reads on.
-            if let Some(i) = memchr::memrchr(b'\n', &buf) {
+            // Cut after the last line end.
+            if let Some(i) = memchr::memrchr(b'\n', buf.get(searched..).unwrap_or(&[])) {
+                let i = searched + i;
                 self.carry
                     .extend_from_slice(buf.get(i + 1..).unwrap_or(&[]));
                 buf.truncate(i + 1);
                 break;
             }
+            searched = buf.len();
         }
         Ok(Some(buf))
     }
