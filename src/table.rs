@@ -1333,7 +1333,8 @@ pub struct Projection {
 pub struct TableBuilder {
     layout: Layout,
     columns: Vec<Builder>,
-    extensions: HashMap<String, StrBuilder>,
+    /// Directory extension columns by lower-cased name (foldhash: looked up once per record).
+    extensions: hashbrown::HashMap<String, StrBuilder>,
     rows: usize,
 }
 
@@ -1357,7 +1358,7 @@ impl TableBuilder {
         TableBuilder {
             layout,
             columns,
-            extensions: HashMap::new(),
+            extensions: hashbrown::HashMap::new(),
             rows: 0,
         }
     }
@@ -1448,7 +1449,13 @@ impl TableBuilder {
     /// Stores `record`'s directory extensions as row `row`.
     fn push_extensions(&mut self, row: usize, record: &Record<'_>) {
         for (name, v) in &record.extensions {
-            let b = self.extensions.entry(name.clone()).or_default();
+            // The name is cloned only for a column not seen before.
+            if !self.extensions.contains_key(name) {
+                self.extensions.insert(name.clone(), StrBuilder::default());
+            }
+            let Some(b) = self.extensions.get_mut(name) else {
+                continue;
+            };
             // A column first seen now is null for every earlier row.
             b.pad_to(row);
             // A key repeated within a record keeps its first value.
@@ -1465,7 +1472,7 @@ impl TableBuilder {
         TableBuilder {
             layout: self.layout.clone(),
             columns: self.columns.iter().map(Builder::fork).collect(),
-            extensions: HashMap::new(),
+            extensions: hashbrown::HashMap::new(),
             rows: 0,
         }
     }
@@ -1511,6 +1518,8 @@ impl TableBuilder {
             .collect::<Result<Vec<_>, _>>()?;
         let extensions = self
             .extensions
+            .into_iter()
+            .collect::<Vec<_>>()
             .into_par_iter()
             .map(|(k, mut b)| {
                 if b.rows < rows {
