@@ -389,20 +389,16 @@ impl StrBuilder {
     fn append(&mut self, part: StrBuilder) {
         let map = self.dict.absorb(part.dict);
         if part.codes.is_empty() {
-            if part.rows > 0 {
-                self.has_null = true;
-                if !self.codes.is_empty() {
-                    self.codes.resize(self.codes.len() + part.rows, 0);
-                }
-            }
-        } else {
-            if self.codes.is_empty() && self.rows > 0 {
-                self.codes.resize(self.rows, 0);
-            }
-            self.codes
-                .extend(part.codes.iter().map(|&c| remap(&map, c)));
-            self.has_null |= part.has_null;
+            // Every row of the part is null.
+            self.pad_to(self.rows + part.rows);
+            return;
         }
+        if self.codes.is_empty() && self.rows > 0 {
+            self.codes.resize(self.rows, 0);
+        }
+        self.codes
+            .extend(part.codes.iter().map(|&c| remap(&map, c)));
+        self.has_null |= part.has_null;
         self.rows += part.rows;
     }
 
@@ -595,25 +591,6 @@ pub struct PlanColumn {
     pub sets: PlanSets,
 }
 
-/// Appends `n` in decimal (the length prefixes of plan keys; `write!` was a visible cost).
-fn push_decimal(out: &mut String, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        if let Some(d) = digits.get_mut(i) {
-            *d = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || i == 0 {
-            break;
-        }
-    }
-    for &d in digits.get(i..).unwrap_or(&[]) {
-        out.push(char::from(d));
-    }
-}
-
 struct PlanBuilder {
     set_codes: Vec<u32>,
     /// Plan set (sorted triple codes) → set code.
@@ -638,7 +615,8 @@ const MAX_PLAN_LISTS: usize = 16_384;
 
 /// Appends plan `p`'s key: each field length-prefixed, so no field content can make two plans,
 /// or two lists of plans, look alike. The prefix is one character: U+0000 for null, the
-/// character `len + 1` for lengths below 0xD000, else U+E000 and the length in decimal and `:`.
+/// character `len + 1` for lengths below 0xD000, else U+E000 and the length in decimal and `:`
+/// (a string that long is rare enough for `to_string`).
 fn push_plan_key(out: &mut String, p: &[Option<Cow<'_, str>>; 3]) {
     for f in p {
         match f {
@@ -651,7 +629,7 @@ fn push_plan_key(out: &mut String, p: &[Option<Cow<'_, str>>; 3]) {
                     Some(c) => out.push(c),
                     None => {
                         out.push('\u{E000}');
-                        push_decimal(out, v.len());
+                        out.push_str(&v.len().to_string());
                         out.push(':');
                     }
                 }
@@ -1011,33 +989,31 @@ impl LicenseBuilder {
             self.set_codes.push(0);
             return;
         };
-        if self.sets.is_empty() {
-            self.sets.push(Vec::new());
-        }
         let mut key: Vec<LicenseEntry> = cells.iter().map(LicenseCell::entry).collect();
         key.sort_unstable();
+        let code = self.set_code(key);
+        self.set_codes.push(code);
+    }
+
+    /// The code (1 or above) of entry list `key` (sorted), adding it when new.
+    fn set_code(&mut self, key: Vec<LicenseEntry>) -> u32 {
+        if self.sets.is_empty() {
+            // Set 0: no value.
+            self.sets.push(Vec::new());
+        }
         let next = self.sets.len() as u32;
-        let code = *self.index.entry(key).or_insert_with_key(|k| {
+        *self.index.entry(key).or_insert_with_key(|k| {
             self.sets.push(k.clone());
             next
-        });
-        self.set_codes.push(code);
+        })
     }
 
     /// Appends the rows of `part`, interning its entry lists here.
     fn append(&mut self, part: LicenseBuilder) {
         let mut map = Vec::with_capacity(part.sets.len().max(1));
         map.push(0);
-        if !part.sets.is_empty() && self.sets.is_empty() {
-            self.sets.push(Vec::new());
-        }
         for key in part.sets.into_iter().skip(1) {
-            let next = self.sets.len() as u32;
-            let code = *self.index.entry(key).or_insert_with_key(|k| {
-                self.sets.push(k.clone());
-                next
-            });
-            map.push(code);
+            map.push(self.set_code(key));
         }
         self.set_codes
             .extend(part.set_codes.iter().map(|&c| remap(&map, c)));
@@ -1438,6 +1414,8 @@ impl TableBuilder {
     /// [`TableBuilder::fork`]).
     pub fn push_row(&mut self, record: &Record<'_>) {
         for (b, cell) in self.columns.iter_mut().zip(&record.cells) {
+            // Checked here, not only in `push`: most of a projected table's columns are
+            // skipped, and a call per skipped column per row was a visible cost.
             if !matches!(b, Builder::Skip(_)) {
                 b.push(Some(cell));
             }
@@ -1491,13 +1469,8 @@ impl TableBuilder {
             .par_iter_mut()
             .zip(columns.into_par_iter())
             .for_each(|(a, b)| a.append(b));
-        let mut names: Vec<String> = extensions.keys().cloned().collect();
-        names.sort_unstable();
-        let mut extensions = extensions;
-        for name in names {
-            let Some(mut b) = extensions.remove(&name) else {
-                continue;
-            };
+        // Each extension column is appended on its own; their order does not matter.
+        for (name, mut b) in extensions {
             b.pad_to(rows);
             let g = self.extensions.entry(name).or_default();
             g.pad_to(self.rows);
@@ -1522,13 +1495,7 @@ impl TableBuilder {
             .collect::<Vec<_>>()
             .into_par_iter()
             .map(|(k, mut b)| {
-                if b.rows < rows {
-                    b.has_null = true;
-                    if !b.codes.is_empty() {
-                        b.codes.resize(rows, 0);
-                    }
-                    b.rows = rows;
-                }
+                b.pad_to(rows);
                 b.finish().map(|c| (k, c))
             })
             .collect::<Result<HashMap<_, _>, _>>()?;
