@@ -1328,6 +1328,13 @@ impl Pass1<'_> {
                 .map(|&(s, _)| s)
                 .filter(|s| w.held_before.binary_search(s).is_err() && !kept_skus.contains(s))
                 .collect();
+            // D40: what a failed pair leaves the user holding from the group — the SKUs the
+            // group still assigns (one it no longer assigns departs below, as pass 3 has it).
+            let kept_by_d40 = |s: &&&SnapState| {
+                s.source == Some(g)
+                    && s.state.holds()
+                    && gp.licences.iter().any(|&(k, _)| k == s.sku)
+            };
             if error.is_none() {
                 for &(s, d) in &gp.licences {
                     gain(&mut plans_now, &mut addon_now, s, d);
@@ -1337,25 +1344,10 @@ impl Pass1<'_> {
                 } else {
                     // The pair may still fail on seats (pass 2): until it is granted, the user
                     // holds only what D40 keeps, so a seat it gives up counts as released.
-                    held.extend(
-                        inherited
-                            .iter()
-                            .filter(|s| {
-                                s.source == Some(g)
-                                    && s.state.holds()
-                                    && gp.licences.iter().any(|&(k, _)| k == s.sku)
-                            })
-                            .map(|s| s.sku),
-                    );
+                    held.extend(inherited.iter().filter(kept_by_d40).map(|s| s.sku));
                 }
             } else if established {
-                // D40: what the user holds from the group stays — the SKUs the group still
-                // assigns (one it no longer assigns departs below, as pass 3 has it).
-                for s in inherited.iter().filter(|s| {
-                    s.source == Some(g)
-                        && s.state.holds()
-                        && gp.licences.iter().any(|&(k, _)| k == s.sku)
-                }) {
+                for s in inherited.iter().filter(kept_by_d40) {
                     gain(&mut plans_now, &mut addon_now, s.sku, s.disabled);
                     held.push(s.sku);
                 }
