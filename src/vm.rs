@@ -14,10 +14,15 @@
 //!    computed once per chunk. Programs are immutable and shared; scratch space is per task.
 
 use crate::bitmap::Bitmap;
-use crate::program::{DateOp, Field, Instr, Leaf, ListSource, Node, Program, Source, StrPred, Sub};
+use crate::program::{
+    DateOp, Field, Instr, Leaf, ListSource, Node, Program, Source, StrPred, Sub, run_postfix,
+};
 use crate::table::{Column, ColumnKey, Dict, ListColumn, StrColumn, Table};
 use rayon::prelude::*;
 use std::collections::HashMap;
+
+mod bulk;
+use bulk::Bulk;
 
 /// Words of 64 rows per chunk.
 const WORDS: usize = 64;
@@ -131,17 +136,6 @@ enum ValueTest<'a> {
     Sub(&'a Sub),
 }
 
-/// Tests decided by one pass over a dictionary's concatenated text instead of a call per value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Bulk {
-    /// `-contains` an ASCII literal.
-    Contains,
-    /// `-startsWith` an ASCII literal.
-    StartsWith,
-    /// `-endsWith` an ASCII literal.
-    EndsWith,
-}
-
 impl<'a> ValueTest<'a> {
     /// The test as one string comparison `(predicate, negated)`: a string leaf, or an element
     /// predicate that is a single comparison on `_` (the common shape).
@@ -183,7 +177,7 @@ impl<'a> ValueTest<'a> {
 
 /// Decides several tests per dictionary code: bit 0 is null, bit `c` entry `c - 1`. One
 /// bitmap per test. Tests with an ASCII literal (`-contains`, `-startsWith`, `-endsWith`) run
-/// over the dictionary's text directly ([`bulk_contains`], [`bulk_affix`]); the rest are
+/// over the dictionary's text directly ([`bulk`]); the rest are
 /// decided value by value in one pass.
 fn decide_dict(dict: &Dict, tests: &[ValueTest<'_>]) -> Vec<Bitmap> {
     let n = dict.len();
@@ -238,19 +232,36 @@ fn decide_dict(dict: &Dict, tests: &[ValueTest<'_>]) -> Vec<Bitmap> {
             ));
         }
     }
+    // One pass decides the bulk tests and the `-match` prefilters.
     let bulk: Vec<(usize, Bulk, &str, &StrPred, bool)> = tests
         .iter()
         .enumerate()
         .filter_map(|(i, t)| t.bulk().map(|(kind, x, pred, neg)| (i, kind, x, pred, neg)))
+        .chain(
+            filtered
+                .iter()
+                .map(|(i, lit, pred, neg)| (*i, Bulk::Contains, lit.as_str(), *pred, *neg)),
+        )
         .collect();
+    let passes: Vec<(Bulk, &str)> = bulk.iter().map(|b| (b.1, b.2)).collect();
+    let decided = bulk::decide(dict, &passes);
     let decided: Vec<(usize, Bitmap)> = bulk
         .par_iter()
-        .map(|&(i, kind, needle, pred, negated)| {
-            let mut hits = match kind {
-                Bulk::Contains => bulk_contains(dict, needle),
-                Bulk::StartsWith => bulk_affix(dict, needle, true),
-                Bulk::EndsWith => bulk_affix(dict, needle, false),
-            };
+        .zip(decided)
+        .map(|(&(i, _, _, pred, negated), mut hits)| {
+            if matches!(pred, StrPred::Match(..)) {
+                // The pass found the candidates: values holding the pattern's literal.
+                let candidates: Vec<usize> = hits.ones_iter().collect();
+                let matched: Vec<usize> = candidates
+                    .into_par_iter()
+                    .with_min_len(256)
+                    .filter(|&c| pred.test(Some(dict.text(c - 1))))
+                    .collect();
+                hits = Bitmap::zeros(n + 1);
+                for c in matched {
+                    hits.set(c, true);
+                }
+            }
             // Non-ASCII values compare by their folded form, value by value.
             for e in dict.unicode_entries() {
                 hits.set(e + 1, pred.test(Some(dict.text(e))));
@@ -263,119 +274,7 @@ fn decide_dict(dict: &Dict, tests: &[ValueTest<'_>]) -> Vec<Bitmap> {
             *slot = Some(b);
         }
     }
-    let prefiltered: Vec<(usize, Bitmap)> = filtered
-        .par_iter()
-        .map(|(i, lit, pred, negated)| {
-            let candidates = bulk_contains(dict, lit);
-            let mut hits = Bitmap::zeros(n + 1);
-            for c in candidates.ones_iter() {
-                hits.set(c, pred.test(Some(dict.text(c - 1))));
-            }
-            for e in dict.unicode_entries() {
-                hits.set(e + 1, pred.test(Some(dict.text(e))));
-            }
-            (*i, if *negated { hits.not() } else { hits })
-        })
-        .collect();
-    for (i, b) in prefiltered {
-        if let Some(slot) = out.get_mut(i) {
-            *slot = Some(b);
-        }
-    }
     out.into_iter().map(Option::unwrap_or_default).collect()
-}
-
-/// Codes whose value starts (`prefix`) or ends with `needle` (lower-case ASCII) ignoring ASCII
-/// case, comparing bytes in place over the concatenated text. Non-ASCII values are fixed up
-/// by the caller. Bit 0 (null) is clear.
-fn bulk_affix(dict: &Dict, needle: &str, prefix: bool) -> Bitmap {
-    let (text, ends) = dict.raw();
-    let hay = text.as_bytes();
-    let nb = needle.as_bytes();
-    let words: Vec<u64> = (0..(dict.len() + 1).div_ceil(64))
-        .into_par_iter()
-        .with_min_len(64)
-        .map(|w| {
-            let mut m = 0u64;
-            for b in 0..64 {
-                let Some(e) = (w * 64 + b).checked_sub(1) else {
-                    continue;
-                };
-                let Some(&end) = ends.get(e) else { break };
-                let end = end as usize;
-                let start = e
-                    .checked_sub(1)
-                    .and_then(|p| ends.get(p))
-                    .map_or(0, |&x| x as usize);
-                if end - start < nb.len() {
-                    continue;
-                }
-                let part = if prefix {
-                    hay.get(start..start + nb.len())
-                } else {
-                    hay.get(end - nb.len()..end)
-                };
-                if part.is_some_and(|p| p.eq_ignore_ascii_case(nb)) {
-                    m |= 1 << b;
-                }
-            }
-            m
-        })
-        .collect();
-    Bitmap::from_words(words, dict.len() + 1)
-}
-
-/// How common a byte is in directory values (higher is rarer): letters by English frequency,
-/// the punctuation of addresses (`.`, `@`, `:`, `;`, space) as common, other bytes as rare.
-fn rarity(b: u8) -> u8 {
-    const COMMON: &[u8] = b"etaoinsrhldcumfpgwybvkxjqz";
-    match b.to_ascii_lowercase() {
-        b'.' | b'@' | b':' | b';' | b' ' => 0,
-        c => COMMON
-            .iter()
-            .position(|&x| x == c)
-            .map_or(40, |i| 1 + i as u8),
-    }
-}
-
-/// Codes whose value contains `needle` (lower-case ASCII) ignoring ASCII case, by one scan of
-/// the dictionary's concatenated text: candidates for the needle's rarest byte (either case)
-/// by `memchr2`, a case-insensitive compare of the whole needle around it, and a match counts
-/// only inside one value. Bit 0 (null) is clear.
-fn bulk_contains(dict: &Dict, needle: &str) -> Bitmap {
-    let (text, ends) = dict.raw();
-    let hay = text.as_bytes();
-    let nb = needle.as_bytes();
-    let mut hits = Bitmap::zeros(dict.len() + 1);
-    let Some((at, &anchor)) = nb.iter().enumerate().max_by_key(|&(i, &b)| (rarity(b), i)) else {
-        return hits;
-    };
-    let (lo, hi) = (anchor.to_ascii_lowercase(), anchor.to_ascii_uppercase());
-    let mut entry = 0usize;
-    let mut from = at;
-    while from < hay.len() {
-        let Some(off) = memchr::memchr2(lo, hi, hay.get(from..).unwrap_or(&[])) else {
-            break;
-        };
-        let q = from + off; // the anchor byte
-        let p = q - at; // where the needle would start
-        // The value holding byte p (ends are increasing).
-        while ends.get(entry).is_some_and(|&e| (e as usize) <= p) {
-            entry += 1;
-        }
-        let end = ends.get(entry).map_or(hay.len(), |&e| e as usize);
-        let matched = p + nb.len() <= end
-            && hay
-                .get(p..p + nb.len())
-                .is_some_and(|w| w.eq_ignore_ascii_case(nb));
-        if matched {
-            hits.set(entry + 1, true);
-            from = end + at; // this value is decided; go to the next
-        } else {
-            from = q + 1;
-        }
-    }
-    hits
 }
 
 /// A leaf decided on this table: a kernel, or a constant.
@@ -444,9 +343,18 @@ fn decide<'t>(leaf: &Leaf, table: &'t Table) -> Decided<'t> {
                 return Decided::Const(*all);
             };
             let sets = &pc.sets;
-            let accept: Bitmap = (0..sets.len())
+            let leaves = plan_leaves(pred, sets);
+            let eval = |p: [u32; 3]| {
+                run_postfix(&pred.code, |i| {
+                    leaves.get(i as usize).is_some_and(|(field, accept)| {
+                        accept.get(p.get(*field).copied().unwrap_or(0) as usize)
+                    })
+                })
+            };
+            let decided: Vec<bool> = (0..sets.len())
+                .into_par_iter()
+                .with_min_len(1024)
                 .map(|s| {
-                    let eval = |p: [u32; 3]| plan_eval(pred, sets, p);
                     if *all {
                         sets.plans(s).all(eval)
                     } else {
@@ -454,6 +362,7 @@ fn decide<'t>(leaf: &Leaf, table: &'t Table) -> Decided<'t> {
                     }
                 })
                 .collect();
+            let accept: Bitmap = decided.into_iter().collect();
             if let Some(c) = accept.uniform() {
                 return Decided::Const(c);
             }
@@ -465,14 +374,32 @@ fn decide<'t>(leaf: &Leaf, table: &'t Table) -> Decided<'t> {
     }
 }
 
-fn plan_eval(pred: &Sub, sets: &crate::table::PlanSets, p: [u32; 3]) -> bool {
-    pred.eval(|f| match f {
-        Field::Plan(i) => {
-            let code = p.get(i).copied().unwrap_or(0) as usize;
-            Some(sets.dicts.get(i)?.text(code.checked_sub(1)?))
-        }
-        Field::Element => None,
-    })
+/// Each leaf of an `assignedPlan` predicate decided once per code of the field it reads:
+/// `(field, accept)` with bit 0 for null, bit `c` for entry `c - 1` of that field's dictionary.
+/// Plans are then decided with bit lookups, no string comparison per plan.
+fn plan_leaves(pred: &Sub, sets: &crate::table::PlanSets) -> Vec<(usize, Bitmap)> {
+    pred.leaves
+        .iter()
+        .map(|l| {
+            let dict = match l.field {
+                Field::Plan(f) => sets.dicts.get(f).map(|d| (f, d)),
+                Field::Element => None,
+            };
+            match dict {
+                Some((f, dict)) => (
+                    f,
+                    (0..=dict.len())
+                        .map(|c| l.pred.test(c.checked_sub(1).map(|e| dict.text(e))) != l.negated)
+                        .collect(),
+                ),
+                // Reads nothing on a plan: null, whatever the plan (no field `usize::MAX`).
+                None => (
+                    usize::MAX,
+                    std::iter::once(l.pred.test(None) != l.negated).collect(),
+                ),
+            }
+        })
+        .collect()
 }
 
 /// A string leaf's constant, when every code present decides the same.
@@ -992,30 +919,20 @@ mod tests {
         }
         needles.extend(["kelvin", "elvin", "co-op", "-"].map(String::from));
         for needle in needles.iter().filter(|n| n.is_ascii() && !n.is_empty()) {
-            let kinds = [
-                (
-                    bulk_contains(&col.dict, needle),
-                    StrPred::Contains(needle.clone()),
-                ),
-                (
-                    bulk_affix(&col.dict, needle, true),
-                    StrPred::StartsWith(needle.clone()),
-                ),
-                (
-                    bulk_affix(&col.dict, needle, false),
-                    StrPred::EndsWith(needle.clone()),
-                ),
+            let preds = [
+                StrPred::Contains(needle.clone()),
+                StrPred::StartsWith(needle.clone()),
+                StrPred::EndsWith(needle.clone()),
             ];
-            for (bulk, pred) in kinds {
-                let mut fixed = bulk.clone();
-                for e in col.dict.unicode_entries() {
-                    fixed.set(e + 1, pred.test(Some(col.dict.text(e))));
-                }
+            let tests: Vec<ValueTest<'_>> =
+                preds.iter().map(|p| ValueTest::Str(p, false)).collect();
+            assert!(tests.iter().all(|t| t.bulk().is_some()), "decided in bulk");
+            for (got, pred) in decide_dict(&col.dict, &tests).iter().zip(&preds) {
                 for i in 0..col.dict.len() {
                     let want = pred.test(Some(col.dict.text(i)));
-                    assert_eq!(fixed.get(i + 1), want, "{pred:?} on {:?}", col.dict.get(i));
+                    assert_eq!(got.get(i + 1), want, "{pred:?} on {:?}", col.dict.get(i));
                 }
-                assert!(!bulk.get(0), "null never matches");
+                assert!(!got.get(0), "null never matches");
             }
         }
         // `-match` through the literal prefilter agrees with testing every value.
