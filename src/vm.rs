@@ -35,6 +35,11 @@ type Mask = [u64; WORDS];
 enum Kernel<'t> {
     /// `accept[codes[row]]`.
     Codes { codes: &'t [u32], accept: Bitmap },
+    /// [`Kernel::Codes`] on a dictionary of at most 63 entries: `accept` is one word, no load
+    /// per row.
+    Small { codes: &'t [u32], accept: u64 },
+    /// `codes[row] == 0` (null), or `!= 0` when `negated`: no lookup at all.
+    Null { codes: &'t [u32], negated: bool },
     /// `table[null, false, true]`.
     Bools {
         value: &'t Bitmap,
@@ -411,10 +416,21 @@ fn str_decided<'t>(col: &'t StrColumn, accept: Bitmap) -> Decided<'t> {
     if values_uniform && (!col.has_null || accept.get(0) == first) {
         return Decided::Const(first);
     }
-    Decided::Kernel(Kernel::Codes {
-        codes: &col.codes,
-        accept,
-    })
+    let codes = &col.codes;
+    if values_uniform {
+        // Only nullness decides.
+        return Decided::Kernel(Kernel::Null {
+            codes,
+            negated: first,
+        });
+    }
+    match accept.words() {
+        [word] => Decided::Kernel(Kernel::Small {
+            codes,
+            accept: *word,
+        }),
+        _ => Decided::Kernel(Kernel::Codes { codes, accept }),
+    }
 }
 
 /// Binds programs to a table (step 1 of the module docs).
@@ -668,6 +684,34 @@ impl Kernel<'_> {
                         m |= bit(acc, c as usize) << b;
                     }
                     *w = m;
+                }
+            }
+            Kernel::Small { codes, accept } => {
+                let codes = codes.get(start..end).unwrap_or(&[]);
+                for (w, chunk) in out
+                    .iter_mut()
+                    .zip(codes.chunks(64).chain(std::iter::repeat(&[][..])))
+                {
+                    let mut m = 0u64;
+                    for (b, &c) in chunk.iter().enumerate() {
+                        m |= ((accept >> (c & 63)) & 1) << b;
+                    }
+                    *w = m;
+                }
+            }
+            Kernel::Null { codes, negated } => {
+                let codes = codes.get(start..end).unwrap_or(&[]);
+                let flip = if *negated { u64::MAX } else { 0 };
+                for (w, chunk) in out
+                    .iter_mut()
+                    .zip(codes.chunks(64).chain(std::iter::repeat(&[][..])))
+                {
+                    let mut m = 0u64;
+                    for (b, &c) in chunk.iter().enumerate() {
+                        m |= u64::from(c == 0) << b;
+                    }
+                    // Bits past the chunk's rows are never read.
+                    *w = m ^ flip;
                 }
             }
             Kernel::Bools {

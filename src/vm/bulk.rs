@@ -290,19 +290,25 @@ fn decide_segmented(dict: &Dict, tests: &[(Bulk, &str)], segment_bytes: usize) -
                                 // In place in the text: folding eight bytes at a time is
                                 // cheaper than lower-casing the segment for one comparison each.
                                 let mut s = start;
-                                for e in first..end {
-                                    let z = ends.get(e).map_or(s, |&x| x as usize);
-                                    if z - s >= len {
-                                        let p = if *kind == Bulk::StartsWith {
-                                            s
-                                        } else {
-                                            z - len
-                                        };
-                                        if folded.matches_at(hay, p) {
-                                            set(e);
+                                let prefix = *kind == Bulk::StartsWith;
+                                // A word's bits gather in a register: codes `64w..64w + 64` are
+                                // entries `64w - 1..64w + 63`.
+                                for (i, out) in words.iter_mut().enumerate() {
+                                    let code0 = (a + i) * 64;
+                                    let mut m = 0u64;
+                                    for bit in usize::from(code0 == 0)..64 {
+                                        let e = code0 + bit - 1;
+                                        if e >= end {
+                                            break;
                                         }
+                                        let z = ends.get(e).map_or(s, |&x| x as usize);
+                                        if z - s >= len {
+                                            let p = if prefix { s } else { z - len };
+                                            m |= u64::from(folded.matches_at(hay, p)) << bit;
+                                        }
+                                        s = z;
                                     }
-                                    s = z;
+                                    *out = m;
                                 }
                             }
                         }
