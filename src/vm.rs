@@ -734,36 +734,56 @@ impl Kernel<'_> {
                 op,
                 negated,
             } => {
+                // Compared as they are, then masked by validity (null: only `-eq null`).
                 let vals = value.get(start..end).unwrap_or(&[]);
                 let dw = valid.words();
+                let flip = if *negated { u64::MAX } else { 0 };
                 for (wi, w) in out.iter_mut().enumerate() {
-                    let mut m = 0u64;
-                    let base = wi * 64;
-                    for b in 0..64 {
-                        let Some(&v) = vals.get(base + b) else { break };
-                        let ok = bit(dw, start + base + b) == 1;
-                        let r = op.test(ok.then_some(v)) != *negated;
-                        m |= u64::from(r) << b;
-                    }
-                    *w = m;
+                    let chunk = vals.get(wi * 64..).unwrap_or(&[]);
+                    let chunk = chunk.get(..64).unwrap_or(chunk);
+                    let d = dw.get(start / 64 + wi).copied().unwrap_or(0);
+                    let r = match *op {
+                        DateOp::IsNull => !d,
+                        DateOp::Eq(t) => d & date_mask(chunk, |v| v == t),
+                        DateOp::Ge(t) => d & date_mask(chunk, |v| v >= t),
+                        DateOp::Le(t) => d & date_mask(chunk, |v| v <= t),
+                    };
+                    // Bits past the chunk's rows are never read.
+                    *w = r ^ flip;
                 }
             }
             Kernel::List { list, accept, all } => {
+                // A running count of accepted elements over the chunk's elements, then per row
+                // the count in its range against its length: no branch per row or element.
                 let acc = accept.words();
+                let offsets = list.offsets.get(start..=end).unwrap_or(&[]);
+                let base = offsets.first().copied().unwrap_or(0) as usize;
+                let last = offsets.last().copied().unwrap_or(0) as usize;
+                let elements = list.values.get(base..last).unwrap_or(&[]);
+                let mut counts = Vec::with_capacity(elements.len() + 1);
+                let mut n = 0u32;
+                counts.push(0);
+                for &c in elements {
+                    n += bit(acc, c as usize) as u32;
+                    counts.push(n);
+                }
+                let count = |o: u32| {
+                    counts
+                        .get((o as usize).wrapping_sub(base))
+                        .copied()
+                        .unwrap_or(0)
+                };
                 for (wi, w) in out.iter_mut().enumerate() {
+                    let rows = offsets.get(wi * 64..).unwrap_or(&[]);
                     let mut m = 0u64;
-                    for b in 0..64 {
-                        let row = start + wi * 64 + b;
-                        if row >= end {
-                            break;
-                        }
-                        let a = list.offsets.get(row).copied().unwrap_or(0) as usize;
-                        let z = list.offsets.get(row + 1).copied().unwrap_or(0) as usize;
-                        let els = list.values.get(a..z).unwrap_or(&[]);
+                    for (b, pair) in rows.windows(2).take(64).enumerate() {
+                        let (s, z) = (pair.first().copied(), pair.last().copied());
+                        let (s, z) = (s.unwrap_or(0), z.unwrap_or(0));
+                        let hits = count(z).wrapping_sub(count(s));
                         let r = if *all {
-                            els.iter().all(|&c| bit(acc, c as usize) == 1)
+                            hits == z.wrapping_sub(s)
                         } else {
-                            els.iter().any(|&c| bit(acc, c as usize) == 1)
+                            hits > 0
                         };
                         m |= u64::from(r) << b;
                     }
@@ -772,6 +792,16 @@ impl Kernel<'_> {
             }
         }
     }
+}
+
+/// Up to 64 dates tested, bit `b` for `dates[b]`.
+#[inline]
+fn date_mask(dates: &[jiff::Timestamp], test: impl Fn(jiff::Timestamp) -> bool) -> u64 {
+    let mut m = 0u64;
+    for (b, &v) in dates.iter().enumerate() {
+        m |= u64::from(test(v)) << b;
+    }
+    m
 }
 
 /// Per-task scratch: the mask stack and the per-chunk kernel cache. Masks are boxed so they
