@@ -424,3 +424,61 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn dict(values: &[String]) -> Dict {
+        let users: Vec<serde_json::Value> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| serde_json::json!({"id": format!("u{i}"), "department": v}))
+            .collect();
+        crate::load::table_from_values(&users, crate::schema::ObjectType::User)
+            .ok()
+            .and_then(|t| {
+                t.str_column(crate::table::ColumnKey::Prop("department"))
+                    .map(|c| c.dict.clone())
+            })
+            .unwrap_or_default()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+        /// Random dictionaries (both cases, anchor bytes, address punctuation, non-ASCII
+        /// letters, empty values), random needles and segment sizes: every pass gives, for
+        /// every entry, what an ASCII-case-insensitive test of its bytes gives.
+        #[test]
+        fn passes_agree_on_random_dictionaries(
+            values in proptest::collection::vec("[abAB#\\-.@1é\u{212A}]{0,10}", 1..300),
+            needles in proptest::collection::vec("[abAB#\\-.@1]{1,5}", 1..5),
+            segment in 0usize..600,
+        ) {
+            let d = dict(&values);
+            let mut tests = Vec::new();
+            for n in &needles {
+                for kind in [Bulk::Contains, Bulk::StartsWith, Bulk::EndsWith] {
+                    tests.push((kind, n.as_str()));
+                }
+            }
+            let got = decide_segmented(&d, &tests, segment);
+            prop_assert_eq!(got.len(), tests.len());
+            for (bits, (kind, needle)) in got.iter().zip(&tests) {
+                let low = needle.to_ascii_lowercase();
+                prop_assert!(!bits.get(0), "null never matches");
+                for e in 0..d.len() {
+                    let v = d.get(e).to_ascii_lowercase();
+                    let want = match kind {
+                        Bulk::Contains => v.contains(&low),
+                        Bulk::StartsWith => v.starts_with(&low),
+                        Bulk::EndsWith => v.ends_with(&low),
+                    };
+                    prop_assert_eq!(bits.get(e + 1), want, "{:?} {:?} on {:?}", kind, needle, v);
+                }
+            }
+        }
+    }
+}
