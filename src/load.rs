@@ -1325,11 +1325,8 @@ fn set<'de>(
         return;
     };
     let was_primary = primary.get(col).copied().unwrap_or(false);
-    let fill = if is_primary {
-        cell != Cell::Null
-    } else {
-        !was_primary && cell != Cell::Null
-    };
+    let null = matches!(cell, Cell::Null);
+    let fill = !null && (is_primary || !was_primary);
     if fill {
         *slot = cell;
         if is_primary {
