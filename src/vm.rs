@@ -674,44 +674,16 @@ impl Kernel<'_> {
         match self {
             Kernel::Codes { codes, accept } => {
                 let acc = accept.words();
-                let codes = codes.get(start..end).unwrap_or(&[]);
-                for (w, chunk) in out
-                    .iter_mut()
-                    .zip(codes.chunks(64).chain(std::iter::repeat(&[][..])))
-                {
-                    let mut m = 0u64;
-                    for (b, &c) in chunk.iter().enumerate() {
-                        m |= bit(acc, c as usize) << b;
-                    }
-                    *w = m;
-                }
+                code_mask(codes, start, end, out, |c| bit(acc, c as usize));
             }
             Kernel::Small { codes, accept } => {
-                let codes = codes.get(start..end).unwrap_or(&[]);
-                for (w, chunk) in out
-                    .iter_mut()
-                    .zip(codes.chunks(64).chain(std::iter::repeat(&[][..])))
-                {
-                    let mut m = 0u64;
-                    for (b, &c) in chunk.iter().enumerate() {
-                        m |= ((accept >> (c & 63)) & 1) << b;
-                    }
-                    *w = m;
-                }
+                code_mask(codes, start, end, out, |c| (accept >> (c & 63)) & 1);
             }
             Kernel::Null { codes, negated } => {
-                let codes = codes.get(start..end).unwrap_or(&[]);
-                let flip = if *negated { u64::MAX } else { 0 };
-                for (w, chunk) in out
-                    .iter_mut()
-                    .zip(codes.chunks(64).chain(std::iter::repeat(&[][..])))
-                {
-                    let mut m = 0u64;
-                    for (b, &c) in chunk.iter().enumerate() {
-                        m |= u64::from(c == 0) << b;
-                    }
+                code_mask(codes, start, end, out, |c| u64::from(c == 0));
+                if *negated {
                     // Bits past the chunk's rows are never read.
-                    *w = m ^ flip;
+                    out.iter_mut().for_each(|w| *w = !*w);
                 }
             }
             Kernel::Bools {
@@ -791,6 +763,22 @@ impl Kernel<'_> {
                 }
             }
         }
+    }
+}
+
+/// Rows `start..end` of `codes` into `out`, 64 to a word: bit set where `test` gives 1.
+#[inline(always)]
+fn code_mask(codes: &[u32], start: usize, end: usize, out: &mut Mask, test: impl Fn(u32) -> u64) {
+    let codes = codes.get(start..end).unwrap_or(&[]);
+    for (w, chunk) in out
+        .iter_mut()
+        .zip(codes.chunks(64).chain(std::iter::repeat(&[][..])))
+    {
+        let mut m = 0u64;
+        for (b, &c) in chunk.iter().enumerate() {
+            m |= test(c) << b;
+        }
+        *w = m;
     }
 }
 
