@@ -6,7 +6,7 @@
 //!    per distinct value of its column (a string leaf gets a bitmap over the dictionary, a
 //!    collection leaf over the element dictionary, an `assignedPlans` leaf over the plan sets),
 //!    in parallel; so `-contains` or `-match` cost grows with distinct values, not rows (the
-//!    substring tests of one column share one pass over its text: [`bulk`]). Leaves
+//!    substring tests of one column share one pass over its text, `vm/bulk.rs`). Leaves
 //!    that are constant on this table (a column no record has, a value every row shares) fold
 //!    away, and the code is re-emitted with short-circuit jumps.
 //! 2. **Run** the bound code vector-at-a-time: rows in chunks of [`CHUNK_ROWS`], one rayon task
