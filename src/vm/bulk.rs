@@ -103,11 +103,13 @@ pub(super) enum Bulk {
 /// one bitmap per test over the codes (bit `e + 1` for entry `e`, bit 0 clear).
 ///
 /// The dictionary is cut into segments of whole 64-code words and about [`SEGMENT_BYTES`] of
-/// text, decided in parallel. For `-contains`, a segment's text is lower-cased once into a
-/// scratch buffer (it stays in cache) and searched with `memchr`'s SIMD `memmem` (a
-/// match counts only inside one entry, and the search goes on at the next entry after any
-/// match: one crossing an entry's end means every later one starting in it does too). The
-/// affixes are one comparison per entry in place, eight bytes at a time.
+/// text, decided in parallel. A `-contains` needle with a rare byte that case cannot change
+/// ([`Search::Anchor`]) is found by `memchr` for that byte in the text as it is, then compared
+/// whole; any other is searched with `memchr`'s SIMD `memmem` in the segment's text lower-cased
+/// once into a scratch buffer (it stays in cache). A match counts only inside one entry, and
+/// the search goes on at the next entry after a match, or after one crossing an entry's end
+/// (every later start in that entry crosses it too). The affixes are one comparison per entry
+/// in place, eight bytes at a time.
 pub(super) fn decide(dict: &Dict, tests: &[(Bulk, &str)]) -> Vec<Bitmap> {
     decide_segmented(dict, tests, SEGMENT_BYTES)
 }
