@@ -10,7 +10,7 @@ use crate::bitmap::Bitmap;
 use crate::table::Dict;
 use rayon::prelude::*;
 
-/// Text per parallel task of [`contains`] (256 KiB; a longer entry is a task of its own).
+/// Text per parallel segment of [`decide`] (256 KiB; rounded to whole 64-code words, at least one).
 const SEGMENT_BYTES: usize = 1 << 18;
 
 /// Eight bytes with their ASCII capitals lower-cased, every other byte unchanged (SWAR: a byte
