@@ -11,7 +11,7 @@ It generates a tenant with `dynrule gen-tenant` (seed 7), loads it with DuckDB's
 and with `dynrule eval --timings`, runs the 36 rules of `benches/suite.jsonl` (each has its SQL
 translation: `lower()` for Entra's case-insensitive comparison, NULL handling per our decision
 D1) as `count(*)` queries, checks that both give the same counts, and prints load and evaluate
-times and their ratios. Times are wall-clock on this machine, both engines using all cores; the
+times and their ratios, and dynrule's peak resident memory (Linux). Times are wall-clock on this machine, both engines using all cores; the
 file is read once first (so neither engine pays for the disk), the engines run alternately
 `--repeat` times, and the best and median of each are compared.
 """
@@ -64,7 +64,9 @@ def main():
                             "--timings", "--now", NOW], capture_output=True, text=True, check=True)
         counts = [json.loads(l)["count"] for l in p.stdout.splitlines()]
         m = re.search(r"load ([\d.]+) ms.*evaluate ([\d.]+) ms", p.stderr)
-        return float(m.group(1)) / 1e3, float(m.group(2)) / 1e3, counts
+        rss = re.search(r"peak resident (\d+) MB", p.stderr)  # Linux only
+        return (float(m.group(1)) / 1e3, float(m.group(2)) / 1e3, counts,
+                int(rss.group(1)) if rss else None)
 
     def run_duckdb():
         # read_json into a table, then one count(*) per rule.
@@ -102,6 +104,9 @@ def main():
               f"ratio best {min(k) / min(d):5.1f}x median {med(k) / med(d):5.1f}x")
     d_eval, k_eval = med([x[1] for x in dyn]), med([x[1] for x in duck])
     print(f"per user per rule (median): dynrule {d_eval / n / r * 1e9:.2f} ns, duckdb {k_eval / n / r * 1e9:.2f} ns")
+    peaks = [x[3] for x in dyn if x[3] is not None]
+    if peaks:
+        print(f"dynrule peak resident memory (load + evaluate): {max(peaks)} MB")
     print("counts agree" if not bad else f"{len(bad)} count mismatches")
     sys.exit(1 if bad else 0)
 

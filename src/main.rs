@@ -101,6 +101,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// The process's peak resident memory so far, as `, peak resident N MB` (10^6 bytes) to end a
+/// `timings:` line; empty where the system does not say (it is `VmHWM` in `/proc/self/status`,
+/// Linux only).
+fn peak_resident() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().strip_suffix("kB"))
+                .and_then(|kib| kib.trim().parse::<f64>().ok())
+        })
+        .map_or_else(String::new, |kib| {
+            format!(", peak resident {:.0} MB", kib * 1024.0 / 1e6)
+        })
+}
+
 fn json_line(rule: &str, checked: &dynrule::Checked) -> serde_json::Value {
     let diags: Vec<JsonDiagnostic> = checked
         .diagnostics

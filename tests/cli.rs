@@ -233,6 +233,15 @@ fn eval_formats() {
         err.contains("load") && err.contains("compile") && err.contains("evaluate"),
         "{err}"
     );
+    // Linux says the peak resident memory (`VmHWM`); a process of this size holds some MB.
+    if cfg!(target_os = "linux") {
+        let mb = err
+            .split(", peak resident ")
+            .nth(1)
+            .and_then(|r| r.trim().strip_suffix(" MB"))
+            .and_then(|n| n.parse::<u64>().ok());
+        assert!(mb.is_some_and(|mb| mb > 0), "{err}");
+    }
 }
 
 #[test]

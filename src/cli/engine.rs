@@ -392,7 +392,7 @@ pub fn eval(args: EvalArgs) -> ExitCode {
     }
     if args.timings {
         eprintln!(
-            "timings: load {load_ms:.1} ms ({} {}s, {:.1} MB read, table {:.1} MB), compile {compile_ms:.2} ms ({} rule{}), evaluate {eval_ms:.1} ms (decide {:.1} ms + run {:.1} ms; {} distinct leaves, {} constant on this table)",
+            "timings: load {load_ms:.1} ms ({} {}s, {:.1} MB read, table {:.1} MB), compile {compile_ms:.2} ms ({} rule{}), evaluate {eval_ms:.1} ms (decide {:.1} ms + run {:.1} ms; {} distinct leaves, {} constant on this table){}",
             table.len(),
             object.as_str(),
             loaded.bytes as f64 / 1e6,
@@ -403,6 +403,7 @@ pub fn eval(args: EvalArgs) -> ExitCode {
             stats.run_ms,
             stats.leaves,
             stats.folded,
+            super::peak_resident(),
         );
     }
     if errors.is_empty() {

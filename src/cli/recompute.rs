@@ -124,12 +124,13 @@ pub fn recompute(args: RecomputeArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     eprintln!(
-        "timings: load {:.0} ms, compile {:.1} ms, evaluate {:.1} ms, licensing {:.0} ms, write {:.0} ms",
+        "timings: load {:.0} ms, compile {:.1} ms, evaluate {:.1} ms, licensing {:.0} ms, write {:.0} ms{}",
         timings.load_ms,
         timings.compile_ms,
         timings.evaluate_ms,
         timings.licensing_ms,
-        timings.write_ms
+        timings.write_ms,
+        super::peak_resident()
     );
     if let Some(dir) = &args.out {
         eprintln!(

@@ -230,10 +230,11 @@ pub fn whatif(args: WhatIfArgs) -> ExitCode {
     drop(stdout);
     let t = &result.timings;
     eprintln!(
-        "timings: before {:.0} ms, after {:.0} ms, diff {:.0} ms",
+        "timings: before {:.0} ms, after {:.0} ms, diff {:.0} ms{}",
         t.get("beforeMs").copied().unwrap_or(0.0),
         t.get("afterMs").copied().unwrap_or(0.0),
-        t.get("diffMs").copied().unwrap_or(0.0)
+        t.get("diffMs").copied().unwrap_or(0.0),
+        super::peak_resident()
     );
     if result.risks.breaches.is_empty() {
         ExitCode::SUCCESS
