@@ -150,35 +150,40 @@ enum Search {
     Lowered(Box<memchr::memmem::Finder<'static>>),
 }
 
-/// A test ready to run: its needle folded and, for `-contains`, how it searches.
+/// What one test does over a segment.
+enum Pass {
+    Contains(Search),
+    Affix { prefix: bool },
+}
+
+/// A test ready to run: its needle folded, and how it runs.
 struct Prepared {
-    kind: Bulk,
     folded: Folded,
-    search: Option<Search>,
+    pass: Pass,
 }
 
 impl Prepared {
     fn new(kind: Bulk, needle: &str) -> Prepared {
         let folded = Folded::new(needle);
-        let search = (kind == Bulk::Contains).then(|| {
-            let anchor = folded
-                .bytes
-                .iter()
-                .enumerate()
-                .filter(|(_, b)| anchor_rank(**b) > 0)
-                .max_by_key(|(i, b)| (anchor_rank(**b), std::cmp::Reverse(*i)));
-            match anchor {
-                Some((at, &byte)) => Search::Anchor(at, byte),
-                None => Search::Lowered(Box::new(
-                    memchr::memmem::Finder::new(&folded.bytes).into_owned(),
-                )),
+        let pass = match kind {
+            Bulk::Contains => {
+                let anchor = folded
+                    .bytes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| anchor_rank(**b) > 0)
+                    .max_by_key(|(i, b)| (anchor_rank(**b), std::cmp::Reverse(*i)));
+                Pass::Contains(match anchor {
+                    Some((at, &byte)) => Search::Anchor(at, byte),
+                    None => Search::Lowered(Box::new(
+                        memchr::memmem::Finder::new(&folded.bytes).into_owned(),
+                    )),
+                })
             }
-        });
-        Prepared {
-            kind,
-            folded,
-            search,
-        }
+            Bulk::StartsWith => Pass::Affix { prefix: true },
+            Bulk::EndsWith => Pass::Affix { prefix: false },
+        };
+        Prepared { folded, pass }
     }
 }
 
@@ -194,6 +199,117 @@ fn anchor_rank(b: u8) -> u8 {
     }
 }
 
+/// One segment: codes `64a..64b`, entries `first..end`, their text `start..stop`.
+struct Segment<'d> {
+    a: usize,
+    b: usize,
+    first: usize,
+    end: usize,
+    start: usize,
+    stop: usize,
+    hay: &'d [u8],
+    ends: &'d [u32],
+}
+
+impl Segment<'_> {
+    /// Sets entry `e`'s bit in the segment's words.
+    fn set(&self, words: &mut [u64], e: usize) {
+        let c = e + 1 - self.a * 64;
+        if let Some(w) = words.get_mut(c / 64) {
+            *w |= 1 << (c % 64);
+        }
+    }
+
+    /// Moves `entry` on to the entry holding text byte `p` (ends increase; empty entries hold
+    /// nothing) and returns where that entry ends.
+    fn holding(&self, entry: &mut usize, p: usize) -> usize {
+        while self.ends.get(*entry).is_some_and(|&z| (z as usize) <= p) && *entry < self.end {
+            *entry += 1;
+        }
+        self.ends.get(*entry).map_or(self.stop, |&z| z as usize)
+    }
+
+    /// `-contains` by `memmem` over `lowered` (the segment's text lower-cased). After any
+    /// match the search goes on at the next entry: a match crossing an entry's end means every
+    /// later one starting in it does too.
+    fn contains_lowered(
+        &self,
+        t: &Prepared,
+        finder: &memchr::memmem::Finder<'_>,
+        lowered: &[u8],
+    ) -> Vec<u64> {
+        let mut words = vec![0u64; self.b - self.a];
+        let mut entry = self.first;
+        let mut from = self.start;
+        while let Some(off) = lowered
+            .get(from - self.start..)
+            .and_then(|x| finder.find(x))
+        {
+            let p = from + off;
+            let entry_end = self.holding(&mut entry, p);
+            if p + t.folded.bytes.len() <= entry_end {
+                self.set(&mut words, entry);
+            }
+            from = entry_end.max(p + 1);
+        }
+        words
+    }
+
+    /// `-contains` by `memchr` for the anchor byte at `at` of the needle, in the text as it
+    /// is, then a folded compare of the whole needle.
+    fn contains_anchored(&self, t: &Prepared, at: usize, byte: u8) -> Vec<u64> {
+        let mut words = vec![0u64; self.b - self.a];
+        let mut entry = self.first;
+        let mut from = self.start + at;
+        while let Some(off) = self
+            .hay
+            .get(from..self.stop)
+            .and_then(|x| memchr::memchr(byte, x))
+        {
+            let p = from + off - at;
+            let entry_end = self.holding(&mut entry, p);
+            if p + t.folded.bytes.len() > entry_end {
+                // Crosses the entry's end, as every later start in it.
+                from = (entry_end + at).max(from + off + 1);
+            } else if t.folded.matches_at(self.hay, p) {
+                self.set(&mut words, entry);
+                from = (entry_end + at).max(from + off + 1);
+            } else {
+                from += off + 1;
+            }
+        }
+        words
+    }
+
+    /// `-startsWith` (`prefix`) or `-endsWith`: one folded compare per entry in place (cheaper
+    /// than lower-casing the segment for one comparison each), a word's bits gathered in a
+    /// register.
+    fn affix(&self, t: &Prepared, prefix: bool) -> Vec<u64> {
+        let len = t.folded.bytes.len();
+        let mut words = vec![0u64; self.b - self.a];
+        let mut s = self.start;
+        // Codes `64w..64w + 64` are entries `64w - 1..64w + 63`.
+        for (i, out) in words.iter_mut().enumerate() {
+            let code0 = (self.a + i) * 64;
+            let mut m = 0u64;
+            for bit in usize::from(code0 == 0)..64 {
+                let e = code0 + bit - 1;
+                if e >= self.end {
+                    break;
+                }
+                let z = self.ends.get(e).map_or(s, |&x| x as usize);
+                if z - s >= len {
+                    let p = if prefix { s } else { z - len };
+                    m |= u64::from(t.folded.matches_at(self.hay, p)) << bit;
+                }
+                s = z;
+            }
+            *out = m;
+        }
+        words
+    }
+}
+
 fn decide_segmented(dict: &Dict, tests: &[(Bulk, &str)], segment_bytes: usize) -> Vec<Bitmap> {
     let (text, ends) = dict.raw();
     let hay = text.as_bytes();
@@ -204,119 +320,43 @@ fn decide_segmented(dict: &Dict, tests: &[(Bulk, &str)], segment_bytes: usize) -
         .collect();
     let lower = prepared
         .iter()
-        .any(|p| matches!(p.search, Some(Search::Lowered(_))));
+        .any(|t| matches!(t.pass, Pass::Contains(Search::Lowered(_))));
     let parts: Vec<Vec<Vec<u64>>> = segments(ends, segment_bytes)
         .into_par_iter()
-        .map_init(Vec::new, |buf: &mut Vec<u8>, (a, b)| {
+        .map_init(Vec::new, |lowered: &mut Vec<u8>, (a, b)| {
             let (first, end) = ((a * 64).saturating_sub(1), (b * 64 - 1).min(n));
             let start = entry_start(ends, first);
             let stop = entry_start(ends, end).max(start);
-            buf.clear();
+            let seg = Segment {
+                a,
+                b,
+                first,
+                end,
+                start,
+                stop,
+                hay,
+                ends,
+            };
+            lowered.clear();
             if lower {
-                buf.extend(
+                lowered.extend(
                     hay.get(start..stop)
                         .unwrap_or(&[])
                         .iter()
                         .map(u8::to_ascii_lowercase),
                 );
             }
-            // Entry `e`'s bounds in `buf`.
-            let local = |e: usize| -> (usize, usize) {
-                let s = entry_start(ends, e).saturating_sub(start);
-                let z = ends.get(e).map_or(s, |&x| x as usize - start);
-                (s, z)
-            };
             prepared
                 .iter()
-                .map(
-                    |Prepared {
-                         kind,
-                         folded,
-                         search,
-                     }| {
-                        let mut words = vec![0u64; b - a];
-                        let mut set = |e: usize| {
-                            let c = e + 1 - a * 64;
-                            if let Some(w) = words.get_mut(c / 64) {
-                                *w |= 1 << (c % 64);
-                            }
-                        };
-                        let len = folded.bytes.len();
-                        match (kind, search) {
-                            (Bulk::Contains, Some(Search::Lowered(finder))) => {
-                                let mut entry = first;
-                                let mut from = 0usize;
-                                while let Some(off) = buf.get(from..).and_then(|x| finder.find(x)) {
-                                    let p = from + off;
-                                    // The entry holding byte p (ends increase; empty entries hold
-                                    // nothing).
-                                    while local(entry).1 <= p && entry < end {
-                                        entry += 1;
-                                    }
-                                    // Entry `entry` is decided either way: a match crossing its end
-                                    // means every later one starting in it does too.
-                                    let entry_end = local(entry).1;
-                                    if p + len <= entry_end {
-                                        set(entry);
-                                    }
-                                    from = entry_end.max(p + 1);
-                                }
-                            }
-                            (Bulk::Contains, Some(Search::Anchor(at, byte))) => {
-                                // Candidates where the anchor byte is, in the text as it is.
-                                let mut entry = first;
-                                let mut from = start + at;
-                                while let Some(off) =
-                                    hay.get(from..stop).and_then(|x| memchr::memchr(*byte, x))
-                                {
-                                    let p = from + off - at;
-                                    while ends.get(entry).is_some_and(|&z| (z as usize) <= p)
-                                        && entry < end
-                                    {
-                                        entry += 1;
-                                    }
-                                    let entry_end = ends.get(entry).map_or(stop, |&z| z as usize);
-                                    if p + len > entry_end {
-                                        // Crosses the entry's end, as every later start in it.
-                                        from = (entry_end + at).max(from + off + 1);
-                                    } else if folded.matches_at(hay, p) {
-                                        set(entry);
-                                        from = (entry_end + at).max(from + off + 1);
-                                    } else {
-                                        from += off + 1;
-                                    }
-                                }
-                            }
-                            (Bulk::Contains, None) => {}
-                            (Bulk::StartsWith | Bulk::EndsWith, _) => {
-                                // In place in the text: folding eight bytes at a time is
-                                // cheaper than lower-casing the segment for one comparison each.
-                                let mut s = start;
-                                let prefix = *kind == Bulk::StartsWith;
-                                // A word's bits gather in a register: codes `64w..64w + 64` are
-                                // entries `64w - 1..64w + 63`.
-                                for (i, out) in words.iter_mut().enumerate() {
-                                    let code0 = (a + i) * 64;
-                                    let mut m = 0u64;
-                                    for bit in usize::from(code0 == 0)..64 {
-                                        let e = code0 + bit - 1;
-                                        if e >= end {
-                                            break;
-                                        }
-                                        let z = ends.get(e).map_or(s, |&x| x as usize);
-                                        if z - s >= len {
-                                            let p = if prefix { s } else { z - len };
-                                            m |= u64::from(folded.matches_at(hay, p)) << bit;
-                                        }
-                                        s = z;
-                                    }
-                                    *out = m;
-                                }
-                            }
-                        }
-                        words
-                    },
-                )
+                .map(|t| match &t.pass {
+                    Pass::Contains(Search::Lowered(finder)) => {
+                        seg.contains_lowered(t, finder, lowered)
+                    }
+                    Pass::Contains(Search::Anchor(at, byte)) => {
+                        seg.contains_anchored(t, *at, *byte)
+                    }
+                    Pass::Affix { prefix } => seg.affix(t, *prefix),
+                })
                 .collect()
         })
         .collect();
