@@ -1427,13 +1427,8 @@ impl TableBuilder {
     /// Stores `record`'s directory extensions as row `row`.
     fn push_extensions(&mut self, row: usize, record: &Record<'_>) {
         for (name, v) in &record.extensions {
-            // The name is cloned only for a column not seen before.
-            if !self.extensions.contains_key(name) {
-                self.extensions.insert(name.clone(), StrBuilder::default());
-            }
-            let Some(b) = self.extensions.get_mut(name) else {
-                continue;
-            };
+            // One lookup; the name is cloned only for a column not seen before.
+            let b = self.extensions.entry_ref(name.as_str()).or_default();
             // A column first seen now is null for every earlier row.
             b.pad_to(row);
             // A key repeated within a record keeps its first value.
