@@ -140,6 +140,14 @@ impl<'a, 'k> Scanner<'a, 'k> {
         matches!(self.peek_byte(), None | Some(b'\n'))
     }
 
+    /// Makes `key` (an `extension_…` key) the current extension's name, lower-cased, reusing
+    /// the buffer.
+    fn name_extension(&mut self, key: &str) {
+        self.extension.clear();
+        self.extension.push_str(key);
+        self.extension.make_ascii_lowercase();
+    }
+
     /// `text[start..end]` (the bounds are at ASCII bytes, so always character boundaries).
     fn str_at(&self, start: usize, end: usize) -> Scan<&'a str> {
         self.text.get(start..end).ok_or(Bail)
@@ -150,10 +158,11 @@ impl<'a, 'k> Scanner<'a, 'k> {
     fn top_key(&mut self, keys: &'k KeyMap, at: usize) -> Scan<Resolved<'k>> {
         if let Some((raw, r)) = self.keys.slots.get(at) {
             let r = *r;
+            let key_start = self.i + 1;
             if predicted(self.b, &mut self.i, raw) {
                 if let Resolved::Extension = r {
-                    let raw = self.keys.slots.get(at).map_or(&[][..], |s| s.0.as_slice());
-                    self.extension = String::from_utf8_lossy(raw).to_ascii_lowercase();
+                    let key = self.str_at(key_start, self.i - 1)?;
+                    self.name_extension(key);
                 }
                 return Ok(r);
             }
@@ -171,11 +180,9 @@ impl<'a, 'k> Scanner<'a, 'k> {
         };
         if let Some(r) = hit {
             if let Resolved::Extension = r {
-                self.extension.clear();
-                self.extension.push_str(&key);
-                self.extension.make_ascii_lowercase();
+                self.name_extension(&key);
             }
-            remember(&mut cache.slots, at, raw, r);
+            remember(&mut self.keys.slots, at, raw, r);
             return Ok(r);
         }
         let r = match keys.get(&key) {
