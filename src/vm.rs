@@ -675,13 +675,13 @@ impl Kernel<'_> {
         match self {
             Kernel::Codes { codes, accept } => {
                 let acc = accept.words();
-                code_mask(codes, start, end, out, |c| bit(acc, c as usize));
+                code_mask(codes, start, end, out, |c| bit(acc, c as usize) == 1);
             }
             Kernel::Small { codes, accept } => {
-                code_mask(codes, start, end, out, |c| (accept >> (c & 63)) & 1);
+                code_mask(codes, start, end, out, |c| (accept >> (c & 63)) & 1 == 1);
             }
             Kernel::Null { codes, negated } => {
-                code_mask(codes, start, end, out, |c| u64::from(c == 0));
+                code_mask(codes, start, end, out, |c| c == 0);
                 if *negated {
                     // Bits past the chunk's rows are never read.
                     out.iter_mut().for_each(|w| *w = !*w);
@@ -717,9 +717,9 @@ impl Kernel<'_> {
                     let d = dw.get(start / 64 + wi).copied().unwrap_or(0);
                     let r = match *op {
                         DateOp::IsNull => !d,
-                        DateOp::Eq(t) => d & date_mask(chunk, |v| v == t),
-                        DateOp::Ge(t) => d & date_mask(chunk, |v| v >= t),
-                        DateOp::Le(t) => d & date_mask(chunk, |v| v <= t),
+                        DateOp::Eq(t) => d & mask64(chunk, |v| v == t),
+                        DateOp::Ge(t) => d & mask64(chunk, |v| v >= t),
+                        DateOp::Le(t) => d & mask64(chunk, |v| v <= t),
                     };
                     // Bits past the chunk's rows are never read.
                     *w = r ^ flip;
@@ -767,28 +767,24 @@ impl Kernel<'_> {
     }
 }
 
-/// Rows `start..end` of `codes` into `out`, 64 to a word: bit set where `test` gives 1.
+/// Rows `start..end` of `codes` into `out`, 64 to a word: bit set where `test` holds.
 #[inline(always)]
-fn code_mask(codes: &[u32], start: usize, end: usize, out: &mut Mask, test: impl Fn(u32) -> u64) {
+fn code_mask(codes: &[u32], start: usize, end: usize, out: &mut Mask, test: impl Fn(u32) -> bool) {
     let codes = codes.get(start..end).unwrap_or(&[]);
     for (w, chunk) in out
         .iter_mut()
         .zip(codes.chunks(64).chain(std::iter::repeat(&[][..])))
     {
-        let mut m = 0u64;
-        for (b, &c) in chunk.iter().enumerate() {
-            m |= test(c) << b;
-        }
-        *w = m;
+        *w = mask64(chunk, &test);
     }
 }
 
-/// Up to 64 dates tested, bit `b` for `dates[b]`.
-#[inline]
-fn date_mask(dates: &[jiff::Timestamp], test: impl Fn(jiff::Timestamp) -> bool) -> u64 {
+/// Up to 64 values tested, bit `b` set where `test(xs[b])`.
+#[inline(always)]
+fn mask64<T: Copy>(xs: &[T], test: impl Fn(T) -> bool) -> u64 {
     let mut m = 0u64;
-    for (b, &v) in dates.iter().enumerate() {
-        m |= u64::from(test(v)) << b;
+    for (b, &x) in xs.iter().enumerate() {
+        m |= u64::from(test(x)) << b;
     }
     m
 }
