@@ -11,9 +11,10 @@ It generates a tenant with `dynrule gen-tenant` (seed 7), loads it with DuckDB's
 and with `dynrule eval --timings`, runs the 36 rules of `benches/suite.jsonl` (each has its SQL
 translation: `lower()` for Entra's case-insensitive comparison, NULL handling per our decision
 D1) as `count(*)` queries, checks that both give the same counts, and prints load and evaluate
-times and their ratios, and dynrule's peak resident memory (Linux). Times are wall-clock on this machine, both engines using all cores; the
-file is read once first (so neither engine pays for the disk), the engines run alternately
-`--repeat` times, and the best and median of each are compared.
+times and their ratios, and dynrule's peak resident memory (Linux). Times are wall-clock on
+this machine, both engines using all cores; the file is read once first (so neither engine pays
+for the disk), the engines run alternately `--repeat` times, and the best and median of each
+are compared.
 """
 
 import argparse
