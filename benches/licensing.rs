@@ -37,9 +37,9 @@ fn now() -> jiff::Timestamp {
 
 fn bench(c: &mut Criterion) {
     let dir = snapshot();
-    let mut tenant = Tenant::load(&dir, &TenantOptions::default()).expect("load");
+    let tenant = Tenant::load(&dir, &TenantOptions::default()).expect("load");
     let opts = RecomputeOptions { now: now() };
-    let (m, _) = memberships(&tenant, &opts);
+    let (m, _) = memberships(&tenant, &tenant.groups, &tenant.users, &opts);
     let ems = tenant.find_group("Licence EMS").expect("EMS group");
     let change = Change {
         group: ems,
@@ -52,15 +52,15 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group(format!("licensing-{USERS}-users"));
     g.sample_size(10);
     g.bench_function("memberships-201-groups", |b| {
-        b.iter(|| memberships(&tenant, &opts))
+        b.iter(|| memberships(&tenant, &tenant.groups, &tenant.users, &opts))
     });
     g.bench_function("assign", |b| {
-        b.iter(|| dynrule::licensing::assign(&tenant, &m))
+        b.iter(|| dynrule::licensing::assign(&tenant, &tenant.groups, &m))
     });
     g.bench_function("whatif-narrow-ems", |b| {
         b.iter(|| {
             whatif::run(
-                &mut tenant,
+                &tenant,
                 std::slice::from_ref(&change),
                 &WhatIfOptions {
                     now: now(),

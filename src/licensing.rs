@@ -41,7 +41,7 @@
 use crate::catalog::{Catalog, PlanIx};
 use crate::recompute::Memberships;
 use crate::table::{ColumnKey, LicenseEntry};
-use crate::tenant::{Severity, Tenant, TenantIssue};
+use crate::tenant::{IssueKind, Severity, Tenant, TenantIssue};
 use rayon::prelude::*;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
@@ -453,7 +453,15 @@ fn sorted_union(a: &mut Vec<PlanIx>, b: &[PlanIx]) {
 /// Runs group-based licensing over the tenant's users with the given memberships (see the
 /// module docs for the rules). Problems found on the way (unknown SKUs, groups that cannot be
 /// licensed) are returned as issues; the affected group keeps its snapshot licence states.
-pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<TenantIssue>) {
+///
+/// `groups` are the tenant's groups, or a what-if's changed copy of them (same order as
+/// `memberships`). A group whose membership is unknown ([`crate::recompute::GroupMembership::known`])
+/// is not processed: its members keep their snapshot states (D57).
+pub fn assign(
+    tenant: &Tenant,
+    groups: &[crate::tenant::Group],
+    memberships: &Memberships,
+) -> (Assignments, Vec<TenantIssue>) {
     let t0 = std::time::Instant::now();
     let catalog = &tenant.catalog;
     let users = &tenant.users;
@@ -470,7 +478,7 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
         detail_ix: HashMap::from([(String::new(), 0)]),
     };
     t.disabled(&[]);
-    for g in &tenant.groups {
+    for g in groups {
         t.source(&g.id);
     }
     // Subscribed SKUs first, so their seats are known. `consumedUnits` by SKU index, when
@@ -492,11 +500,13 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
     }
 
     // Groups: which can be processed, and their plans.
-    let mut group_info: Vec<GroupLicensing> = Vec::with_capacity(tenant.groups.len());
-    let mut plans: Vec<Option<GroupPlan>> = Vec::with_capacity(tenant.groups.len());
-    for (gi, g) in tenant.groups.iter().enumerate() {
-        let object = memberships.groups.get(gi).map(|m| m.object);
-        let (info, plan) = plan_group(tenant, &mut t, g, object, &mut issues);
+    let mut group_info: Vec<GroupLicensing> = Vec::with_capacity(groups.len());
+    let mut plans: Vec<Option<GroupPlan>> = Vec::with_capacity(groups.len());
+    for (gi, g) in groups.iter().enumerate() {
+        let m = memberships.groups.get(gi);
+        let object = m.map(|m| m.object);
+        let known = m.is_none_or(|m| m.known);
+        let (info, plan) = plan_group(tenant, &mut t, g, object, known, &mut issues);
         group_info.push(info);
         plans.push(plan);
     }
@@ -558,13 +568,13 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
         .collect();
 
     // Users → their licensing groups (CSR), groups in id order.
-    let mut order: Vec<usize> = (0..tenant.groups.len()).collect();
+    let mut order: Vec<usize> = (0..groups.len()).collect();
     order.sort_by(|&a, &b| {
-        let ga = tenant.groups.get(a).map(|g| g.id.as_str());
-        let gb = tenant.groups.get(b).map(|g| g.id.as_str());
+        let ga = groups.get(a).map(|g| g.id.as_str());
+        let gb = groups.get(b).map(|g| g.id.as_str());
         ga.cmp(&gb)
     });
-    let mut group_rank = vec![0u32; tenant.groups.len()];
+    let mut group_rank = vec![0u32; groups.len()];
     for (r, &g) in order.iter().enumerate() {
         if let Some(x) = group_rank.get_mut(g) {
             *x = r as u32;
@@ -950,32 +960,31 @@ pub fn assign(tenant: &Tenant, memberships: &Memberships) -> (Assignments, Vec<T
     if let Some(subscribed) = &tenant.skus {
         for s in &t.skus {
             if s.holders_after > 0 && !subscribed.iter().any(|x| x.sku_id == s.sku_id) {
-                issues.push(TenantIssue {
-                    severity: Severity::Warning,
-                    file: None,
-                    line: 0,
-                    object: Some(s.sku_id.clone()),
-                    message: format!(
-                        "users hold SKU {} but it is not among subscribedSkus",
-                        if s.sku_part_number.is_empty() {
-                            &s.sku_id
-                        } else {
-                            &s.sku_part_number
-                        }
-                    ),
-                });
+                issues.push(
+                    TenantIssue::new(
+                        IssueKind::SkuNotSubscribed,
+                        Severity::Warning,
+                        format!(
+                            "users hold SKU {} but it is not among subscribedSkus",
+                            if s.sku_part_number.is_empty() {
+                                &s.sku_id
+                            } else {
+                                &s.sku_part_number
+                            }
+                        ),
+                    )
+                    .object(s.sku_id.clone()),
+                );
             }
         }
     }
     let no_location_users = work.iter().filter(|w| w.no_location).count() as u64;
     if no_location_users > 0 {
-        issues.push(TenantIssue {
-            severity: Severity::Warning,
-            file: None,
-            line: 0,
-            object: None,
-            message: format!("{no_location_users} licensed user(s) have no usageLocation and the snapshot has no organization.json (countryLetterCode): usage-location rules were not checked for them"),
-        });
+        issues.push(TenantIssue::new(
+            IssueKind::NoUsageLocation,
+            Severity::Warning,
+            format!("{no_location_users} licensed user(s) have no usageLocation and the snapshot has no organization.json (countryLetterCode): usage-location rules were not checked for them"),
+        ));
     }
     let out = Assignments {
         skus: t.skus,
@@ -998,6 +1007,7 @@ fn not_processed(
     tenant: &Tenant,
     g: &crate::tenant::Group,
     object: Option<crate::schema::ObjectType>,
+    known: bool,
 ) -> Option<String> {
     let catalog = &tenant.catalog;
     if !g.licenses_members() {
@@ -1008,6 +1018,9 @@ fn not_processed(
     }
     if object.is_some_and(|o| o != crate::schema::ObjectType::User) {
         return Some("a device group: licences are assigned to users only".to_string());
+    }
+    if !known {
+        return Some("its membership is unknown".to_string());
     }
     g.assigned_licenses.iter().find_map(|l| {
         let subscribed = tenant
@@ -1039,6 +1052,7 @@ fn plan_group(
     t: &mut Tables,
     g: &crate::tenant::Group,
     object: Option<crate::schema::ObjectType>,
+    known: bool,
     issues: &mut Vec<TenantIssue>,
 ) -> (GroupLicensing, Option<GroupPlan>) {
     let catalog = &tenant.catalog;
@@ -1048,11 +1062,16 @@ fn plan_group(
         info.reason = Some("no licences".into());
         return (info, None);
     }
-    if let Some(reason) = not_processed(tenant, g, object) {
+    if let Some(reason) = not_processed(tenant, g, object, known) {
         let message = format!(
             "licences not processed: {reason}; members keep their snapshot licence states from this group"
         );
-        issues.push(TenantIssue::about_group(Severity::Error, g, message));
+        issues.push(TenantIssue::about_group(
+            IssueKind::LicencesNotProcessed,
+            Severity::Error,
+            g,
+            message,
+        ));
         info.reason = Some(reason);
         return (info, None);
     }
@@ -1104,7 +1123,12 @@ fn plan_group(
                 catalog.plan_label(p),
                 dep.source
             );
-            issues.push(TenantIssue::about_group(Severity::Warning, g, message));
+            issues.push(TenantIssue::about_group(
+                IssueKind::LicensingRules,
+                Severity::Warning,
+                g,
+                message,
+            ));
         }
     }
     info.processed = true;

@@ -27,7 +27,8 @@ enum Command {
     /// Print a rule in canonical form (diagnostics of the input go to stderr). Exit 1 when the
     /// rule does not parse.
     Fmt {
-        /// The rule text.
+        /// The rule text (it may begin with `-`: `-not (…)`).
+        #[arg(allow_hyphen_values = true)]
         rule: String,
     },
     /// Evaluate rules over a users (or devices) export: members, or counts. Exit 0; 1 when a
@@ -49,8 +50,12 @@ enum Command {
 
 #[derive(clap::Args)]
 struct CheckArgs {
-    /// The rule text (or use --file / --jsonl).
-    #[arg(conflicts_with_all = ["file", "jsonl"], required_unless_present_any = ["file", "jsonl"])]
+    /// The rule text (or use --file / --jsonl). A rule may begin with `-` (`-not (…)`).
+    #[arg(
+        conflicts_with_all = ["file", "jsonl"],
+        required_unless_present_any = ["file", "jsonl"],
+        allow_hyphen_values = true
+    )]
     rule: Option<String>,
     /// Read one rule from a file (the whole file, which may span lines).
     #[arg(long, conflicts_with = "jsonl")]
@@ -62,6 +67,9 @@ struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Exit 1 when a rule has warnings too (for CI gates), not only errors.
+    #[arg(long)]
+    deny_warnings: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
@@ -170,7 +178,7 @@ fn summary(checked: &dynrule::Checked) -> String {
 
 fn check(args: CheckArgs) -> ExitCode {
     if let Some(path) = &args.jsonl {
-        return check_jsonl(path);
+        return check_jsonl(path, args.deny_warnings);
     }
     let (rule, name) = match (&args.rule, &args.file) {
         (Some(r), _) => (r.clone(), "rule".to_string()),
@@ -201,11 +209,16 @@ fn check(args: CheckArgs) -> ExitCode {
             println!("{}", summary(&checked));
         }
     }
-    if checked.is_valid() {
+    if passes(&checked, args.deny_warnings) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     }
+}
+
+/// Whether a checked rule passes `check`: valid, and with `--deny-warnings` without warnings.
+fn passes(checked: &dynrule::Checked, deny_warnings: bool) -> bool {
+    checked.is_valid() && (!deny_warnings || checked.diagnostics.is_empty())
 }
 
 /// One input line of `--jsonl`: a JSON object with "rule", a JSON string, or the raw rule text.
@@ -228,7 +241,7 @@ fn rule_of_line(line: &str) -> Result<String, String> {
     Ok(line.to_string())
 }
 
-fn check_jsonl(path: &std::path::Path) -> ExitCode {
+fn check_jsonl(path: &std::path::Path, deny_warnings: bool) -> ExitCode {
     let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
@@ -257,7 +270,7 @@ fn check_jsonl(path: &std::path::Path) -> ExitCode {
         let value = match rule_of_line(&line) {
             Ok(rule) => {
                 let checked = dynrule::check(&rule);
-                if !checked.is_valid() {
+                if !passes(&checked, deny_warnings) {
                     invalid += 1;
                 }
                 json_line(&rule, &checked)

@@ -1,5 +1,7 @@
 //! Bulk recomputation of a tenant snapshot: every group's membership ([`memberships`]), then
-//! the licensing step ([`crate::licensing::assign`]).
+//! the licensing step ([`crate::licensing::assign`]), iterated when rules read `assignedPlans`
+//! ([`run`]: the one pipeline behind `recompute` and both sides of `whatif`; it never changes
+//! the [`Tenant`]).
 //!
 //! What each kind of group gets (Microsoft Learn, "Dynamic membership rules for groups" and
 //! "Manage rules for dynamic membership groups"):
@@ -9,16 +11,22 @@
 //!   snapshot, unchanged ("paused" groups keep their members);
 //! - a static group: the `members` of the snapshot;
 //! - a dynamic group whose rule dynrule cannot compile, or a device group without a devices
-//!   export: the snapshot membership, and an error issue saying so (decision D38).
+//!   export: the snapshot membership, and an error issue saying so (decision D38); without a
+//!   snapshot membership the group is *unknown* ([`GroupMembership::known`] false), never
+//!   empty, and licensing leaves its members' states as the snapshot shows them (D57);
+//! - a memberOf group: its rule evaluated over the *computed* membership of its source groups
+//!   (direct members), after them, so a change to a source group ripples into it (D56).
 //!
 //! A group's snapshot membership is its exported `members` (`$expand=members`); without them,
 //! the users' own `memberOf` (`$expand=memberOf`); without either, it is unknown.
 
 use crate::bitmap::Bitmap;
+use crate::catalog::PlanIx;
+use crate::licensing::{self, Assignments};
 use crate::program::{CompileOptions, Program};
 use crate::schema::ObjectType;
-use crate::table::Table;
-use crate::tenant::{Group, MemberKind, Severity, Tenant, TenantIssue};
+use crate::table::{PlanColumn, Table};
+use crate::tenant::{Group, IssueKind, MemberKind, Severity, Tenant, TenantIssue};
 use std::collections::HashMap;
 
 /// How a group's membership was obtained.
@@ -43,8 +51,11 @@ pub struct GroupMembership {
     pub object: ObjectType,
     /// How it was obtained.
     pub processing: Processing,
-    /// Members now.
+    /// Members now (all zeros when not [`GroupMembership::known`]).
     pub members: Bitmap,
+    /// False when the membership is unknown: not evaluated (a rule dynrule cannot compile, a
+    /// paused or static group) and no members exported. Reports print it as unknown, never 0.
+    pub known: bool,
     /// Members in the snapshot, when known.
     pub snapshot: Option<Bitmap>,
     /// Snapshot members that are not in the users (or devices) export.
@@ -83,7 +94,7 @@ pub fn and_not(a: &Bitmap, b: &Bitmap) -> Bitmap {
     Bitmap::from_words(words, a.len())
 }
 
-/// Every group's membership, in the order of [`Tenant::groups`].
+/// Every group's membership, in the order of the groups it was computed for.
 #[derive(Clone, Debug, Default)]
 pub struct Memberships {
     /// One per group.
@@ -92,6 +103,18 @@ pub struct Memberships {
     pub compile_ms: f64,
     /// Milliseconds evaluating.
     pub evaluate_ms: f64,
+}
+
+impl Memberships {
+    /// Whether every group has the same members in both (memberships of the same groups).
+    pub fn same_members(&self, other: &Memberships) -> bool {
+        self.groups.len() == other.groups.len()
+            && self
+                .groups
+                .iter()
+                .zip(&other.groups)
+                .all(|(x, y)| x.members == y.members)
+    }
 }
 
 /// Object id (lower case) → row, for one table.
@@ -127,7 +150,7 @@ impl RowIndex {
 /// Membership snapshots from the users' own `memberOf`: group id → rows.
 fn member_of_snapshot(users: &Table, groups: &[Group]) -> HashMap<usize, Bitmap> {
     let mut out: HashMap<usize, Bitmap> = HashMap::new();
-    let Some(col) = users.member_of() else {
+    let Some(col) = users.own_member_of() else {
         return out;
     };
     let gix: HashMap<&str, usize> = groups
@@ -154,118 +177,161 @@ fn member_of_snapshot(users: &Table, groups: &[Group]) -> HashMap<usize, Bitmap>
     out
 }
 
-/// Options for [`memberships`].
+/// Options for [`memberships`] and [`run`].
 #[derive(Clone, Copy, Debug)]
 pub struct RecomputeOptions {
     /// What `system.now` stands for.
     pub now: jiff::Timestamp,
 }
 
-/// Computes every group's membership (see the module docs). Rules that do not compile, and
-/// device rules without a devices export, are reported in the returned issues and keep their
-/// snapshot membership.
-pub fn memberships(tenant: &Tenant, opts: &RecomputeOptions) -> (Memberships, Vec<TenantIssue>) {
-    let users = &tenant.users;
+/// Rounds of memberOf evaluation: memberOf groups over memberOf groups (which Entra forbids,
+/// and which are reported) settle within this many.
+const MEMBER_OF_ROUNDS: usize = 4;
+
+/// How one group is to be computed, decided from its definition alone.
+struct Plan {
+    object: ObjectType,
+    processing: Processing,
+    /// The compiled rule, for an evaluated group.
+    program: Option<Program>,
+    /// Source groups (indices) of a memberOf rule.
+    sources: Option<Vec<usize>>,
+}
+
+/// Decides how group `g` is computed: its object type, processing, program, memberOf sources.
+/// Groups that cannot be evaluated get [`Processing::Kept`] and an issue.
+fn plan_group(
+    g: &Group,
+    index: &HashMap<&str, usize>,
+    has_devices: bool,
+    copts: &CompileOptions,
+    issues: &mut Vec<TenantIssue>,
+) -> Plan {
+    let mut plan = Plan {
+        object: ObjectType::User,
+        processing: Processing::Static,
+        program: None,
+        sources: None,
+    };
+    if !g.is_dynamic() {
+        let kinds = || g.members.iter().flatten().map(|(_, k)| *k);
+        if kinds().any(|k| k == MemberKind::Device) && !kinds().any(|k| k == MemberKind::User) {
+            plan.object = ObjectType::Device;
+        }
+        return plan;
+    }
+    let Some(rule) = g.membership_rule.as_deref() else {
+        // Reported when the snapshot was read (IssueKind::DynamicWithoutRule).
+        plan.processing = Processing::Kept("no membershipRule in the export".into());
+        return plan;
+    };
+    let checked = crate::check(rule);
+    if let Some(o) = checked.object {
+        plan.object = o;
+    }
+    if g.is_paused() {
+        plan.processing = Processing::Paused;
+        return plan;
+    }
+    let kept = |kind, reason: String, issues: &mut Vec<TenantIssue>| {
+        issues.push(TenantIssue::about_group(
+            kind,
+            Severity::Error,
+            g,
+            format!("{reason}; the snapshot membership is kept (unknown if none was exported)"),
+        ));
+        Processing::Kept(reason)
+    };
+    let hir = match &checked.hir {
+        Some(hir) if checked.is_valid() => hir,
+        _ => {
+            let first = checked
+                .errors()
+                .next()
+                .map(|d| {
+                    format!(
+                        "{} at column {}: {}",
+                        d.code.as_str(),
+                        rule.get(..d.span.start).map_or(0, |p| p.chars().count()) + 1,
+                        d.message
+                    )
+                })
+                .unwrap_or_default();
+            plan.processing = kept(
+                IssueKind::RuleNotCompiled,
+                format!("the rule does not compile in dynrule: {first}"),
+                issues,
+            );
+            return plan;
+        }
+    };
+    if plan.object == ObjectType::Device && !has_devices {
+        plan.processing = kept(
+            IssueKind::NoDevicesExport,
+            "a device rule, and the snapshot has no devices export".into(),
+            issues,
+        );
+        return plan;
+    }
+    match Program::compile(hir, copts) {
+        Err(e) => {
+            plan.processing = kept(
+                IssueKind::RuleNotCompiled,
+                format!("the rule does not compile in dynrule: {e}"),
+                issues,
+            );
+        }
+        Ok(p) => {
+            plan.processing = Processing::Evaluated;
+            if let crate::hir::Body::MemberOf { group_ids, .. } = &hir.body {
+                plan.sources = Some(
+                    group_ids
+                        .iter()
+                        .filter_map(|id| index.get(id.as_str()).copied())
+                        .collect(),
+                );
+            }
+            plan.program = Some(p);
+        }
+    }
+    plan
+}
+
+/// Computes every group's membership (see the module docs) over `users` (the tenant's users,
+/// or a variant of them with other `assignedPlans`). `groups` are the tenant's groups or a
+/// what-if's changed copy of them (same order). Rules that do not compile, device rules
+/// without a devices export, and unknown memberships are reported in the returned issues.
+pub fn memberships(
+    tenant: &Tenant,
+    groups: &[Group],
+    users: &Table,
+    opts: &RecomputeOptions,
+) -> (Memberships, Vec<TenantIssue>) {
     let user_rows = RowIndex::new(users);
     let device_rows = tenant.devices.as_ref().map(RowIndex::new);
-    // With `$expand=members` every group carries its members, and the users' memberOf was
-    // rebuilt from them; only an export without any members says something through the
-    // users' own `memberOf`.
-    let any_members = tenant.groups.iter().any(|g| g.members.is_some());
-    let from_member_of = if !any_members {
-        member_of_snapshot(users, &tenant.groups)
-    } else {
+    // With `$expand=members` the groups carry their members; only an export without any
+    // members says something through the users' own `memberOf`.
+    let any_members = groups.iter().any(|g| g.members.is_some());
+    let from_member_of = if any_members {
         HashMap::new()
+    } else {
+        member_of_snapshot(users, groups)
     };
+    let index: HashMap<&str, usize> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.id.as_str(), i))
+        .collect();
     let mut issues = Vec::new();
-    let mut out: Vec<GroupMembership> = Vec::with_capacity(tenant.groups.len());
     let t0 = std::time::Instant::now();
     let copts = CompileOptions { now: opts.now };
-    // (group, program) per object type.
-    let mut user_programs: Vec<(usize, Program)> = Vec::new();
-    let mut device_programs: Vec<(usize, Program)> = Vec::new();
-    for (gi, g) in tenant.groups.iter().enumerate() {
-        let mut object = ObjectType::User;
-        let mut processing = if g.is_dynamic() {
-            if g.is_paused() {
-                Processing::Paused
-            } else {
-                Processing::Evaluated
-            }
-        } else {
-            Processing::Static
-        };
-        if g.is_dynamic() {
-            match g.membership_rule.as_deref() {
-                None => processing = Processing::Kept("no membershipRule in the export".into()),
-                Some(rule) => {
-                    let checked = crate::check(rule);
-                    if let Some(o) = checked.object {
-                        object = o;
-                    }
-                    if processing == Processing::Evaluated {
-                        match &checked.hir {
-                            None => {
-                                let first = checked
-                                    .errors()
-                                    .next()
-                                    .map(|d| {
-                                        format!(
-                                            "{} at column {}: {}",
-                                            d.code.as_str(),
-                                            rule.get(..d.span.start)
-                                                .map_or(0, |p| p.chars().count())
-                                                + 1,
-                                            d.message
-                                        )
-                                    })
-                                    .unwrap_or_default();
-                                processing =
-                                    Processing::Kept(format!("the rule does not compile: {first}"));
-                            }
-                            Some(hir) => match Program::compile(hir, &copts) {
-                                Err(e) => {
-                                    processing =
-                                        Processing::Kept(format!("the rule does not compile: {e}"));
-                                }
-                                Ok(p) => match object {
-                                    ObjectType::User => user_programs.push((gi, p)),
-                                    ObjectType::Device if tenant.devices.is_some() => {
-                                        device_programs.push((gi, p));
-                                    }
-                                    ObjectType::Device => {
-                                        processing = Processing::Kept(
-                                            "a device rule, and the snapshot has no devices export"
-                                                .into(),
-                                        );
-                                    }
-                                },
-                            },
-                        }
-                    }
-                }
-            }
-        } else if g
-            .members
-            .iter()
-            .flatten()
-            .any(|(_, k)| *k == MemberKind::Device)
-            && !g
-                .members
-                .iter()
-                .flatten()
-                .any(|(_, k)| *k == MemberKind::User)
-        {
-            object = ObjectType::Device;
-        }
-        if let Processing::Kept(reason) = &processing {
-            issues.push(TenantIssue::about_group(
-                Severity::Error,
-                g,
-                format!("{reason}; the snapshot membership is kept"),
-            ));
-        }
-        let (rows, len) = match object {
+    let plans: Vec<Plan> = groups
+        .iter()
+        .map(|g| plan_group(g, &index, tenant.devices.is_some(), &copts, &mut issues))
+        .collect();
+    let mut out: Vec<GroupMembership> = Vec::with_capacity(groups.len());
+    for ((gi, g), plan) in groups.iter().enumerate().zip(&plans) {
+        let (rows, len) = match plan.object {
             ObjectType::User => (Some(&user_rows), users.len()),
             ObjectType::Device => (
                 device_rows.as_ref(),
@@ -286,27 +352,45 @@ pub fn memberships(tenant: &Tenant, opts: &RecomputeOptions) -> (Memberships, Ve
                 }
                 Some(b)
             }
-            (None, _) if object == ObjectType::User && !any_members => {
+            (None, _) if plan.object == ObjectType::User && !any_members => {
                 from_member_of.get(&gi).cloned().or_else(|| {
                     // Users exported with `memberOf` but in no group: an empty membership.
-                    (users.member_of().is_some_and(|c| !c.values.is_empty()))
+                    (users.own_member_of().is_some_and(|c| !c.values.is_empty()))
                         .then(|| Bitmap::zeros(len))
                 })
             }
             _ => None,
         };
-        let members = match (&processing, &snapshot) {
-            (Processing::Evaluated, _) => Bitmap::zeros(len),
-            (_, Some(s)) => s.clone(),
-            (_, None) => Bitmap::zeros(len),
-        };
-        if processing != Processing::Evaluated && snapshot.is_none() {
-            issues.push(TenantIssue::about_group(Severity::Warning, g, "membership unknown: export groups with $expand=members (or users with $expand=memberOf)".into()));
+        if outside > 0 {
+            issues.push(TenantIssue::about_group(
+                IssueKind::MembersNotInExport,
+                Severity::Warning,
+                g,
+                format!(
+                    "{outside} exported member(s) are not in the {} export; they are left out (a partial export, or objects of another type)",
+                    plan.object.as_str().to_owned() + "s"
+                ),
+            ));
         }
+        let evaluated = plan.processing == Processing::Evaluated;
+        let known = evaluated || snapshot.is_some();
+        if !known {
+            issues.push(TenantIssue::about_group(
+                IssueKind::MembershipUnknown,
+                Severity::Warning,
+                g,
+                "membership unknown (not evaluated, and no members exported): export groups with $expand=members, or page /groups/{id}/members".into(),
+            ));
+        }
+        let members = match (evaluated, &snapshot) {
+            (false, Some(s)) => s.clone(),
+            _ => Bitmap::zeros(len),
+        };
         out.push(GroupMembership {
-            object,
-            processing,
+            object: plan.object,
+            processing: plan.processing.clone(),
             members,
+            known,
             snapshot,
             outside,
             nested,
@@ -314,18 +398,82 @@ pub fn memberships(tenant: &Tenant, opts: &RecomputeOptions) -> (Memberships, Ve
     }
     let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
     let t1 = std::time::Instant::now();
-    for (programs, table) in [
-        (&user_programs, Some(users)),
-        (&device_programs, tenant.devices.as_ref()),
+    // Attribute rules first; then memberOf rules over the memberships computed so far.
+    for (object, table) in [
+        (ObjectType::User, Some(users)),
+        (ObjectType::Device, tenant.devices.as_ref()),
     ] {
         let Some(table) = table else { continue };
-        if programs.is_empty() {
+        let pick = |member_of: bool| -> Vec<(usize, Program)> {
+            plans
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.object == object && p.sources.is_some() == member_of)
+                .filter_map(|(gi, p)| p.program.clone().map(|p| (gi, p)))
+                .collect()
+        };
+        evaluate_into(&mut out, &pick(false), table);
+        let member_of = pick(true);
+        if member_of.is_empty() {
             continue;
         }
-        let ps: Vec<Program> = programs.iter().map(|(_, p)| p.clone()).collect();
-        for ((gi, _), bits) in programs.iter().zip(crate::vm::evaluate(&ps, table)) {
-            if let Some(m) = out.get_mut(*gi) {
-                m.members = bits;
+        for (gi, _) in &member_of {
+            let (Some(g), Some(Some(sources))) =
+                (groups.get(*gi), plans.get(*gi).map(|p| p.sources.as_ref()))
+            else {
+                continue;
+            };
+            let unknown: Vec<&str> = sources
+                .iter()
+                .filter(|&&s| out.get(s).is_some_and(|m| !m.known))
+                .filter_map(|&s| groups.get(s).map(|g| g.display_name.as_str()))
+                .collect();
+            let nested: Vec<&str> = sources
+                .iter()
+                .filter(|&&s| plans.get(s).is_some_and(|p| p.sources.is_some()))
+                .filter_map(|&s| groups.get(s).map(|g| g.display_name.as_str()))
+                .collect();
+            let mut message = format!(
+                "a memberOf rule: evaluated over the computed direct members of its {} source group(s) in this export (D56). Maester (MT.1197) reports that memberOf groups stop updating after 2026-11-03; Microsoft's memberOf page does not say so: if it holds for this tenant, the real membership stays as exported",
+                sources.len()
+            );
+            if !nested.is_empty() {
+                message.push_str(&format!(
+                    "; its sources include memberOf groups ({}), which Entra does not allow",
+                    nested.join(", ")
+                ));
+            }
+            issues.push(TenantIssue::about_group(
+                IssueKind::MemberOfRule,
+                Severity::Warning,
+                g,
+                message,
+            ));
+            if !unknown.is_empty() {
+                issues.push(TenantIssue::about_group(
+                    IssueKind::MembershipUnknown,
+                    Severity::Warning,
+                    g,
+                    format!(
+                        "source group(s) with unknown membership: {}; this group's computed membership is incomplete",
+                        unknown.join(", ")
+                    ),
+                ));
+            }
+        }
+        for _ in 0..MEMBER_OF_ROUNDS {
+            let view = member_of_view(table, object, groups, &out);
+            let before: Vec<Bitmap> = member_of
+                .iter()
+                .filter_map(|(gi, _)| out.get(*gi).map(|m| m.members.clone()))
+                .collect();
+            evaluate_into(&mut out, &member_of, &view);
+            let settled = member_of
+                .iter()
+                .zip(&before)
+                .all(|((gi, _), b)| out.get(*gi).is_some_and(|m| m.members == *b));
+            if settled {
+                break;
             }
         }
     }
@@ -338,4 +486,299 @@ pub fn memberships(tenant: &Tenant, opts: &RecomputeOptions) -> (Memberships, Ve
         },
         issues,
     )
+}
+
+/// Evaluates `programs` over `table` in one pass and stores each group's members.
+fn evaluate_into(out: &mut [GroupMembership], programs: &[(usize, Program)], table: &Table) {
+    if programs.is_empty() {
+        return;
+    }
+    let ps: Vec<Program> = programs.iter().map(|(_, p)| p.clone()).collect();
+    for ((gi, _), bits) in programs.iter().zip(crate::vm::evaluate(&ps, table)) {
+        if let Some(m) = out.get_mut(*gi) {
+            m.members = bits;
+        }
+    }
+}
+
+/// `table` with memberOf as the memberships computed so far: for every group of this object
+/// type whose membership is known, its members; for group ids not in the export, the
+/// records' own `memberOf` (`$expand=memberOf`).
+fn member_of_view(
+    table: &Table,
+    object: ObjectType,
+    groups: &[Group],
+    memberships: &[GroupMembership],
+) -> Table {
+    let ids: std::collections::HashSet<&str> = groups.iter().map(|g| g.id.as_str()).collect();
+    let own = table.own_member_of();
+    let of_object: Vec<(&str, &Bitmap)> = groups
+        .iter()
+        .zip(memberships)
+        .filter(|(_, m)| m.object == object && m.known)
+        .map(|(g, m)| (g.id.as_str(), &m.members))
+        .collect();
+    table.with_member_of(|row, out| {
+        for (id, members) in &of_object {
+            if members.get(row) {
+                out.push((*id).to_string());
+            }
+        }
+        if let Some(own) = own {
+            for &code in own.codes(row) {
+                if let Some(v) = own.value(code) {
+                    let v = v.trim().to_ascii_lowercase();
+                    if !ids.contains(v.as_str()) {
+                        out.push(v);
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Rounds of licences → `assignedPlans` → memberships before a computation is declared a
+/// cycle.
+pub const MAX_ITERATIONS: usize = 8;
+
+/// What a computation changes about the snapshot: the groups as they would be, and which
+/// memberships to hold to another computation. Empty: the snapshot as exported.
+#[derive(Clone, Copy, Default)]
+pub struct Overlay<'a> {
+    /// The groups as they would be (same order as [`Tenant::groups`]); `None`: the tenant's.
+    pub groups: Option<&'a [Group]>,
+    /// Memberships held to another computation (a what-if's before side).
+    pub keep: Option<&'a Keep<'a>>,
+}
+
+/// Memberships held to a base computation while another is made.
+pub struct Keep<'a> {
+    /// The memberships to hold to (the before side).
+    pub base: &'a Memberships,
+    /// Only these users take new memberships (a test group); `None`: everyone.
+    pub test: Option<&'a Bitmap>,
+    /// Groups whose membership stays as in `base` (groups the change pauses: a paused group
+    /// keeps its members, whatever the snapshot says about them).
+    pub pinned: Vec<usize>,
+}
+
+impl Keep<'_> {
+    fn apply(&self, m: &mut Memberships) {
+        for (gi, (g, b)) in m.groups.iter_mut().zip(&self.base.groups).enumerate() {
+            if self.pinned.contains(&gi) {
+                g.members = b.members.clone();
+                g.known = b.known;
+                continue;
+            }
+            let Some(test) = self.test else { continue };
+            if g.object != ObjectType::User || g.members.len() != test.len() {
+                continue;
+            }
+            let words: Vec<u64> = g
+                .members
+                .words()
+                .iter()
+                .zip(b.members.words())
+                .zip(test.words())
+                .map(|((new, old), t)| (new & t) | (old & !t))
+                .collect();
+            g.members = Bitmap::from_words(words, g.members.len());
+        }
+    }
+}
+
+/// The result of [`run`]: memberships and licensing, settled.
+#[derive(Clone, Debug)]
+pub struct Recomputed {
+    /// Memberships.
+    pub memberships: Memberships,
+    /// Licensing.
+    pub assignments: Assignments,
+    /// Rounds of the licences → plans → memberships loop (1 when no rule reads
+    /// `assignedPlans`).
+    pub iterations: usize,
+    /// False when the loop did not settle within [`MAX_ITERATIONS`] rounds.
+    pub converged: bool,
+    /// Issues found computing it (the tenant's own are in [`Tenant::issues`]).
+    pub issues: Vec<TenantIssue>,
+}
+
+/// Whether a group's rule reads `assignedPlans` (and so licences feed back into it).
+pub fn reads_plans(g: &Group) -> bool {
+    g.is_dynamic()
+        && !g.is_paused()
+        && g.membership_rule
+            .as_deref()
+            .is_some_and(|r| r.to_ascii_lowercase().contains("assignedplans"))
+}
+
+/// The pipeline: memberships, then licensing, iterated to a fixpoint when a rule reads
+/// `assignedPlans` (Microsoft Learn, licensing-groups-resolve-problems: such rules "can
+/// cascade adds and removes"). `recompute` runs it once; `whatif` runs it for each side.
+/// The tenant is only read: a changed `assignedPlans` column lives in a table variant.
+pub fn run(tenant: &Tenant, overlay: &Overlay<'_>, opts: &RecomputeOptions) -> Recomputed {
+    let groups = overlay.groups.unwrap_or(&tenant.groups);
+    let step = |users: &Table| {
+        let (mut m, issues) = memberships(tenant, groups, users, opts);
+        if let Some(k) = overlay.keep {
+            k.apply(&mut m);
+        }
+        (m, issues)
+    };
+    let (mut m, mut issues) = step(&tenant.users);
+    let (mut a, more) = licensing::assign(tenant, groups, &m);
+    issues.extend(more);
+    let mut iterations = 1;
+    let mut converged = true;
+    if groups.iter().any(reads_plans) {
+        let mut history: Vec<Memberships> = vec![m.clone()];
+        converged = false;
+        while iterations < MAX_ITERATIONS {
+            let Some(col) = plans_after(tenant, &a) else {
+                converged = true;
+                break;
+            };
+            let users = tenant.users.with_assigned_plans(col);
+            let (m2, _) = step(&users);
+            iterations += 1;
+            if m2.same_members(&m) {
+                converged = true;
+                break;
+            }
+            // Licences only follow groups that carry some: when only other groups moved,
+            // licensing (and so assignedPlans) cannot change, and this is the fixpoint.
+            let same_licensed = groups
+                .iter()
+                .zip(m2.groups.iter().zip(&m.groups))
+                .all(|(g, (x, y))| g.assigned_licenses.is_empty() || x.members == y.members);
+            if same_licensed {
+                m = m2;
+                converged = true;
+                break;
+            }
+            let (a2, _) = licensing::assign(tenant, groups, &m2);
+            let repeat = history.iter().any(|h| h.same_members(&m2));
+            m = m2;
+            a = a2;
+            if repeat {
+                break;
+            }
+            history.push(m.clone());
+        }
+    }
+    Recomputed {
+        memberships: m,
+        assignments: a,
+        iterations,
+        converged,
+        issues,
+    }
+}
+
+/// Users' `assignedPlans` as licensing leaves them: plans still enabled stay (a `Deleted` one
+/// comes back `Enabled`), plans no longer enabled become `Deleted` (Graph keeps removed plans
+/// in `assignedPlans` that way), new plans are added `Enabled` with the `service` name seen for
+/// that plan elsewhere in the table. Worked out once per distinct (plan set, licence states)
+/// pair, on dictionary codes.
+fn plans_after(tenant: &Tenant, a: &Assignments) -> Option<PlanColumn> {
+    use crate::table::PlanField;
+    let col = tenant.users.assigned_plans()?;
+    let catalog = &tenant.catalog;
+    let [ids, _, statuses] = &col.sets.dicts;
+    // servicePlanId code → catalog plan, and catalog plan → code.
+    let plan_of_code: Vec<Option<PlanIx>> = std::iter::once(None)
+        .chain((0..ids.len()).map(|i| catalog.plan_by_id(ids.get(i))))
+        .collect();
+    let code_of_plan: HashMap<PlanIx, u32> = plan_of_code
+        .iter()
+        .enumerate()
+        .filter_map(|(c, p)| p.map(|p| (p, c as u32)))
+        .collect();
+    // servicePlanId code → the first `service` code seen with it.
+    let mut service_of: Vec<u32> = vec![0; plan_of_code.len()];
+    for (p, s) in col.sets.service_plan_id.iter().zip(&col.sets.service) {
+        if let Some(slot) = service_of.get_mut(*p as usize) {
+            if *slot == 0 {
+                *slot = *s;
+            }
+        }
+    }
+    let status_code = |name: &str| {
+        (0..statuses.len())
+            .find(|&i| statuses.get(i).eq_ignore_ascii_case(name))
+            .map(|i| i as u32 + 1)
+    };
+    let enabled_field = status_code("Enabled").map_or(PlanField::Text("Enabled"), PlanField::Code);
+    let deleted_field = status_code("Deleted").map_or(PlanField::Text("Deleted"), PlanField::Code);
+    let active: Vec<bool> = std::iter::once(false)
+        .chain((0..statuses.len()).map(|i| {
+            let s = statuses.get(i);
+            s.eq_ignore_ascii_case("Enabled") || s.eq_ignore_ascii_case("Warning")
+        }))
+        .collect();
+    let deleted_code = status_code("Deleted");
+
+    let mut lists: Vec<Vec<[PlanField<'_>; 3]>> = Vec::new();
+    let mut index: hashbrown::HashMap<(u32, u32), u32> = hashbrown::HashMap::new();
+    let mut codes = Vec::with_capacity(tenant.users.len());
+    for row in 0..tenant.users.len() {
+        let before = col.set_codes.get(row).copied().unwrap_or(0);
+        let after = a.per_user.get(row).copied().unwrap_or(0);
+        let next = lists.len() as u32;
+        let code = *index.entry((before, after)).or_insert_with(|| {
+            let enabled = a.effective_plans(
+                a.lists.get(after as usize).map_or(&[], Vec::as_slice),
+                catalog,
+            );
+            let mut seen: Vec<PlanIx> = Vec::new();
+            let mut out: Vec<[PlanField<'_>; 3]> = Vec::new();
+            for [p, svc, status] in col.sets.plans(before as usize) {
+                let plan = plan_of_code.get(p as usize).copied().flatten();
+                let on = plan.is_some_and(|x| enabled.binary_search(&x).is_ok());
+                let status = if on && Some(status) == deleted_code {
+                    enabled_field
+                } else if !on && active.get(status as usize).copied().unwrap_or(false) {
+                    deleted_field
+                } else if status == 0 {
+                    PlanField::Null
+                } else {
+                    PlanField::Code(status)
+                };
+                if let Some(x) = plan {
+                    seen.push(x);
+                }
+                let field = |c: u32| {
+                    if c == 0 {
+                        PlanField::Null
+                    } else {
+                        PlanField::Code(c)
+                    }
+                };
+                out.push([field(p), field(svc), status]);
+            }
+            for &x in enabled.iter().filter(|x| !seen.contains(x)) {
+                let (id, svc) = match code_of_plan.get(&x) {
+                    Some(&c) => (
+                        PlanField::Code(c),
+                        service_of
+                            .get(c as usize)
+                            .copied()
+                            .filter(|&s| s > 0)
+                            .map_or(PlanField::Null, PlanField::Code),
+                    ),
+                    None => (
+                        catalog.plan_info(x).map_or(PlanField::Null, |i| {
+                            PlanField::Text(i.service_plan_id.as_str())
+                        }),
+                        PlanField::Null,
+                    ),
+                };
+                out.push([id, svc, enabled_field]);
+            }
+            lists.push(out);
+            next
+        });
+        codes.push(code);
+    }
+    col.derive(&lists, &codes).ok()
 }

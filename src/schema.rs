@@ -278,7 +278,9 @@ pub static PROPERTIES: &[Property] = &[
     p("accountEnabled", D, Bool, F("accountEnabled")),
     p("deviceCategory", D, S, F("deviceCategory")),
     p("deviceId", D, S, F("deviceId")),
-    p("deviceManagementAppId", D, S, F("deviceManagementAppId")),
+    // Graph's device resource (v1.0 and beta) calls it `mdmAppId`; Microsoft's Intune example
+    // rule `device.deviceManagementAppId -eq "0000000a-…"` matches on that key.
+    p("deviceManagementAppId", D, S, F("mdmAppId")),
     p("deviceManufacturer", D, S, F("manufacturer")),
     p("deviceModel", D, S, F("model")),
     p("displayName", D, S, F("displayName")),

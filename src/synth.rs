@@ -1056,8 +1056,12 @@ pub fn sample_tenant() -> Result<crate::tenant::Tenant, String> {
     // First pass: what licensing gives these groups with unlimited seats.
     let first = build(&users, skus_of(&[]))?;
     let now = jiff::Timestamp::from_second(1_793_491_200).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    let (m, _) = crate::recompute::memberships(&first, &crate::recompute::RecomputeOptions { now });
-    let (a, _) = crate::licensing::assign(&first, &m);
+    let a = crate::recompute::run(
+        &first,
+        &crate::recompute::Overlay::default(),
+        &crate::recompute::RecomputeOptions { now },
+    )
+    .assignments;
     for (row, u) in users.iter_mut().enumerate() {
         let states = a.states(row);
         if states.is_empty() {

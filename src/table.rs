@@ -23,6 +23,7 @@ use rayon::prelude::*;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 /// The distinct strings of a column, each stored once in one buffer, with their case-folded
 /// (Unicode lower-case, decision D2) forms.
@@ -1497,21 +1498,24 @@ impl TableBuilder {
         Ok(Table {
             layout: self.layout,
             len: rows,
-            columns,
-            extensions,
+            columns: columns.into_iter().map(Arc::new).collect(),
+            extensions: Arc::new(extensions),
             member_of_override: None,
         })
     }
 }
 
-/// A loaded table of users or devices.
+/// A loaded table of users or devices. Columns are shared: a clone costs a few pointers, and
+/// [`Table::with_assigned_plans`] and [`Table::with_member_of`] make a variant with one column
+/// replaced without touching the original (what-if sides, the `assignedPlans` fixpoint,
+/// memberOf rules over computed memberships).
 #[derive(Clone, Debug)]
 pub struct Table {
     layout: Layout,
     len: usize,
-    columns: Vec<Column>,
-    extensions: HashMap<String, StrColumn>,
-    member_of_override: Option<ListColumn>,
+    columns: Vec<Arc<Column>>,
+    extensions: Arc<HashMap<String, StrColumn>>,
+    member_of_override: Option<Arc<ListColumn>>,
 }
 
 impl Table {
@@ -1533,14 +1537,17 @@ impl Table {
     /// A fixed column (for `MemberOf`, the memberships set by [`Table::set_member_of`] when
     /// there are any).
     pub fn column(&self, key: ColumnKey) -> Option<&Column> {
-        self.layout.position(key).and_then(|i| self.columns.get(i))
+        self.layout
+            .position(key)
+            .and_then(|i| self.columns.get(i))
+            .map(|c| &**c)
     }
 
     /// The memberOf column: memberships given by [`Table::set_member_of`], else the records'
     /// own `memberOf`.
     pub fn member_of(&self) -> Option<&ListColumn> {
         if let Some(m) = &self.member_of_override {
-            return Some(m);
+            return Some(&**m);
         }
         match self.column(ColumnKey::MemberOf) {
             Some(Column::List(l)) => Some(l),
@@ -1577,17 +1584,46 @@ impl Table {
             .and_then(|c| c.get(row))
     }
 
-    /// Replaces the `assignedPlans` column (what-if iterations: licences change plans), returning
-    /// the one it replaces.
-    pub fn replace_assigned_plans(&mut self, col: PlanColumn) -> Option<PlanColumn> {
-        let i = self.layout.position(ColumnKey::Prop("assignedPlans"))?;
-        let slot = self.columns.get_mut(i)?;
-        match std::mem::replace(slot, Column::Plans(col)) {
-            Column::Plans(old) => Some(old),
-            other => {
-                *slot = other;
-                None
-            }
+    /// This table with its `assignedPlans` column replaced (the other columns shared).
+    #[must_use]
+    pub fn with_assigned_plans(&self, col: PlanColumn) -> Table {
+        let mut out = self.clone();
+        if let Some(slot) = self
+            .layout
+            .position(ColumnKey::Prop("assignedPlans"))
+            .and_then(|i| out.columns.get_mut(i))
+        {
+            *slot = Arc::new(Column::Plans(col));
+        }
+        out
+    }
+
+    /// This table with memberOf replaced: row `row`'s direct memberships are what
+    /// `groups_of(row, &mut out)` pushes (group ids). The other columns are shared.
+    #[must_use]
+    pub fn with_member_of(&self, mut groups_of: impl FnMut(usize, &mut Vec<String>)) -> Table {
+        let mut b = ListBuilder::default();
+        let mut ids: Vec<String> = Vec::new();
+        for row in 0..self.len {
+            ids.clear();
+            groups_of(row, &mut ids);
+            let cells: Vec<Option<Cow<'_, str>>> = ids
+                .iter()
+                .map(|g| Some(Cow::Borrowed(g.as_str())))
+                .collect();
+            b.push(&cells);
+        }
+        let mut out = self.clone();
+        out.member_of_override = b.finish().ok().map(Arc::new);
+        out
+    }
+
+    /// The records' own `memberOf` column (`$expand=memberOf`), whatever
+    /// [`Table::set_member_of`] or [`Table::with_member_of`] put over it.
+    pub fn own_member_of(&self) -> Option<&ListColumn> {
+        match self.column(ColumnKey::MemberOf) {
+            Some(Column::List(l)) => Some(l),
+            _ => None,
         }
     }
 
@@ -1623,7 +1659,7 @@ impl Table {
                 .unwrap_or_default();
             b.push(&groups);
         }
-        self.member_of_override = b.finish().ok();
+        self.member_of_override = b.finish().ok().map(Arc::new);
     }
 
     /// Approximate heap bytes held by the columns.
@@ -1649,7 +1685,7 @@ impl Table {
                         .sum::<usize>()
             }
         };
-        self.columns.iter().map(col).sum::<usize>()
+        self.columns.iter().map(|c| col(c)).sum::<usize>()
             + self
                 .extensions
                 .values()

@@ -33,10 +33,95 @@ pub enum Severity {
     Error,
 }
 
-/// A problem found in a snapshot, as data: where, what, and about which object.
+/// What a [`TenantIssue`] is about: one variant per situation, so callers (exit codes, the
+/// baseline check, tests) decide on kinds, never on message text.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum IssueKind {
+    /// A user or device record could not be read and was skipped (`--skip-invalid`).
+    RecordSkipped,
+    /// The loader warned about an export (unused CSV columns, duplicate ids, …).
+    ExportWarning,
+    /// Two groups with one id; the first is used.
+    DuplicateGroup,
+    /// A group id that is not a GUID.
+    GroupIdNotGuid,
+    /// A group record that could not be read; it is left out.
+    GroupUnreadable,
+    /// Licensed groups exported without `securityEnabled`.
+    SecurityEnabledMissing,
+    /// Groups exported without `groupTypes`; dynamic ones were recognised by their rule.
+    GroupTypesMissing,
+    /// A dynamic group exported without its `membershipRule`.
+    DynamicWithoutRule,
+    /// A dynamic group's current rule does not compile in dynrule; its membership is the
+    /// exported one, or unknown.
+    RuleNotCompiled,
+    /// A device rule and no devices export.
+    NoDevicesExport,
+    /// A group whose membership is unknown (not evaluated, and no members exported).
+    MembershipUnknown,
+    /// Exported members that are not in the users (or devices) export.
+    MembersNotInExport,
+    /// The snapshot has no `subscribedSkus.json`.
+    NoSubscribedSkus,
+    /// A subscribed SKU record could not be read, or its seat counts could not.
+    SkuUnreadable,
+    /// A SKU whose service plans are unknown.
+    SkuPlansUnknown,
+    /// Users hold a SKU the tenant does not subscribe to.
+    SkuNotSubscribed,
+    /// `organization.json` could not be read.
+    OrganizationUnreadable,
+    /// The licensing rules (defaults or a file) had an entry that could not be used.
+    LicensingRules,
+    /// A group's licences could not be processed; its members keep their snapshot states.
+    LicencesNotProcessed,
+    /// Licensed users without `usageLocation` and no tenant country.
+    NoUsageLocation,
+    /// A property that rules read is in no record of the export (not selected).
+    PropertyNotExported,
+    /// A property that rules read is null in every record.
+    PropertyAllNull,
+    /// A property Graph does not return at all.
+    PropertyNotInGraph,
+    /// The computed membership or licensing of a group disagrees with what the snapshot
+    /// records (the baseline check).
+    BaselineMismatch,
+    /// A memberOf group (a preview feature whose service status is uncertain).
+    MemberOfRule,
+    /// A warning of a proposed rule (`lint`).
+    RuleWarning,
+}
+
+impl IssueKind {
+    /// Whether an issue of this kind means that an answer about the group (or, without a
+    /// group, about the tenant) cannot be trusted: `whatif` exits 4 when one concerns a group
+    /// in its answer.
+    pub fn undermines(self) -> bool {
+        matches!(
+            self,
+            IssueKind::RuleNotCompiled
+                | IssueKind::DynamicWithoutRule
+                | IssueKind::NoDevicesExport
+                | IssueKind::MembershipUnknown
+                | IssueKind::PropertyNotExported
+                | IssueKind::PropertyAllNull
+                | IssueKind::PropertyNotInGraph
+                | IssueKind::BaselineMismatch
+                | IssueKind::LicencesNotProcessed
+        )
+    }
+}
+
+/// A problem found in a snapshot, as data: what kind, where, about which object, and the
+/// message (what is wrong and what dynrule did about it).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantIssue {
+    /// What the issue is about.
+    pub kind: IssueKind,
     /// Warning or error.
     pub severity: Severity,
     /// The file, when the problem is in one.
@@ -45,7 +130,8 @@ pub struct TenantIssue {
     /// 1-based line in `file` (0 when not known).
     #[serde(skip_serializing_if = "is_zero")]
     pub line: usize,
-    /// The object concerned: a group or SKU id.
+    /// The object concerned: a group label (`displayName (id)`), a group or SKU id, or a
+    /// property name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub object: Option<String>,
     /// What is wrong and what dynrule did about it.
@@ -53,15 +139,49 @@ pub struct TenantIssue {
 }
 
 impl TenantIssue {
-    /// An issue about group `g`, located at its place in the groups export.
-    pub fn about_group(severity: Severity, g: &Group, message: String) -> TenantIssue {
+    /// An issue not tied to a file or object.
+    pub fn new(kind: IssueKind, severity: Severity, message: String) -> TenantIssue {
         TenantIssue {
+            kind,
+            severity,
+            file: None,
+            line: 0,
+            object: None,
+            message,
+        }
+    }
+
+    /// The same issue, about `object`.
+    #[must_use]
+    pub fn object(self, object: impl Into<String>) -> TenantIssue {
+        TenantIssue {
+            object: Some(object.into()),
+            ..self
+        }
+    }
+
+    /// An issue about group `g`, located at its place in the groups export.
+    pub fn about_group(
+        kind: IssueKind,
+        severity: Severity,
+        g: &Group,
+        message: String,
+    ) -> TenantIssue {
+        TenantIssue {
+            kind,
             severity,
             file: Some(g.file.display().to_string()),
             line: g.line,
             object: Some(g.label()),
             message,
         }
+    }
+
+    /// Whether the issue concerns group `g` (its label or id is the issue's object).
+    pub fn concerns(&self, g: &Group) -> bool {
+        self.object
+            .as_deref()
+            .is_some_and(|o| o == g.id || o == g.label())
     }
 }
 
@@ -138,6 +258,9 @@ pub struct Group {
     pub display_name: String,
     /// `groupTypes` (`DynamicMembership`, `Unified`).
     pub group_types: Vec<String>,
+    /// Whether the export had `groupTypes` at all (Graph's own "list dynamic groups" example
+    /// selects only `id,membershipRule,membershipRuleProcessingState`).
+    pub group_types_exported: bool,
     /// `membershipRule`.
     pub membership_rule: Option<String>,
     /// `membershipRuleProcessingState`: `On` or `Paused`.
@@ -155,11 +278,18 @@ pub struct Group {
 }
 
 impl Group {
-    /// `groupTypes` contains `DynamicMembership`.
+    /// `groupTypes` contains `DynamicMembership`; or, when the export has no `groupTypes`, the
+    /// group has a `membershipRule` or a `membershipRuleProcessingState` (Graph returns both
+    /// only for dynamic groups). With `groupTypes` exported it decides: a group converted to
+    /// static keeps its old rule text.
     pub fn is_dynamic(&self) -> bool {
-        self.group_types
-            .iter()
-            .any(|t| t.eq_ignore_ascii_case("DynamicMembership"))
+        if self.group_types_exported {
+            self.group_types
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case("DynamicMembership"))
+        } else {
+            self.membership_rule.is_some() || self.processing_state.is_some()
+        }
     }
 
     /// `membershipRuleProcessingState` is `Paused`: Entra keeps the last membership.
@@ -446,6 +576,7 @@ fn member_of(v: &Value) -> Option<(String, MemberKind)> {
 fn group_of(file: &Path, line: usize, v: &Value) -> Result<Group, String> {
     let o = v.as_object().ok_or("a group must be a JSON object")?;
     let id = str_of(o, "id").ok_or("the group has no `id`")?;
+    let group_types_exported = get_ci(o, "groupTypes").is_some_and(|v| !v.is_null());
     let types = get_ci(o, "groupTypes")
         .and_then(Value::as_array)
         .into_iter()
@@ -461,6 +592,7 @@ fn group_of(file: &Path, line: usize, v: &Value) -> Result<Group, String> {
         id: id.trim().to_ascii_lowercase(),
         display_name: str_of(o, "displayName").unwrap_or("").to_string(),
         group_types: types,
+        group_types_exported,
         membership_rule: str_of(o, "membershipRule")
             .filter(|r| !r.trim().is_empty())
             .map(str::to_string),
@@ -529,12 +661,15 @@ impl Tenant {
         }
         let mut issues = Vec::new();
         let issue =
-            |sev, file: Option<&Path>, line, object: Option<&str>, message: String| TenantIssue {
-                severity: sev,
-                file: file.map(|f| f.display().to_string()),
-                line,
-                object: object.map(str::to_string),
-                message,
+            |kind, sev, file: Option<&Path>, line, object: Option<&str>, message: String| {
+                TenantIssue {
+                    kind,
+                    severity: sev,
+                    file: file.map(|f| f.display().to_string()),
+                    line,
+                    object: object.map(str::to_string),
+                    message,
+                }
             };
         let users_path = find(dir, "users")?.ok_or_else(|| TenantError::Layout {
             dir: dir.to_path_buf(),
@@ -566,6 +701,7 @@ impl Tenant {
         let loaded = load::load(&users_path, ObjectType::User, &lopts)?;
         for s in &loaded.skipped {
             issues.push(issue(
+                IssueKind::RecordSkipped,
                 Severity::Warning,
                 Some(&s.file),
                 s.line,
@@ -575,6 +711,7 @@ impl Tenant {
         }
         for w in &loaded.warnings {
             issues.push(issue(
+                IssueKind::ExportWarning,
                 Severity::Warning,
                 Some(&users_path),
                 0,
@@ -592,6 +729,7 @@ impl Tenant {
                 let d = load::load(&p, ObjectType::Device, &dopts)?;
                 for s in &d.skipped {
                     issues.push(issue(
+                        IssueKind::RecordSkipped,
                         Severity::Warning,
                         Some(&s.file),
                         s.line,
@@ -650,12 +788,15 @@ impl Tenant {
             mut issues,
         } = parts;
         let issue =
-            |sev, file: Option<&Path>, line, object: Option<&str>, message: String| TenantIssue {
-                severity: sev,
-                file: file.map(|f| f.display().to_string()),
-                line,
-                object: object.map(str::to_string),
-                message,
+            |kind, sev, file: Option<&Path>, line, object: Option<&str>, message: String| {
+                TenantIssue {
+                    kind,
+                    severity: sev,
+                    file: file.map(|f| f.display().to_string()),
+                    line,
+                    object: object.map(str::to_string),
+                    message,
+                }
             };
         // Groups: one bad group is reported and left out; the others go on.
         let mut groups: Vec<Group> = Vec::new();
@@ -666,6 +807,7 @@ impl Tenant {
                 Ok(g) => {
                     if !seen.insert(g.id.clone()) {
                         issues.push(issue(
+                            IssueKind::DuplicateGroup,
                             Severity::Warning,
                             Some(&file),
                             line,
@@ -676,6 +818,7 @@ impl Tenant {
                     }
                     if !is_guid(&g.id) {
                         issues.push(issue(
+                            IssueKind::GroupIdNotGuid,
                             Severity::Warning,
                             Some(&file),
                             line,
@@ -687,7 +830,7 @@ impl Tenant {
                         no_security += 1;
                     }
                     if g.is_dynamic() && g.membership_rule.is_none() {
-                        issues.push(issue(
+                        issues.push(issue(IssueKind::DynamicWithoutRule,
                             Severity::Error,
                             Some(&file),
                             line,
@@ -698,6 +841,7 @@ impl Tenant {
                     groups.push(g);
                 }
                 Err(m) => issues.push(issue(
+                    IssueKind::GroupUnreadable,
                     Severity::Error,
                     Some(&file),
                     line,
@@ -707,7 +851,7 @@ impl Tenant {
             }
         }
         if no_security > 0 {
-            issues.push(issue(
+            issues.push(issue(IssueKind::SecurityEnabledMissing,
                 Severity::Warning,
                 Some(&groups_path),
                 0,
@@ -719,7 +863,7 @@ impl Tenant {
         let mut catalog = Catalog::microsoft();
         let skus = match sku_objects {
             None => {
-                issues.push(issue(
+                issues.push(issue(IssueKind::NoSubscribedSkus,
                     Severity::Warning,
                     None,
                     0,
@@ -732,6 +876,7 @@ impl Tenant {
                 let mut out = Vec::new();
                 match objs {
                     Err(e) => issues.push(issue(
+                        IssueKind::SkuUnreadable,
                         Severity::Error,
                         Some(&e.file),
                         e.line,
@@ -744,7 +889,7 @@ impl Tenant {
                                 Ok((s, plans)) => {
                                     if plans.is_empty() {
                                         if catalog.sku_by_id(&s.sku_id).is_none() {
-                                            issues.push(issue(
+                                            issues.push(issue(IssueKind::SkuPlansUnknown,
                                                 Severity::Warning,
                                                 Some(&file),
                                                 line,
@@ -762,6 +907,7 @@ impl Tenant {
                                     out.push(s);
                                 }
                                 Err(m) => issues.push(issue(
+                                    IssueKind::SkuUnreadable,
                                     Severity::Error,
                                     Some(&file),
                                     line,
@@ -781,6 +927,7 @@ impl Tenant {
             Some(objs) => match objs {
                 Err(e) => {
                     issues.push(issue(
+                        IssueKind::OrganizationUnreadable,
                         Severity::Warning,
                         Some(&e.file),
                         e.line,
@@ -801,6 +948,7 @@ impl Tenant {
         let (mut rules, rule_issues) = LicensingRules::defaults(&mut catalog);
         for r in rule_issues {
             issues.push(issue(
+                IssueKind::LicensingRules,
                 Severity::Warning,
                 None,
                 0,
@@ -811,11 +959,19 @@ impl Tenant {
         if let Some((p, text)) = licensing_rules {
             let name = p.display().to_string();
             match text {
-                Err(e) => issues.push(issue(Severity::Error, Some(&p), 0, None, e.to_string())),
+                Err(e) => issues.push(issue(
+                    IssueKind::LicensingRules,
+                    Severity::Error,
+                    Some(&p),
+                    0,
+                    None,
+                    e.to_string(),
+                )),
                 Ok(text) => {
                     let mut ri = Vec::new();
                     if let Err(e) = rules.add_file(&mut catalog, &name, &text, &mut ri) {
                         issues.push(issue(
+                            IssueKind::LicensingRules,
                             Severity::Error,
                             Some(&p),
                             0,
@@ -824,22 +980,18 @@ impl Tenant {
                         ));
                     }
                     for r in ri {
-                        issues.push(issue(Severity::Warning, Some(&p), 0, None, r.message));
+                        issues.push(issue(
+                            IssueKind::LicensingRules,
+                            Severity::Warning,
+                            Some(&p),
+                            0,
+                            None,
+                            r.message,
+                        ));
                     }
                 }
             }
         }
-        // memberOf rules read direct memberships; with members exported, the groups are the
-        // source (as `eval --groups` does), else the users' own `memberOf`.
-        let mut users = users;
-        let mut member_of: std::collections::HashMap<String, Vec<String>> =
-            std::collections::HashMap::new();
-        for g in &groups {
-            for (m, _) in g.members.iter().flatten() {
-                member_of.entry(m.clone()).or_default().push(g.id.clone());
-            }
-        }
-        users.set_member_of(&member_of);
 
         Tenant {
             dir,

@@ -2,7 +2,7 @@
 //! `assignedLicenses`, processing paused or on) on memberships and group-based licensing, before
 //! anything is saved.
 //!
-//! Both sides are recomputed from the same snapshot ([`World::compute`]): *before* with the
+//! Both sides are recomputed from the same snapshot ([`recompute::run`]): *before* with the
 //! groups as exported, *after* with the changes applied, so the report shows what the change
 //! does and not what is merely pending in the tenant. Rules that read `assignedPlans` make
 //! licences feed back into memberships (Microsoft Learn, licensing-groups-resolve-problems: such
@@ -15,15 +15,13 @@
 
 use crate::bitmap::Bitmap;
 use crate::catalog::PlanIx;
-use crate::licensing::{self, Assignments, LicenseError, State};
-use crate::recompute::{self, Memberships, RecomputeOptions};
-use crate::table::PlanColumn;
+use crate::licensing::{Assignments, LicenseError, State};
+use crate::recompute::{self, Keep, Overlay, RecomputeOptions, Recomputed, reads_plans};
 use crate::tenant::{Group, GroupLicense, Tenant, TenantIssue};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-/// Rounds of licences → `assignedPlans` → memberships before a side is declared a cycle.
-pub const MAX_ITERATIONS: usize = 8;
+pub use crate::recompute::MAX_ITERATIONS;
 
 /// One proposed change to one group.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -159,6 +157,7 @@ pub fn apply(groups: &[Group], changes: &[Change]) -> Vec<Group> {
             g.membership_rule = Some(r.clone());
             if !g.is_dynamic() {
                 g.group_types.push("DynamicMembership".into());
+                g.group_types_exported = true;
                 g.processing_state.get_or_insert_with(|| "On".into());
             }
         }
@@ -170,252 +169,6 @@ pub fn apply(groups: &[Group], changes: &[Change]) -> Vec<Group> {
         }
     }
     out
-}
-
-/// One side of a what-if: memberships and licensing, settled.
-#[derive(Clone, Debug)]
-pub struct World {
-    /// Memberships.
-    pub memberships: Memberships,
-    /// Licensing.
-    pub assignments: Assignments,
-    /// Rounds of the licences → plans → memberships loop (1 when no rule reads
-    /// `assignedPlans`).
-    pub iterations: usize,
-    /// False when the loop did not settle within [`MAX_ITERATIONS`] rounds.
-    pub converged: bool,
-    /// Issues found computing it.
-    pub issues: Vec<TenantIssue>,
-}
-
-fn reads_plans(g: &Group) -> bool {
-    g.is_dynamic()
-        && !g.is_paused()
-        && g.membership_rule
-            .as_deref()
-            .is_some_and(|r| r.to_ascii_lowercase().contains("assignedplans"))
-}
-
-fn same_licensing_members(tenant: &Tenant, a: &Memberships, b: &Memberships) -> bool {
-    tenant
-        .groups
-        .iter()
-        .zip(a.groups.iter().zip(&b.groups))
-        .all(|(g, (x, y))| g.assigned_licenses.is_empty() || x.members == y.members)
-}
-
-fn same_members(a: &Memberships, b: &Memberships) -> bool {
-    a.groups.len() == b.groups.len()
-        && a.groups
-            .iter()
-            .zip(&b.groups)
-            .all(|(x, y)| x.members == y.members)
-}
-
-/// Users' `assignedPlans` as licensing leaves them: plans still enabled stay (a `Deleted` one
-/// comes back `Enabled`), plans no longer enabled become `Deleted` (Graph keeps removed plans
-/// in `assignedPlans` that way), new plans are added `Enabled` with the `service` name seen for
-/// that plan elsewhere in the table. Worked out once per distinct (plan set, licence states)
-/// pair, on dictionary codes.
-fn plans_after(tenant: &Tenant, a: &Assignments) -> Option<PlanColumn> {
-    use crate::table::PlanField;
-    let col = tenant.users.assigned_plans()?;
-    let catalog = &tenant.catalog;
-    let [ids, _, statuses] = &col.sets.dicts;
-    // servicePlanId code → catalog plan, and catalog plan → code.
-    let plan_of_code: Vec<Option<PlanIx>> = std::iter::once(None)
-        .chain((0..ids.len()).map(|i| catalog.plan_by_id(ids.get(i))))
-        .collect();
-    let code_of_plan: HashMap<PlanIx, u32> = plan_of_code
-        .iter()
-        .enumerate()
-        .filter_map(|(c, p)| p.map(|p| (p, c as u32)))
-        .collect();
-    // servicePlanId code → the first `service` code seen with it.
-    let mut service_of: Vec<u32> = vec![0; plan_of_code.len()];
-    for (p, s) in col.sets.service_plan_id.iter().zip(&col.sets.service) {
-        if let Some(slot) = service_of.get_mut(*p as usize) {
-            if *slot == 0 {
-                *slot = *s;
-            }
-        }
-    }
-    let status_code = |name: &str| {
-        (0..statuses.len())
-            .find(|&i| statuses.get(i).eq_ignore_ascii_case(name))
-            .map(|i| i as u32 + 1)
-    };
-    let enabled_field = status_code("Enabled").map_or(PlanField::Text("Enabled"), PlanField::Code);
-    let deleted_field = status_code("Deleted").map_or(PlanField::Text("Deleted"), PlanField::Code);
-    let active: Vec<bool> = std::iter::once(false)
-        .chain((0..statuses.len()).map(|i| {
-            let s = statuses.get(i);
-            s.eq_ignore_ascii_case("Enabled") || s.eq_ignore_ascii_case("Warning")
-        }))
-        .collect();
-    let deleted_code = status_code("Deleted");
-
-    let mut lists: Vec<Vec<[PlanField<'_>; 3]>> = Vec::new();
-    let mut index: hashbrown::HashMap<(u32, u32), u32> = hashbrown::HashMap::new();
-    let mut codes = Vec::with_capacity(tenant.users.len());
-    for row in 0..tenant.users.len() {
-        let before = col.set_codes.get(row).copied().unwrap_or(0);
-        let after = a.per_user.get(row).copied().unwrap_or(0);
-        let next = lists.len() as u32;
-        let code = *index.entry((before, after)).or_insert_with(|| {
-            let enabled = a.effective_plans(
-                a.lists.get(after as usize).map_or(&[], Vec::as_slice),
-                catalog,
-            );
-            let mut seen: Vec<PlanIx> = Vec::new();
-            let mut out: Vec<[PlanField<'_>; 3]> = Vec::new();
-            for [p, svc, status] in col.sets.plans(before as usize) {
-                let plan = plan_of_code.get(p as usize).copied().flatten();
-                let on = plan.is_some_and(|x| enabled.binary_search(&x).is_ok());
-                let status = if on && Some(status) == deleted_code {
-                    enabled_field
-                } else if !on && active.get(status as usize).copied().unwrap_or(false) {
-                    deleted_field
-                } else if status == 0 {
-                    PlanField::Null
-                } else {
-                    PlanField::Code(status)
-                };
-                if let Some(x) = plan {
-                    seen.push(x);
-                }
-                let field = |c: u32| {
-                    if c == 0 {
-                        PlanField::Null
-                    } else {
-                        PlanField::Code(c)
-                    }
-                };
-                out.push([field(p), field(svc), status]);
-            }
-            for &x in enabled.iter().filter(|x| !seen.contains(x)) {
-                let (id, svc) = match code_of_plan.get(&x) {
-                    Some(&c) => (
-                        PlanField::Code(c),
-                        service_of
-                            .get(c as usize)
-                            .copied()
-                            .filter(|&s| s > 0)
-                            .map_or(PlanField::Null, PlanField::Code),
-                    ),
-                    None => (
-                        catalog.plan_info(x).map_or(PlanField::Null, |i| {
-                            PlanField::Text(i.service_plan_id.as_str())
-                        }),
-                        PlanField::Null,
-                    ),
-                };
-                out.push([id, svc, enabled_field]);
-            }
-            lists.push(out);
-            next
-        });
-        codes.push(code);
-    }
-    col.derive(&lists, &codes).ok()
-}
-
-impl World {
-    /// Memberships and licensing for `tenant` as it stands (its groups, its users'
-    /// `assignedPlans`), iterated to a fixpoint when a rule reads `assignedPlans`. With `keep`,
-    /// memberships are held to another world's (see [`Keep`]). The users table's
-    /// `assignedPlans` is restored before returning.
-    pub fn compute(tenant: &mut Tenant, opts: &RecomputeOptions, keep: Option<&Keep<'_>>) -> World {
-        let (mut m, mut issues) = recompute::memberships(tenant, opts);
-        if let Some(k) = keep {
-            k.apply(&mut m);
-        }
-        let (mut a, more) = licensing::assign(tenant, &m);
-        issues.extend(more);
-        let mut iterations = 1;
-        let mut converged = true;
-        if tenant.groups.iter().any(reads_plans) {
-            let original = tenant.users.assigned_plans().cloned();
-            let mut history: Vec<Memberships> = vec![m.clone()];
-            converged = false;
-            while iterations < MAX_ITERATIONS {
-                let Some(col) = plans_after(tenant, &a) else {
-                    converged = true;
-                    break;
-                };
-                tenant.users.replace_assigned_plans(col);
-                let (mut m2, _) = recompute::memberships(tenant, opts);
-                if let Some(k) = keep {
-                    k.apply(&mut m2);
-                }
-                iterations += 1;
-                if same_members(&m2, &m) {
-                    converged = true;
-                    break;
-                }
-                // Licences only follow groups that carry some: when only other groups moved,
-                // licensing (and so assignedPlans) cannot change, and this is the fixpoint.
-                if same_licensing_members(tenant, &m2, &m) {
-                    m = m2;
-                    converged = true;
-                    break;
-                }
-                let (a2, _) = licensing::assign(tenant, &m2);
-                let repeat = history.iter().any(|h| same_members(h, &m2));
-                m = m2;
-                a = a2;
-                if repeat {
-                    break;
-                }
-                history.push(m.clone());
-            }
-            if let Some(col) = original {
-                tenant.users.replace_assigned_plans(col);
-            }
-        }
-        World {
-            memberships: m,
-            assignments: a,
-            iterations,
-            converged,
-            issues,
-        }
-    }
-}
-
-/// Memberships held to a base world while the other side is computed.
-pub struct Keep<'a> {
-    /// The world to hold to (the before side).
-    pub base: &'a Memberships,
-    /// Only these users take new memberships (a test group); `None`: everyone.
-    pub test: Option<&'a Bitmap>,
-    /// Groups whose membership stays as in `base` (groups the change pauses: a paused group
-    /// keeps its members, whatever the snapshot says about them).
-    pub pinned: Vec<usize>,
-}
-
-impl Keep<'_> {
-    fn apply(&self, m: &mut Memberships) {
-        for (gi, (g, b)) in m.groups.iter_mut().zip(&self.base.groups).enumerate() {
-            if self.pinned.contains(&gi) {
-                g.members = b.members.clone();
-                continue;
-            }
-            let Some(test) = self.test else { continue };
-            if g.object != crate::schema::ObjectType::User || g.members.len() != test.len() {
-                continue;
-            }
-            let words: Vec<u64> = g
-                .members
-                .words()
-                .iter()
-                .zip(b.members.words())
-                .zip(test.words())
-                .map(|((new, old), t)| (new & t) | (old & !t))
-                .collect();
-            g.members = Bitmap::from_words(words, g.members.len());
-        }
-    }
 }
 
 /// A licence error as a comparable key: (skuPartNumber or id, group label or "direct", error).
@@ -667,8 +420,8 @@ pub struct Explained {
 fn explain_changes(
     tenant: &Tenant,
     changed_groups: &[Group],
-    before: &World,
-    after: &World,
+    before: &Recomputed,
+    after: &Recomputed,
     test: &Bitmap,
     now: jiff::Timestamp,
 ) -> Result<Vec<Explained>, String> {
@@ -741,7 +494,7 @@ fn explain_changes(
         let (Some(gb), Some(ga)) = (tenant.groups.get(gi), changed_groups.get(gi)) else {
             continue;
         };
-        let member = |w: &World| {
+        let member = |w: &Recomputed| {
             w.memberships
                 .groups
                 .get(gi)
@@ -815,15 +568,11 @@ fn signature(a: &Assignments, list: u32) -> Vec<StateKey> {
 /// Runs a what-if: before, after, and the difference (see the module docs).
 ///
 /// Errors: a test group that is not a user group.
-pub fn run(
-    tenant: &mut Tenant,
-    changes: &[Change],
-    opts: &WhatIfOptions,
-) -> Result<WhatIf, String> {
+pub fn run(tenant: &Tenant, changes: &[Change], opts: &WhatIfOptions) -> Result<WhatIf, String> {
     let mut timings = BTreeMap::new();
     let ropts = RecomputeOptions { now: opts.now };
     let t0 = std::time::Instant::now();
-    let before = World::compute(tenant, &ropts, None);
+    let before = recompute::run(tenant, &Overlay::default(), &ropts);
     timings.insert("beforeMs".to_string(), t0.elapsed().as_secs_f64() * 1e3);
     let test = match opts.test_group {
         None => None,
@@ -839,8 +588,7 @@ pub fn run(
             Some(m.members.clone())
         }
     };
-    let original = std::mem::take(&mut tenant.groups);
-    tenant.groups = apply(&original, changes);
+    let changed_groups = apply(&tenant.groups, changes);
     let pinned: Vec<usize> = changes
         .iter()
         .filter(|c| {
@@ -856,9 +604,12 @@ pub fn run(
         pinned,
     };
     let t1 = std::time::Instant::now();
-    let after = World::compute(tenant, &ropts, Some(&keep));
+    let overlay = Overlay {
+        groups: Some(&changed_groups),
+        keep: Some(&keep),
+    };
+    let after = recompute::run(tenant, &overlay, &ropts);
     timings.insert("afterMs".to_string(), t1.elapsed().as_secs_f64() * 1e3);
-    let changed_groups = std::mem::replace(&mut tenant.groups, original);
     let t2 = std::time::Instant::now();
     let mut out = diff(
         tenant,
@@ -890,8 +641,8 @@ fn diff(
     tenant: &Tenant,
     changed_groups: &[Group],
     changes: &[Change],
-    before: &World,
-    after: &World,
+    before: &Recomputed,
+    after: &Recomputed,
     opts: &WhatIfOptions,
     test: Option<&Bitmap>,
 ) -> WhatIf {

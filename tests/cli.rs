@@ -517,3 +517,48 @@ fn recompute_evaluates_device_groups_over_the_devices_export() {
     assert_eq!(line["members"].as_array().map(Vec::len), Some(2));
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// A rule that begins with `-` (`-not (…)`) is a rule, not a flag (issue: clap took it for
+/// one and exited 2), in every command that takes a rule argument.
+#[test]
+fn rules_beginning_with_a_hyphen_are_rules() {
+    let rule = r#"-not (user.department -eq "Sales")"#;
+    let checked = run(&["check", rule], None);
+    assert_eq!(checked.status.code(), Some(0), "{checked:?}");
+    let formatted = run(&["fmt", rule], None);
+    assert_eq!(formatted.status.code(), Some(0), "{formatted:?}");
+    assert!(stdout(&formatted).starts_with("-not"), "{formatted:?}");
+    let json = run(&["check", rule, "--format", "json"], None);
+    assert!(stdout(&json).contains("\"valid\":true"), "{json:?}");
+    let whatif = run(
+        &[
+            "whatif",
+            "--group",
+            "EMS users",
+            "--rule",
+            rule,
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    assert_ne!(whatif.status.code(), Some(2), "{whatif:?}");
+}
+
+/// `check --deny-warnings` fails a valid rule with warnings (for CI gates).
+#[test]
+fn check_deny_warnings() {
+    let rule = r#"user.displayName -match "^Da.*""#;
+    assert_eq!(run(&["check", rule], None).status.code(), Some(0));
+    assert_eq!(
+        run(&["check", "--deny-warnings", rule], None).status.code(),
+        Some(1)
+    );
+    let clean = r#"user.displayName -startsWith "Da""#;
+    assert_eq!(
+        run(&["check", "--deny-warnings", clean], None)
+            .status
+            .code(),
+        Some(0)
+    );
+}

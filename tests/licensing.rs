@@ -35,8 +35,13 @@ fn run(dir: &Path) -> Outcome {
     let now = "2026-11-01T00:00:00Z"
         .parse()
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    let (m, mut issues) = recompute::memberships(&tenant, &RecomputeOptions { now });
-    let (a, more) = licensing::assign(&tenant, &m);
+    let (m, mut issues) = recompute::memberships(
+        &tenant,
+        &tenant.groups,
+        &tenant.users,
+        &RecomputeOptions { now },
+    );
+    let (a, more) = licensing::assign(&tenant, &tenant.groups, &m);
     let mut all = tenant.issues.clone();
     all.append(&mut issues);
     all.extend(more);
@@ -266,14 +271,19 @@ fn recomputing_a_generated_snapshot_changes_nothing() {
     let now = "2026-11-01T00:00:00Z"
         .parse()
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    let (m, issues) = recompute::memberships(&tenant, &RecomputeOptions { now });
+    let (m, issues) = recompute::memberships(
+        &tenant,
+        &tenant.groups,
+        &tenant.users,
+        &RecomputeOptions { now },
+    );
     assert!(
         issues
             .iter()
             .all(|i| i.severity != dynrule::tenant::Severity::Error),
         "{issues:?}"
     );
-    let (a, more) = licensing::assign(&tenant, &m);
+    let (a, more) = licensing::assign(&tenant, &tenant.groups, &m);
     assert!(more.is_empty(), "{more:?}");
     let states = tenant
         .users

@@ -265,11 +265,11 @@ proptest! {
     fn licensing_is_a_fixpoint(s in spec()) {
         let now = jiff::Timestamp::UNIX_EPOCH;
         let t = tenant(&s);
-        let (m, _) = recompute::memberships(&t, &RecomputeOptions { now });
-        let (a, _) = licensing::assign(&t, &m);
+        let (m, _) = recompute::memberships(&t, &t.groups, &t.users, &RecomputeOptions { now });
+        let (a, _) = licensing::assign(&t, &t.groups, &m);
         let t2 = tenant_with(&s, Some(&a));
-        let (m2, _) = recompute::memberships(&t2, &RecomputeOptions { now });
-        let (a2, _) = licensing::assign(&t2, &m2);
+        let (m2, _) = recompute::memberships(&t2, &t2.groups, &t2.users, &RecomputeOptions { now });
+        let (a2, _) = licensing::assign(&t2, &t2.groups, &m2);
         let key = |a: &licensing::Assignments, row: usize| -> BTreeSet<String> {
             a.states(row)
                 .iter()
@@ -285,8 +285,8 @@ proptest! {
     fn licensing_invariants(s in spec()) {
         let t = tenant(&s);
         let now = jiff::Timestamp::UNIX_EPOCH;
-        let (m, _) = recompute::memberships(&t, &RecomputeOptions { now });
-        let (a, _) = licensing::assign(&t, &m);
+        let (m, _) = recompute::memberships(&t, &t.groups, &t.users, &RecomputeOptions { now });
+        let (a, _) = licensing::assign(&t, &t.groups, &m);
         let snap = t.users.licenses(dynrule::table::ColumnKey::LicenseStates);
         for row in 0..t.users.len() {
             let states = a.states(row);

@@ -55,8 +55,8 @@ fuzz_target!(|data: &[u8]| {
         issues: Vec::new(),
     });
     let now = jiff::Timestamp::UNIX_EPOCH;
-    let (m, _) = memberships(&tenant, &RecomputeOptions { now });
-    let (a, _) = dynrule::licensing::assign(&tenant, &m);
+    let (m, _) = memberships(&tenant, &tenant.groups, &tenant.users, &RecomputeOptions { now });
+    let (a, _) = dynrule::licensing::assign(&tenant, &tenant.groups, &m);
     for s in &a.skus {
         if let Some(cap) = s.assignable {
             if s.consumed_before <= cap {

@@ -28,8 +28,12 @@ pub struct EvalArgs {
     /// Devices export (same formats), for device rules.
     #[arg(long)]
     devices: Option<PathBuf>,
-    /// The rule text (or use --rules).
-    #[arg(conflicts_with = "rules", required_unless_present = "rules")]
+    /// The rule text (or use --rules); it may begin with `-` (`-not (…)`).
+    #[arg(
+        conflicts_with = "rules",
+        required_unless_present = "rules",
+        allow_hyphen_values = true
+    )]
     rule: Option<String>,
     /// Many rules, one a line (rule text, a JSON string, or an object with "rule" or
     /// "membershipRule"); blank lines and lines starting with # are skipped.
@@ -68,7 +72,8 @@ pub struct ExplainArgs {
     /// displayName), any case.
     #[arg(long, alias = "device")]
     user: String,
-    /// The rule text.
+    /// The rule text (it may begin with `-`).
+    #[arg(allow_hyphen_values = true)]
     rule: String,
     /// Output: a readable tree, or Graph's evaluateDynamicMembership result as JSON.
     #[arg(long, value_enum, default_value_t = super::Format::Text)]

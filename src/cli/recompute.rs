@@ -80,11 +80,10 @@ pub fn recompute(args: RecomputeArgs) -> ExitCode {
     let opts = RecomputeOptions {
         now: args.snapshot.now.unwrap_or_else(jiff::Timestamp::now),
     };
-    let (m, mut issues) = recompute::memberships(&tenant, &opts);
-    let (a, lic_issues) = licensing::assign(&tenant, &m);
+    let recomputed = recompute::run(&tenant, &recompute::Overlay::default(), &opts);
+    let (m, a) = (&recomputed.memberships, &recomputed.assignments);
     let mut all = tenant.issues.clone();
-    all.append(&mut issues);
-    all.extend(lic_issues);
+    all.extend(recomputed.issues.iter().cloned());
     let mut timings = Timings {
         load_ms,
         compile_ms: m.compile_ms,
@@ -94,13 +93,13 @@ pub fn recompute(args: RecomputeArgs) -> ExitCode {
     };
     let t1 = Instant::now();
     if let Some(dir) = &args.out {
-        if let Err(e) = write_outputs(dir, &tenant, &m, &a) {
+        if let Err(e) = write_outputs(dir, &tenant, m, a) {
             eprintln!("error: {}: {e}", dir.display());
             return ExitCode::from(2);
         }
     }
     timings.write_ms = ms(t1);
-    let report = RecomputeReport::new(&tenant, &m, &a, all, timings);
+    let report = RecomputeReport::new(&tenant, m, a, all, timings);
     if let Some(dir) = &args.out {
         let written = std::fs::File::create(dir.join("summary.json")).and_then(|f| {
             let mut w = std::io::BufWriter::new(f);

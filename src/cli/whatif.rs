@@ -26,8 +26,8 @@ pub struct WhatIfArgs {
     /// The group to change (id or displayName), with --rule (and/or --licenses, --paused/--on).
     #[arg(long, conflicts_with = "changes", required_unless_present = "changes")]
     group: Option<String>,
-    /// The new membershipRule for --group.
-    #[arg(long, requires = "group")]
+    /// The new membershipRule for --group (it may begin with `-`: `--rule '-not (…)'`).
+    #[arg(long, requires = "group", allow_hyphen_values = true)]
     rule: Option<String>,
     /// New assignedLicenses for --group: SKUs by skuPartNumber or skuId, each optionally with
     /// disabled plans after a colon: `ENTERPRISEPACK:YAMMER_ENTERPRISE+SWAY,EMS`.
@@ -105,7 +105,7 @@ fn new_rules(args: &WhatIfArgs) -> Vec<String> {
 }
 
 pub fn whatif(args: WhatIfArgs) -> ExitCode {
-    let mut tenant = if args.tenant.eq_ignore_ascii_case("sample") {
+    let tenant = if args.tenant.eq_ignore_ascii_case("sample") {
         match dynrule::synth::sample_tenant() {
             Ok(t) => t,
             Err(e) => {
@@ -209,7 +209,7 @@ pub fn whatif(args: WhatIfArgs) -> ExitCode {
         max_removals: args.max_removals,
         max_data_loss: args.max_data_loss,
     };
-    let result = match whatif::run(&mut tenant, &changes, &opts) {
+    let result = match whatif::run(&tenant, &changes, &opts) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
