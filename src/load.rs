@@ -181,9 +181,23 @@ pub fn load(path: &Path, object: ObjectType, opts: &LoadOptions) -> Result<Loade
         skipped: Vec::new(),
         warnings: Vec::new(),
         bar,
+        expected: None,
+        records: 0,
     };
-    for f in &files {
-        cx.file(f)?;
+    let last = files.len().saturating_sub(1);
+    for (i, f) in files.iter().enumerate() {
+        cx.file(f, i == last)?;
+    }
+    if let Some(expected) = cx.expected.filter(|&e| e > cx.records) {
+        return Err(LoadError {
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: format!(
+                "a partial export: the Graph pages say @odata.count {expected} and hold {} records; save every page",
+                cx.records
+            ),
+        });
     }
     cx.bar.finish_and_clear();
     let LoadCx {
@@ -360,7 +374,7 @@ pub fn for_each_record_where(
             }
             continue;
         }
-        for (line, raw) in json_units(&file, &bytes, fmt)? {
+        for (line, raw) in json_units(&file, &bytes, fmt)?.0 {
             if !hit(raw) {
                 continue;
             }
@@ -382,6 +396,10 @@ struct LoadCx {
     skipped: Vec<LoadError>,
     warnings: Vec<String>,
     bar: indicatif::ProgressBar,
+    /// `@odata.count` of the first Graph page that has one.
+    expected: Option<u64>,
+    /// Records in the Graph page and array files read.
+    records: u64,
 }
 
 /// Bytes of a JSON Lines file parsed as one task (a part of the table built on one thread).
@@ -401,13 +419,18 @@ struct Part {
 }
 
 impl LoadCx {
-    fn file(&mut self, file: &Path) -> Result<(), LoadError> {
+    fn file(&mut self, file: &Path, is_last: bool) -> Result<(), LoadError> {
         let fmt = format_of(file).unwrap_or(Format::Json);
         match fmt {
             Format::JsonLines => self.json_lines(file),
             Format::Json => {
                 let bytes = read_utf8(file)?;
-                let units = json_units(file, &bytes, Format::Json)?;
+                let (units, page) = json_units(file, &bytes, Format::Json)?;
+                check_not_partial(file, &page, is_last)?;
+                if let Some(c) = page.count {
+                    self.expected.get_or_insert(c);
+                }
+                self.records += units.len() as u64;
                 self.bar.inc(bytes.len() as u64);
                 let (keys, template, skip) = (&self.keys, &self.builder, self.skip_invalid);
                 let parts: Vec<Part> = units
@@ -906,13 +929,39 @@ fn position(bytes: &[u8], offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// What a saved Graph list page says about the rest of the collection.
+#[derive(Clone, Debug, Default)]
+struct PageInfo {
+    /// `@odata.nextLink`: more pages follow.
+    next_link: Option<String>,
+    /// `@odata.count` (`$count=true`): the size of the whole collection.
+    count: Option<u64>,
+}
+
+/// Records of a JSON file (raw text with its starting line) and, for a Graph page, what it
+/// says about the rest of the collection.
+type Units<'b> = (Vec<(usize, &'b str)>, PageInfo);
+
+/// Fails when the last file of an export is a Graph page with `@odata.nextLink`: the pages
+/// after it were not saved, and a partial export must not pass for the whole tenant.
+fn check_not_partial(file: &Path, page: &PageInfo, is_last: bool) -> Result<(), LoadError> {
+    match &page.next_link {
+        Some(link) if is_last => Err(LoadError {
+            file: file.to_path_buf(),
+            line: 1,
+            column: 1,
+            message: format!(
+                "a partial export: this Graph page has @odata.nextLink ({}) and no page follows it; follow every @odata.nextLink and save each page in the folder (or concatenate their `value` arrays), or export with `Get-MgUser -All`",
+                link.chars().take(120).collect::<String>()
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Splits a JSON file into records (raw text with its starting line). A `.json` file whose first
 /// value is followed by more values is JSON Lines.
-fn json_units<'b>(
-    file: &Path,
-    bytes: &'b [u8],
-    fmt: Format,
-) -> Result<Vec<(usize, &'b str)>, LoadError> {
+fn json_units<'b>(file: &Path, bytes: &'b [u8], fmt: Format) -> Result<Units<'b>, LoadError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         let (line, column) = position(bytes, e.valid_up_to());
         LoadError {
@@ -930,7 +979,7 @@ fn json_units<'b>(
             .collect()
     };
     if fmt == Format::JsonLines {
-        return Ok(lines());
+        return Ok((lines(), PageInfo::default()));
     }
     let syntax = |e: serde_json::Error| LoadError {
         file: file.to_path_buf(),
@@ -960,8 +1009,11 @@ fn json_units<'b>(
     };
     match text.trim_start().as_bytes().first() {
         Some(b'[') => match serde_json::from_str::<Vec<&RawValue>>(text) {
-            Ok(items) => Ok(items.into_iter().map(&mut at).collect()),
-            Err(e) if trailing(&e) => Ok(lines()),
+            Ok(items) => Ok((
+                items.into_iter().map(&mut at).collect(),
+                PageInfo::default(),
+            )),
+            Err(e) if trailing(&e) => Ok((lines(), PageInfo::default())),
             Err(e) => Err(syntax(e)),
         },
         Some(b'{') => {
@@ -969,15 +1021,26 @@ fn json_units<'b>(
             struct Page<'a> {
                 #[serde(borrow)]
                 value: Option<Vec<&'a RawValue>>,
+                #[serde(rename = "@odata.nextLink")]
+                next_link: Option<String>,
+                #[serde(rename = "@odata.count")]
+                count: Option<u64>,
             }
             match serde_json::from_str::<Page<'_>>(text) {
-                Ok(Page { value: Some(items) }) => Ok(items.into_iter().map(&mut at).collect()),
+                Ok(Page {
+                    value: Some(items),
+                    next_link,
+                    count,
+                }) => Ok((
+                    items.into_iter().map(&mut at).collect(),
+                    PageInfo { next_link, count },
+                )),
                 // A single object: the record is the whole text.
-                Ok(Page { value: None }) => {
+                Ok(Page { value: None, .. }) => {
                     let top: &RawValue = serde_json::from_str(text).map_err(syntax)?;
-                    Ok(vec![at(top)])
+                    Ok((vec![at(top)], PageInfo::default()))
                 }
-                Err(e) if trailing(&e) => Ok(lines()),
+                Err(e) if trailing(&e) => Ok((lines(), PageInfo::default())),
                 Err(e) => Err(syntax(e)),
             }
         }
@@ -1976,7 +2039,9 @@ pub fn json_objects(
     what: &str,
 ) -> Result<Vec<(PathBuf, usize, serde_json::Value)>, LoadError> {
     let mut out = Vec::new();
-    for file in files_of(path)? {
+    let files = files_of(path)?;
+    let last = files.len().saturating_sub(1);
+    for (i, file) in files.into_iter().enumerate() {
         let bytes = read_utf8(&file)?;
         let fmt = format_of(&file).unwrap_or(Format::Json);
         if fmt == Format::Csv {
@@ -1987,7 +2052,9 @@ pub fn json_objects(
                 message: format!("{what} must be Graph JSON, not CSV"),
             });
         }
-        for (line, raw) in json_units(&file, &bytes, fmt)? {
+        let (units, page) = json_units(&file, &bytes, fmt)?;
+        check_not_partial(&file, &page, i == last)?;
+        for (line, raw) in units {
             let v: serde_json::Value = serde_json::from_str(raw).map_err(|e| LoadError {
                 file: file.clone(),
                 line: line + e.line().saturating_sub(1),

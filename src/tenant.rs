@@ -64,6 +64,9 @@ pub enum IssueKind {
     MembershipUnknown,
     /// Exported members that are not in the users (or devices) export.
     MembersNotInExport,
+    /// A group's exported `members` stop at a `members@odata.nextLink` (`$expand=members`
+    /// returns at most 20): its snapshot membership is unknown.
+    MembersIncomplete,
     /// The snapshot has no `subscribedSkus.json`.
     NoSubscribedSkus,
     /// A subscribed SKU record could not be read, or its seat counts could not.
@@ -584,8 +587,11 @@ fn group_of(file: &Path, line: usize, v: &Value) -> Result<Group, String> {
         .filter_map(Value::as_str)
         .map(str::to_string)
         .collect();
+    // `$expand=members` returns at most 20 members and a `members@odata.nextLink` for the
+    // rest: such a list is not the membership.
+    let truncated = get_ci(o, "members@odata.nextLink").is_some();
     let members = match get_ci(o, "members") {
-        Some(Value::Array(a)) => Some(a.iter().filter_map(member_of).collect()),
+        Some(Value::Array(a)) if !truncated => Some(a.iter().filter_map(member_of).collect()),
         _ => None,
     };
     Ok(Group {
@@ -741,9 +747,16 @@ impl Tenant {
             }
         };
 
-        let skus = find(dir, "subscribedSkus")?.map(|p| load::json_objects(&p, "subscribed SKUs"));
-        let organization =
-            find(dir, "organization")?.map(|p| load::json_objects(&p, "organization"));
+        // Every file of the snapshot must be readable: licensing computed without its seats or
+        // tenant country would pass for an answer (exit 2, not a warning).
+        let skus = match find(dir, "subscribedSkus")? {
+            None => None,
+            Some(p) => Some(Ok(load::json_objects(&p, "subscribed SKUs")?)),
+        };
+        let organization = match find(dir, "organization")? {
+            None => None,
+            Some(p) => Some(Ok(load::json_objects(&p, "organization")?)),
+        };
         let rules_path = match &opts.licensing_rules {
             Some(p) => Some(p.clone()),
             None => {
@@ -751,10 +764,18 @@ impl Tenant {
                 p.is_file().then_some(p)
             }
         };
-        let licensing_rules = rules_path.map(|p| {
-            let text = std::fs::read_to_string(&p);
-            (p, text)
-        });
+        let licensing_rules = match rules_path {
+            None => None,
+            Some(p) => match std::fs::read_to_string(&p) {
+                Ok(text) => Some((p, Ok(text))),
+                Err(e) => {
+                    return Err(TenantError::Layout {
+                        dir: dir.to_path_buf(),
+                        message: format!("{}: {e}", p.display()),
+                    });
+                }
+            },
+        };
         Ok(Tenant::assemble(Parts {
             dir: dir.to_path_buf(),
             groups_path,
@@ -802,6 +823,7 @@ impl Tenant {
         let mut groups: Vec<Group> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
         let mut no_security = 0usize;
+        let mut no_group_types = 0usize;
         for (file, line, v) in group_objects {
             match group_of(&file, line, &v) {
                 Ok(g) => {
@@ -829,6 +851,21 @@ impl Tenant {
                     if g.security_enabled.is_none() && !g.assigned_licenses.is_empty() {
                         no_security += 1;
                     }
+                    if v.as_object()
+                        .is_some_and(|o| get_ci(o, "members@odata.nextLink").is_some())
+                    {
+                        issues.push(issue(
+                            IssueKind::MembersIncomplete,
+                            Severity::Warning,
+                            Some(&file),
+                            line,
+                            Some(&g.label()),
+                            "`members` stops at members@odata.nextLink ($expand returns at most 20): page GET /groups/{id}/members?$select=id and put every member in `members`; the snapshot membership is taken as unknown".into(),
+                        ));
+                    }
+                    if !g.group_types_exported && g.is_dynamic() {
+                        no_group_types += 1;
+                    }
                     if g.is_dynamic() && g.membership_rule.is_none() {
                         issues.push(issue(IssueKind::DynamicWithoutRule,
                             Severity::Error,
@@ -849,6 +886,16 @@ impl Tenant {
                     format!("group left out: {m}"),
                 )),
             }
+        }
+        if no_group_types > 0 {
+            issues.push(issue(
+                IssueKind::GroupTypesMissing,
+                Severity::Warning,
+                Some(&groups_path),
+                0,
+                None,
+                format!("{no_group_types} group(s) have no `groupTypes` in the export and are taken as dynamic because they have a membershipRule (add groupTypes to $select to be sure)"),
+            ));
         }
         if no_security > 0 {
             issues.push(issue(IssueKind::SecurityEnabledMissing,

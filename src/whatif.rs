@@ -127,6 +127,25 @@ pub fn licence(tenant: &Tenant, sku: &str, disabled: &[String]) -> Result<GroupL
             ));
         }
     };
+    // A licence the tenant has no subscription to would not be processed at all (Entra refuses
+    // the assignment): an error naming what the tenant has, not an issue under a clean report.
+    if let Some(skus) = &tenant.skus {
+        if !skus.iter().any(|s| s.sku_id == sku_id) {
+            let mut have: Vec<String> = skus
+                .iter()
+                .map(|s| tenant.catalog.sku_label(&s.sku_id).to_string())
+                .collect();
+            have.sort();
+            return Err(format!(
+                "the tenant has no subscription to `{sku}` (subscribedSkus: {})",
+                if have.is_empty() {
+                    "none".to_string()
+                } else {
+                    have.join(", ")
+                }
+            ));
+        }
+    }
     let mut plans = Vec::new();
     for d in disabled {
         let p = tenant

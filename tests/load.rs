@@ -68,7 +68,7 @@ fn every_json_shape_loads_the_same() {
         ("array.json", format!("[\n{A},\n{B}\n]")),
         (
             "page.json",
-            format!(r#"{{"@odata.context":"x","value":[{A},{B}],"@odata.nextLink":"y"}}"#),
+            format!(r#"{{"@odata.context":"x","@odata.count":2,"value":[{A},{B}]}}"#),
         ),
         ("lines.json", format!("{A}\n{B}\n")),
         ("bom.jsonl", format!("\u{feff}{A}\n{B}\n")),
@@ -78,6 +78,57 @@ fn every_json_shape_loads_the_same() {
         let l = load(&p, ObjectType::User, &strict()).unwrap_or_else(|e| panic!("{name}: {e}"));
         check_ab(&l.table);
     }
+}
+
+/// A saved Graph page whose `@odata.nextLink` has no following page in the folder is a partial
+/// export (Graph Explorer's first 100 users), and so is a set of pages holding fewer records
+/// than their `@odata.count`: both are errors naming the cause, never a smaller tenant.
+#[test]
+fn partial_graph_exports_are_errors() {
+    let d = dir("partial");
+    let one = write(
+        &d,
+        "first-page.json",
+        &format!(
+            r#"{{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#users","value":[{A}],"@odata.nextLink":"https://graph.microsoft.com/v1.0/users?$skiptoken=X"}}"#
+        ),
+    );
+    let e = load(&one, ObjectType::User, &strict())
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        e.as_deref()
+            .is_some_and(|e| e.contains("partial export") && e.contains("@odata.nextLink")),
+        "{e:?}"
+    );
+    // In a folder, a nextLink is fine when a page follows it, not on the last page.
+    let folder = d.join("pages");
+    std::fs::create_dir_all(&folder).unwrap_or_else(|e| panic!("{e}"));
+    write(
+        &folder,
+        "page-001.json",
+        &format!(r#"{{"value":[{A}],"@odata.nextLink":"n2"}}"#),
+    );
+    write(&folder, "page-002.json", &format!(r#"{{"value":[{B}]}}"#));
+    assert!(load(&folder, ObjectType::User, &strict()).is_ok());
+    write(
+        &folder,
+        "page-002.json",
+        &format!(r#"{{"value":[{B}],"@odata.nextLink":"n3"}}"#),
+    );
+    assert!(load(&folder, ObjectType::User, &strict()).is_err());
+    let counted = write(
+        &d,
+        "counted.json",
+        &format!(r#"{{"@odata.count":3,"value":[{A},{B}]}}"#),
+    );
+    let e = load(&counted, ObjectType::User, &strict())
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        e.as_deref().is_some_and(|e| e.contains("@odata.count 3")),
+        "{e:?}"
+    );
 }
 
 #[test]
