@@ -62,12 +62,7 @@ fn bench(c: &mut Criterion) {
             whatif::run(
                 &tenant,
                 std::slice::from_ref(&change),
-                &WhatIfOptions {
-                    now: now(),
-                    test_group: None,
-                    max_removals: None,
-                    max_data_loss: None,
-                },
+                &WhatIfOptions::new(now()),
             )
             .expect("whatif")
         })

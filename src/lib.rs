@@ -52,6 +52,7 @@ pub mod syntax;
 pub mod synth;
 pub mod table;
 pub mod tenant;
+pub mod trust;
 pub mod vm;
 pub mod whatif;
 

@@ -619,9 +619,17 @@ pub fn reads_plans(g: &Group) -> bool {
 pub fn run(tenant: &Tenant, overlay: &Overlay<'_>, opts: &RecomputeOptions) -> Recomputed {
     let groups = overlay.groups.unwrap_or(&tenant.groups);
     let step = |users: &Table| {
-        let (mut m, issues) = memberships(tenant, groups, users, opts);
+        let (mut m, mut issues) = memberships(tenant, groups, users, opts);
         if let Some(k) = overlay.keep {
             k.apply(&mut m);
+            // A group held to the base (paused by the change) is known when the base is.
+            issues.retain(|i| {
+                i.kind != IssueKind::MembershipUnknown
+                    || !groups
+                        .iter()
+                        .zip(&m.groups)
+                        .any(|(g, gm)| gm.known && i.concerns(g))
+            });
         }
         (m, issues)
     };

@@ -43,8 +43,8 @@ pub struct GroupSummary {
     pub membership_rule: Option<String>,
     /// How the membership was obtained.
     pub processing: Processing,
-    /// Members now.
-    pub members: usize,
+    /// Members now (`null` when unknown: not evaluated and no members exported).
+    pub members: Option<usize>,
     /// Members in the snapshot (`null` when unknown).
     pub snapshot_members: Option<usize>,
     /// Joined since the snapshot.
@@ -270,7 +270,7 @@ impl RecomputeReport {
                 dynamic: g.is_dynamic(),
                 membership_rule: g.membership_rule.clone(),
                 processing: m.processing.clone(),
-                members: m.members.count_ones(),
+                members: m.known.then(|| m.members.count_ones()),
                 snapshot_members: m.snapshot.as_ref().map(crate::bitmap::Bitmap::count_ones),
                 joined: m.joined().count_ones(),
                 left: m.left().count_ones(),
@@ -344,7 +344,7 @@ impl RecomputeReport {
             rows.push(vec![
                 name,
                 processing.into(),
-                g.members.to_string(),
+                g.members.map_or("?".into(), |n| n.to_string()),
                 g.snapshot_members.map_or("?".into(), |n| n.to_string()),
                 if g.snapshot_members.is_some() {
                     g.joined.to_string()
@@ -518,11 +518,11 @@ pub fn write_memberships(
             "displayName": g.display_name,
             "object": m.object,
             "processing": m.processing,
-            "count": m.members.count_ones(),
+            "count": m.known.then(|| m.members.count_ones()),
             "snapshotCount": m.snapshot.as_ref().map(crate::bitmap::Bitmap::count_ones),
             "joined": ids(&m.joined()),
             "left": ids(&m.left()),
-            "members": ids(&m.members),
+            "members": m.known.then(|| ids(&m.members)),
         });
         serde_json::to_writer(&mut *out, &line)?;
         out.write_all(b"\n")?;
@@ -745,10 +745,11 @@ pub fn whatif_text(w: &crate::whatif::WhatIf, limit: usize) -> String {
         if !g.changed {
             name.push_str(" (via assignedPlans)");
         }
+        let count = |n: Option<usize>| n.map_or("?".to_string(), |n| n.to_string());
         rows.push(vec![
             name,
-            g.before.to_string(),
-            g.after.to_string(),
+            count(g.before),
+            count(g.after),
             g.joined.len().to_string(),
             g.left.len().to_string(),
             g.unchanged.to_string(),
@@ -862,19 +863,44 @@ pub fn whatif_text(w: &crate::whatif::WhatIf, limit: usize) -> String {
             "NEEDED AFTER".into(),
             "SHORTFALL".into(),
         ]];
+        // A shortage that exists before the change is shown as such, not as the change's.
+        let short_before = w.skus.iter().any(|s| s.shortfall_before > 0);
+        if short_before {
+            if let Some(h) = rows.first_mut() {
+                h.push("SHORT BEFORE".into());
+            }
+        }
         for s in &w.skus {
-            rows.push(vec![
+            let mut row = vec![
                 s.sku_part_number.clone(),
                 s.assignable.map_or("unlimited".into(), |a| a.to_string()),
                 s.used_before.to_string(),
                 s.used_after.to_string(),
                 s.needed_after.to_string(),
                 s.shortfall.to_string(),
-            ]);
+            ];
+            if short_before {
+                row.push(s.shortfall_before.to_string());
+            }
+            rows.push(row);
         }
-        table(&mut o, &rows, &[false, true, true, true, true, true]);
+        let right = [false, true, true, true, true, true, true];
+        let cols = rows.first().map_or(6, Vec::len);
+        table(&mut o, &rows, right.get(..cols).unwrap_or(&right));
     }
 
+    if !w.trust.trusted {
+        let _ = writeln!(
+            o,
+            "\nTrust\n  ✗ the answer cannot be trusted (exit 4): {} for the groups it rests on",
+            plural(w.trust.undermined_by.len(), "issue")
+        );
+        for i in &w.trust.undermined_by {
+            let _ = writeln!(o, "  {i}");
+        }
+    }
+    // Under an untrusted answer an all-clear is not one: `?` instead of `✓`.
+    let clear = if w.trust.trusted { "✓" } else { "?" };
     let r = &w.risks;
     let _ = writeln!(o, "\nRisks");
     if r.data_loss_users > 0 {
@@ -892,7 +918,7 @@ pub fn whatif_text(w: &crate::whatif::WhatIf, limit: usize) -> String {
     } else {
         let _ = writeln!(
             o,
-            "  ✓ nobody loses a plan that holds data (Exchange, SharePoint/OneDrive, Teams)"
+            "  {clear} nobody loses a plan that holds data (Exchange, SharePoint/OneDrive, Teams)"
         );
     }
     if r.users_losing_every_licence > 0 {
@@ -936,7 +962,7 @@ pub fn whatif_text(w: &crate::whatif::WhatIf, limit: usize) -> String {
         );
     }
     if r.breaches.is_empty() {
-        let _ = writeln!(o, "  ✓ no threshold crossed");
+        let _ = writeln!(o, "  {clear} no threshold crossed");
     } else {
         for b in &r.breaches {
             let _ = writeln!(o, "  ✗ {}: {} (over {})", b.what, b.value, b.limit);

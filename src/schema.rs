@@ -7,7 +7,7 @@
 //! `user.employeehiredate`, `user.objectid`, `device.devicePhysicalIDs`).
 
 /// Whether a rule is about users or devices. A rule names exactly one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ObjectType {
     /// `user.…` rules.

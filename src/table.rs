@@ -1627,6 +1627,43 @@ impl Table {
         }
     }
 
+    /// How many rows have a value in column `key`: a non-null string, boolean or date, a
+    /// non-empty collection, plan list or licence list (for the property coverage check). A
+    /// column no record had, or one the projection left out, counts 0.
+    pub fn rows_with_value(&self, key: ColumnKey) -> usize {
+        match self.column(key) {
+            None => 0,
+            Some(Column::Str(c)) => c.codes.iter().filter(|&&c| c != 0).count(),
+            Some(Column::Bool(b)) => b.valid.count_ones(),
+            Some(Column::Date(d)) => d.valid.count_ones(),
+            Some(Column::List(l)) => l
+                .offsets
+                .windows(2)
+                .filter(|w| matches!(w, [a, b] if b > a))
+                .count(),
+            Some(Column::Plans(p)) => {
+                let nonempty: Vec<bool> = (0..p.sets.len())
+                    .map(|s| p.sets.plans(s).next().is_some())
+                    .collect();
+                p.set_codes
+                    .iter()
+                    .filter(|&&c| nonempty.get(c as usize).copied().unwrap_or(false))
+                    .count()
+            }
+            Some(Column::Licenses(l)) => l
+                .set_codes
+                .iter()
+                .filter(|&&c| l.sets.get(c as usize).is_some_and(|s| !s.is_empty()))
+                .count(),
+        }
+    }
+
+    /// How many rows have a value for the directory extension `name`.
+    pub fn rows_with_extension(&self, name: &str) -> usize {
+        self.extension(name)
+            .map_or(0, |c| c.codes.iter().filter(|&&c| c != 0).count())
+    }
+
     /// The `assignedPlans` column.
     pub fn assigned_plans(&self) -> Option<&PlanColumn> {
         match self.column(ColumnKey::Prop("assignedPlans")) {

@@ -239,10 +239,10 @@ pub struct GroupDiff {
     /// Rule after.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule_after: Option<String>,
-    /// Members before.
-    pub before: usize,
-    /// Members after.
-    pub after: usize,
+    /// Members before (`null` when unknown).
+    pub before: Option<usize>,
+    /// Members after (`null` when unknown).
+    pub after: Option<usize>,
     /// Members in both.
     pub unchanged: usize,
     /// `userPrincipalName`s (or ids) that join.
@@ -278,6 +278,9 @@ pub struct SkuDiff {
     pub needed_after: u64,
     /// `needed_after − assignable` when positive.
     pub shortfall: u64,
+    /// The same before the change (over-consumption that exists already, such as suspended
+    /// units): not the change's doing.
+    pub shortfall_before: u64,
     /// `CountViolation`s before.
     pub count_violations_before: u64,
     /// `CountViolation`s after.
@@ -334,6 +337,45 @@ pub struct WhatIfOptions {
     pub max_removals: Option<Threshold>,
     /// Most users allowed to lose a data plan.
     pub max_data_loss: Option<u64>,
+    /// Most seats a change may leave short, summed over the SKUs it affects (shortage that
+    /// exists before the change does not count).
+    pub max_shortfall: Option<u64>,
+    /// Most licence errors allowed to appear.
+    pub max_new_errors: Option<u64>,
+    /// Differences between the computed before and the snapshot tolerated per group
+    /// ([`crate::trust::baseline_issues`]).
+    pub baseline_tolerance: crate::trust::Tolerance,
+}
+
+impl WhatIfOptions {
+    /// Options with no thresholds and the default baseline tolerance.
+    pub fn new(now: jiff::Timestamp) -> WhatIfOptions {
+        WhatIfOptions {
+            now,
+            test_group: None,
+            max_removals: None,
+            max_data_loss: None,
+            max_shortfall: None,
+            max_new_errors: None,
+            baseline_tolerance: crate::trust::Tolerance::default(),
+        }
+    }
+}
+
+/// Whether the answer can be trusted, and why not (decision D58).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Trust {
+    /// True when no issue undermines a group in [`Trust::scope`]: `whatif` exits 4 otherwise.
+    pub trusted: bool,
+    /// The groups the answer rests on (display names): the changed groups, the groups whose
+    /// membership moves, the groups sharing their SKUs, memberOf groups over them, and rules
+    /// that read `assignedPlans` when licences change.
+    pub scope: Vec<String>,
+    /// The issues that undermine it (also in [`WhatIf::issues`]).
+    pub undermined_by: Vec<TenantIssue>,
+    /// The baseline tolerance used.
+    pub baseline_tolerance: crate::trust::Tolerance,
 }
 
 /// A threshold that was crossed (makes `whatif` exit 3).
@@ -404,7 +446,10 @@ pub struct WhatIf {
     /// clause by clause under the old and the new rule.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub explanations: Vec<Explained>,
-    /// Issues of the snapshot and of both computations.
+    /// Whether the answer can be trusted (exit 4 when not).
+    pub trust: Trust,
+    /// Issues of the snapshot and of both computations, the coverage and baseline checks, and
+    /// the new rules' warnings.
     pub issues: Vec<TenantIssue>,
     /// Milliseconds: before, after, diff.
     pub timings: BTreeMap<String, f64>,
@@ -642,6 +687,79 @@ pub fn run(tenant: &Tenant, changes: &[Change], opts: &WhatIfOptions) -> Result<
     if let Some(t) = &test {
         out.explanations = explain_changes(tenant, &changed_groups, &before, &after, t, opts.now)?;
     }
+    // Trust: coverage of what the groups in scope read (as they are and as they would be),
+    // the baseline of the before side, and the new rules' warnings.
+    let in_scope = scope(tenant, &changed_groups, changes, &before, &after);
+    let mut checks = crate::trust::property_issues(tenant, &tenant.groups, Some(&in_scope));
+    checks.extend(crate::trust::property_issues(
+        tenant,
+        &changed_groups,
+        Some(&in_scope),
+    ));
+    checks.extend(crate::trust::baseline_issues(
+        tenant,
+        &tenant.groups,
+        &before,
+        Some(&in_scope),
+        opts.baseline_tolerance,
+    ));
+    for c in changes {
+        let (Some(rule), Some(g)) = (&c.membership_rule, tenant.groups.get(c.group)) else {
+            continue;
+        };
+        for d in crate::check(rule)
+            .diagnostics
+            .iter()
+            .filter(|d| !d.is_error())
+        {
+            checks.push(TenantIssue::about_group(
+                crate::tenant::IssueKind::RuleWarning,
+                crate::tenant::Severity::Warning,
+                g,
+                format!(
+                    "the new rule: {} {}{}",
+                    d.code.as_str(),
+                    d.message,
+                    d.help
+                        .as_deref()
+                        .map(|h| format!(" ({h})"))
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    for i in checks {
+        if !out.issues.contains(&i) {
+            out.issues.push(i);
+        }
+    }
+    let scoped: Vec<&Group> = in_scope
+        .iter()
+        .filter_map(|&g| tenant.groups.get(g))
+        .collect();
+    let undermined_by: Vec<TenantIssue> = out
+        .issues
+        .iter()
+        .filter(|i| {
+            i.kind.undermines() && (i.object.is_none() || scoped.iter().any(|g| i.concerns(g)))
+        })
+        .cloned()
+        .collect();
+    out.trust = Trust {
+        trusted: undermined_by.is_empty(),
+        scope: scoped
+            .iter()
+            .map(|g| {
+                if g.display_name.is_empty() {
+                    g.id.clone()
+                } else {
+                    g.display_name.clone()
+                }
+            })
+            .collect(),
+        undermined_by,
+        baseline_tolerance: opts.baseline_tolerance,
+    };
     timings.insert("diffMs".to_string(), t2.elapsed().as_secs_f64() * 1e3);
     Ok(WhatIf { timings, ..out })
 }
@@ -757,8 +875,8 @@ fn diff(
             rule_after: rule_changed
                 .then(|| g_after.membership_rule.clone())
                 .flatten(),
-            before: mb.members.count_ones(),
-            after: ma.members.count_ones(),
+            before: mb.known.then(|| mb.members.count_ones()),
+            after: ma.known.then(|| ma.members.count_ones()),
             unchanged: mb.members.count_ones() - left.count_ones(),
             joined: labels(&joined),
             left: labels(&left),
@@ -890,7 +1008,6 @@ fn diff(
             });
         }
     }
-    risks.breaches = breaches;
     risks.feedback_groups = tenant
         .groups
         .iter()
@@ -901,15 +1018,21 @@ fn diff(
 
     // SKUs: every SKU whose seats move, and any short after.
     let mut skus = Vec::new();
+    let mut added_shortfall = 0u64;
     for s in &aa.skus {
         let b = ab.skus.iter().find(|x| x.sku_id == s.sku_id);
         let used_before = b.map_or(0, |b| b.consumed_after);
         let cv_before = b.map_or(0, |b| b.count_violations);
         let needed = s.consumed_after.saturating_add(s.count_violations);
         let shortfall = s.assignable.map_or(0, |a| needed.saturating_sub(a));
-        if used_before == s.consumed_after && cv_before == s.count_violations && shortfall == 0 {
+        let shortfall_before = s.assignable.map_or(0, |a| {
+            used_before.saturating_add(cv_before).saturating_sub(a)
+        });
+        // A SKU the change does not touch is not listed, short of seats or not.
+        if used_before == s.consumed_after && cv_before == s.count_violations {
             continue;
         }
+        added_shortfall += shortfall.saturating_sub(shortfall_before);
         skus.push(SkuDiff {
             sku_id: s.sku_id.clone(),
             sku_part_number: catalog.sku_label(&s.sku_id).to_string(),
@@ -918,11 +1041,32 @@ fn diff(
             used_after: s.consumed_after,
             needed_after: needed,
             shortfall,
+            shortfall_before,
             count_violations_before: cv_before,
             count_violations_after: s.count_violations,
         });
     }
 
+    if let Some(limit) = opts.max_shortfall {
+        if added_shortfall > limit {
+            breaches.push(Breach {
+                what: "seats short after the change (beyond any shortage before it)".into(),
+                value: added_shortfall,
+                limit: format!("--max-shortfall {limit}"),
+            });
+        }
+    }
+    if let Some(limit) = opts.max_new_errors {
+        let n: u64 = risks.new_errors.values().map(|&n| n as u64).sum();
+        if n > limit {
+            breaches.push(Breach {
+                what: "licence errors that appear".into(),
+                value: n,
+                limit: format!("--max-new-errors {limit}"),
+            });
+        }
+    }
+    risks.breaches = breaches;
     let mut issues = tenant.issues.clone();
     for i in before.issues.iter().chain(&after.issues) {
         if !issues.contains(i) {
@@ -954,7 +1098,73 @@ fn diff(
         skus,
         risks,
         explanations: Vec::new(),
+        trust: Trust {
+            trusted: true,
+            scope: Vec::new(),
+            undermined_by: Vec::new(),
+            baseline_tolerance: opts.baseline_tolerance,
+        },
         issues,
         timings: BTreeMap::new(),
     }
+}
+
+/// The groups a what-if's answer rests on (indices): the changed groups, groups whose
+/// membership moves, groups sharing a SKU with a changed group (before or after), memberOf
+/// groups naming a changed group, and, when licences change, rules reading `assignedPlans`.
+fn scope(
+    tenant: &Tenant,
+    changed_groups: &[Group],
+    changes: &[Change],
+    before: &Recomputed,
+    after: &Recomputed,
+) -> Vec<usize> {
+    let changed: BTreeSet<usize> = changes.iter().map(|c| c.group).collect();
+    let skus: BTreeSet<&str> = changed
+        .iter()
+        .flat_map(|&g| {
+            tenant
+                .groups
+                .get(g)
+                .into_iter()
+                .chain(changed_groups.get(g))
+                .flat_map(|g| g.assigned_licenses.iter().map(|l| l.sku_id.as_str()))
+        })
+        .collect();
+    let ids: Vec<&str> = changed
+        .iter()
+        .filter_map(|&g| tenant.groups.get(g).map(|g| g.id.as_str()))
+        .collect();
+    let licensing_moves = !skus.is_empty();
+    (0..tenant.groups.len())
+        .filter(|gi| {
+            let (Some(gb), Some(ga)) = (tenant.groups.get(*gi), changed_groups.get(*gi)) else {
+                return false;
+            };
+            let moved = match (
+                before.memberships.groups.get(*gi),
+                after.memberships.groups.get(*gi),
+            ) {
+                (Some(b), Some(a)) => b.members != a.members || b.known != a.known,
+                _ => false,
+            };
+            let rule = |g: &Group| {
+                g.membership_rule
+                    .as_deref()
+                    .unwrap_or("")
+                    .to_ascii_lowercase()
+            };
+            changed.contains(gi)
+                || moved
+                || gb
+                    .assigned_licenses
+                    .iter()
+                    .chain(&ga.assigned_licenses)
+                    .any(|l| skus.contains(l.sku_id.as_str()))
+                || ids
+                    .iter()
+                    .any(|id| rule(gb).contains(id) || rule(ga).contains(id))
+                || (licensing_moves && (reads_plans(gb) || reads_plans(ga)))
+        })
+        .collect()
 }

@@ -3,7 +3,7 @@
 use dynrule::licensing;
 use dynrule::recompute::{self, RecomputeOptions};
 use dynrule::report::{self, RecomputeReport, Timings};
-use dynrule::tenant::{Severity, Tenant, TenantOptions};
+use dynrule::tenant::{IssueKind, Severity, Tenant, TenantOptions};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,6 +24,23 @@ pub struct RecomputeArgs {
     format: super::Format,
     #[command(flatten)]
     snapshot: SnapshotArgs,
+    #[command(flatten)]
+    trust: TrustArgs,
+}
+
+/// Options of the trust checks (property coverage, the baseline), shared by `recompute` and
+/// `whatif`.
+#[derive(clap::Args)]
+pub struct TrustArgs {
+    /// Differences tolerated per group between the computed membership and what the snapshot
+    /// records (exported members, or users whose licenseAssignmentStates name the group): a
+    /// count, or a percentage of the group (`2%`, the default).
+    #[arg(long, default_value_t = dynrule::trust::Tolerance::default())]
+    pub baseline_tolerance: dynrule::trust::Tolerance,
+    /// Report an untrusted answer as warnings and exit as if it were trusted, instead of exit 4
+    /// (for exploring an incomplete export).
+    #[arg(long)]
+    pub allow_untrusted: bool,
 }
 
 /// Options shared by the commands that read a tenant snapshot.
@@ -84,6 +101,18 @@ pub fn recompute(args: RecomputeArgs) -> ExitCode {
     let (m, a) = (&recomputed.memberships, &recomputed.assignments);
     let mut all = tenant.issues.clone();
     all.extend(recomputed.issues.iter().cloned());
+    all.extend(dynrule::trust::property_issues(
+        &tenant,
+        &tenant.groups,
+        None,
+    ));
+    all.extend(dynrule::trust::baseline_issues(
+        &tenant,
+        &tenant.groups,
+        &recomputed,
+        None,
+        args.trust.baseline_tolerance,
+    ));
     let mut timings = Timings {
         load_ms,
         compile_ms: m.compile_ms,
@@ -142,6 +171,31 @@ pub fn recompute(args: RecomputeArgs) -> ExitCode {
     }
     if report.issues.iter().any(|i| i.severity == Severity::Error) {
         eprintln!("note: some groups could not be processed (see Issues); the rest were");
+    }
+    // Exit 4: a result that passes for the tenant's and is not (D58). Groups kept at their
+    // snapshot (rules dynrule cannot compile) are reported, not untrusted: they say so.
+    let untrusted = report
+        .issues
+        .iter()
+        .filter(|i| {
+            matches!(
+                i.kind,
+                IssueKind::BaselineMismatch
+                    | IssueKind::PropertyNotExported
+                    | IssueKind::PropertyAllNull
+                    | IssueKind::PropertyNotInGraph
+            )
+        })
+        .count();
+    if untrusted > 0 {
+        if args.trust.allow_untrusted {
+            eprintln!(
+                "warning: {untrusted} group result(s) cannot be trusted (see Issues); exit 4 turned off by --allow-untrusted"
+            );
+        } else {
+            eprintln!("{untrusted} group result(s) cannot be trusted (see Issues): exit 4");
+            return ExitCode::from(4);
+        }
     }
     ExitCode::SUCCESS
 }

@@ -54,6 +54,16 @@ pub struct WhatIfArgs {
     /// Exit 3 when more users than this lose a plan that holds data (0: any).
     #[arg(long)]
     max_data_loss: Option<u64>,
+    /// Exit 3 when the change leaves more seats short than this, summed over the SKUs it
+    /// affects (a shortage that exists before the change does not count).
+    #[arg(long)]
+    max_shortfall: Option<u64>,
+    /// Exit 3 when more licence errors than this appear (CountViolation,
+    /// MutuallyExclusiveViolation, …; 0: any).
+    #[arg(long)]
+    max_new_errors: Option<u64>,
+    #[command(flatten)]
+    trust: super::recompute::TrustArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = WhatIfFormat::Text)]
     format: WhatIfFormat,
@@ -208,6 +218,9 @@ pub fn whatif(args: WhatIfArgs) -> ExitCode {
         test_group,
         max_removals: args.max_removals,
         max_data_loss: args.max_data_loss,
+        max_shortfall: args.max_shortfall,
+        max_new_errors: args.max_new_errors,
+        baseline_tolerance: args.trust.baseline_tolerance,
     };
     let result = match whatif::run(&tenant, &changes, &opts) {
         Ok(r) => r,
@@ -236,6 +249,20 @@ pub fn whatif(args: WhatIfArgs) -> ExitCode {
         t.get("diffMs").copied().unwrap_or(0.0),
         super::peak_resident()
     );
+    if !result.trust.trusted {
+        if args.trust.allow_untrusted {
+            eprintln!(
+                "warning: the answer cannot be trusted ({} issue(s) under Trust); exit 4 turned off by --allow-untrusted",
+                result.trust.undermined_by.len()
+            );
+        } else {
+            eprintln!(
+                "the answer cannot be trusted ({} issue(s) under Trust): exit 4",
+                result.trust.undermined_by.len()
+            );
+            return ExitCode::from(4);
+        }
+    }
     if result.risks.breaches.is_empty() {
         ExitCode::SUCCESS
     } else {
