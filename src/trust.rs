@@ -92,9 +92,35 @@ fn reads_of(rule: &str) -> Vec<Read> {
     let opts = crate::program::CompileOptions {
         now: jiff::Timestamp::UNIX_EPOCH,
     };
-    let Ok(p) = crate::program::Program::from_text(rule, &opts) else {
+    match crate::program::Program::from_text(rule, &opts) {
+        Ok(p) => program_reads(&p),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// For `eval`: one message per property that `programs` read and no row of `table` holds,
+/// with the fix (the `$select` to add, or that Graph does not return it).
+pub fn missing_properties(table: &Table, programs: &[crate::program::Program]) -> Vec<String> {
+    if table.is_empty() {
         return Vec::new();
-    };
+    }
+    let reads: BTreeSet<Read> = programs.iter().flat_map(program_reads).collect();
+    reads
+        .into_iter()
+        .filter(|r| r.rows_with_value(table) == 0)
+        .map(|r| {
+            let name = r.name();
+            if NOT_IN_GRAPH.iter().any(|p| p.eq_ignore_ascii_case(&name)) {
+                format!("no record has `{name}`: Microsoft Graph does not return it (only the retired AzureAD module did); rules on it read null")
+            } else {
+                format!("no record has a value for `{name}`: rules on it read null; if the export did not select it, {}", r.fix())
+            }
+        })
+        .collect()
+}
+
+/// What a compiled program reads.
+fn program_reads(p: &crate::program::Program) -> Vec<Read> {
     let mut proj = Projection::default();
     p.add_reads(&mut proj);
     let mut out: Vec<Read> = proj

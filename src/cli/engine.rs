@@ -221,6 +221,7 @@ pub fn eval(args: EvalArgs) -> ExitCode {
     // Compile every rule; invalid ones are reported and left out.
     let mut compiled: Vec<(usize, Program)> = Vec::new();
     let mut errors: Vec<(usize, String)> = Vec::new();
+    let mut warned = 0usize;
     for (i, r) in rules.iter().enumerate() {
         let checked = dynrule::check(&r.text);
         let name = if r.line > 0 {
@@ -230,7 +231,18 @@ pub fn eval(args: EvalArgs) -> ExitCode {
         };
         match (&checked.hir, checked.is_valid()) {
             (Some(hir), true) => match Program::compile(hir, &opts) {
-                Ok(p) => compiled.push((i, p)),
+                Ok(p) => {
+                    // The warnings `check` shows (DR305 `-and`/`-or` without parentheses,
+                    // contradictions…): for one rule in full, for a file as a count.
+                    if !checked.diagnostics.is_empty() {
+                        if args.rules.is_none() {
+                            super::print_text(&r.text, &name, &checked.diagnostics);
+                        } else {
+                            warned += 1;
+                        }
+                    }
+                    compiled.push((i, p));
+                }
                 Err(e) => errors.push((i, e.to_string())),
             },
             _ => {
@@ -243,6 +255,11 @@ pub fn eval(args: EvalArgs) -> ExitCode {
                 errors.push((i, msg));
             }
         }
+    }
+    if warned > 0 {
+        eprintln!(
+            "warning: {warned} rule(s) of {source} have warnings (`dynrule check --jsonl {source}` lists them)"
+        );
     }
     let compile_ms = ms(t_compile);
     let Some((path, object)) = input(&args.users, &args.devices) else {
@@ -295,6 +312,9 @@ pub fn eval(args: EvalArgs) -> ExitCode {
     let load_ms = ms(t_load);
     let table = &loaded.table;
     let programs: Vec<Program> = compiled.iter().map(|(_, p)| p.clone()).collect();
+    for m in dynrule::trust::missing_properties(table, &programs) {
+        eprintln!("warning: {}: {m}", path.display());
+    }
     let t_eval = Instant::now();
     let (members, stats) = dynrule::vm::evaluate_with_stats(&programs, table);
     let eval_ms = ms(t_eval);
