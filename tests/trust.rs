@@ -469,3 +469,93 @@ fn new_rule_warnings_and_money_gates() {
         );
     }
 }
+
+/// For generated snapshots (consistent by construction, so the untouched one is trusted),
+/// removing from every record, or nulling, a property that the changed group's rule reads
+/// never yields a trusted answer.
+#[test]
+fn removing_or_nulling_a_read_property_is_never_trusted() {
+    use dynrule::tenant::{Tenant, TenantOptions};
+    use dynrule::whatif::{self, Change, WhatIfOptions};
+    let now: jiff::Timestamp = NOW.parse().expect("now");
+    let d = dir("props");
+    dynrule::synth::write_snapshot(600, 3, &d).expect("snapshot");
+    let original = std::fs::read_to_string(d.join("users.jsonl")).expect("users");
+    let tenant = Tenant::load(&d, &TenantOptions::default()).expect("load");
+    // Dynamic groups, and the top-level Graph keys their rules (and licensing) read.
+    let mut cases: Vec<(usize, String)> = Vec::new();
+    for (gi, g) in tenant.groups.iter().enumerate() {
+        let Some(rule) = g.membership_rule.as_deref() else {
+            continue;
+        };
+        if !g.is_dynamic() {
+            continue;
+        }
+        let checked = dynrule::check(rule);
+        let Some(object) = checked.object else {
+            continue;
+        };
+        for name in [
+            "department",
+            "accountEnabled",
+            "city",
+            "country",
+            "userType",
+            "jobTitle",
+            "onPremisesExtensionAttributes",
+            "usageLocation",
+            "proxyAddresses",
+        ] {
+            let reads = rule
+                .to_ascii_lowercase()
+                .contains(&name.to_ascii_lowercase())
+                || (name == "onPremisesExtensionAttributes" && rule.contains("extensionAttribute"))
+                || (name == "usageLocation" && !g.assigned_licenses.is_empty());
+            if reads
+                && object == dynrule::schema::ObjectType::User
+                && !cases.iter().any(|(_, n)| n == name)
+            {
+                cases.push((gi, name.to_string()));
+            }
+        }
+    }
+    assert!(cases.len() >= 3, "{cases:?}");
+    let opts = WhatIfOptions::new(now);
+    let change = |gi: usize, t: &Tenant| Change {
+        group: gi,
+        membership_rule: t.groups[gi].membership_rule.clone(),
+        ..Change::default()
+    };
+    let untouched = whatif::run(&tenant, &[change(cases[0].0, &tenant)], &opts).expect("run");
+    assert!(
+        untouched.trust.trusted,
+        "{:?}",
+        untouched.trust.undermined_by
+    );
+    for (gi, name) in &cases {
+        for null in [false, true] {
+            let edited: String = original
+                .lines()
+                .map(|l| {
+                    let mut u: Value = serde_json::from_str(l).expect("json");
+                    let o = u.as_object_mut().expect("object");
+                    if null {
+                        o.insert(name.clone(), Value::Null);
+                    } else {
+                        o.remove(name);
+                    }
+                    u.to_string() + "\n"
+                })
+                .collect();
+            std::fs::write(d.join("users.jsonl"), edited).expect("write");
+            let t = Tenant::load(&d, &TenantOptions::default()).expect("load");
+            let w = whatif::run(&t, &[change(*gi, &t)], &opts).expect("run");
+            assert!(
+                !w.trust.trusted,
+                "{name} {} from every record of {}: trusted",
+                if null { "nulled" } else { "removed" },
+                t.groups[*gi].display_name
+            );
+        }
+    }
+}
