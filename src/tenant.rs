@@ -154,6 +154,25 @@ impl TenantIssue {
         }
     }
 
+    /// An issue at a place: `file` and 1-based `line` (0: not known), about `object`.
+    pub fn at(
+        kind: IssueKind,
+        severity: Severity,
+        file: Option<&Path>,
+        line: usize,
+        object: Option<&str>,
+        message: String,
+    ) -> TenantIssue {
+        TenantIssue {
+            kind,
+            severity,
+            file: file.map(|f| f.display().to_string()),
+            line,
+            object: object.map(str::to_string),
+            message,
+        }
+    }
+
     /// The same issue, about `object`.
     #[must_use]
     pub fn object(self, object: impl Into<String>) -> TenantIssue {
@@ -666,17 +685,7 @@ impl Tenant {
             });
         }
         let mut issues = Vec::new();
-        let issue =
-            |kind, sev, file: Option<&Path>, line, object: Option<&str>, message: String| {
-                TenantIssue {
-                    kind,
-                    severity: sev,
-                    file: file.map(|f| f.display().to_string()),
-                    line,
-                    object: object.map(str::to_string),
-                    message,
-                }
-            };
+        let issue = TenantIssue::at;
         let users_path = find(dir, "users")?.ok_or_else(|| TenantError::Layout {
             dir: dir.to_path_buf(),
             message: "no users export (users.jsonl, users.json, users.csv or users/)".into(),
@@ -808,17 +817,7 @@ impl Tenant {
             licensing_rules,
             mut issues,
         } = parts;
-        let issue =
-            |kind, sev, file: Option<&Path>, line, object: Option<&str>, message: String| {
-                TenantIssue {
-                    kind,
-                    severity: sev,
-                    file: file.map(|f| f.display().to_string()),
-                    line,
-                    object: object.map(str::to_string),
-                    message,
-                }
-            };
+        let issue = TenantIssue::at;
         // Groups: one bad group is reported and left out; the others go on.
         let mut groups: Vec<Group> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();

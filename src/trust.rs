@@ -177,6 +177,7 @@ pub fn property_issues(
     let mut counts: HashMap<Read, usize> = HashMap::new();
     let mut out = Vec::new();
     let all: Vec<usize> = (0..groups.len()).collect();
+    let no_licence_states = tenant.users.rows_with_value(ColumnKey::LicenseStates) == 0;
     for &gi in scope.unwrap_or(&all) {
         let Some(g) = groups.get(gi) else { continue };
         let mut reads = if g.is_dynamic() && !g.is_paused() {
@@ -234,16 +235,11 @@ pub fn property_issues(
                 ));
             }
         }
-        if licence_states && tenant.users.rows_with_value(ColumnKey::LicenseStates) == 0 {
-            let n = *counts
-                .entry(Read::Prop(ObjectType::User, "licenseAssignmentStates"))
-                .or_insert(0);
-            if n == 0 {
-                missing.push((
-                    IssueKind::PropertyNotExported,
-                    "`licenseAssignmentStates` is in no record: Graph returns it only when selected; add `licenseAssignmentStates,assignedLicenses` to `$select` (the baseline check and the snapshot's licence states need it)".to_string(),
-                ));
-            }
+        if licence_states && no_licence_states {
+            missing.push((
+                IssueKind::PropertyNotExported,
+                "`licenseAssignmentStates` is in no record: Graph returns it only when selected; add `licenseAssignmentStates,assignedLicenses` to `$select` (the baseline check and the snapshot's licence states need it)".to_string(),
+            ));
         }
         for (kind, what) in missing {
             out.push(TenantIssue::about_group(
@@ -257,25 +253,18 @@ pub fn property_issues(
     out
 }
 
-/// How many differences between a computed and a recorded membership are tolerated.
+/// A limit given as a count or as a percentage of a group (`--max-removals 5%`,
+/// `--baseline-tolerance 2%`): one type, one parser, for thresholds and tolerances.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase", tag = "kind", content = "value")]
-pub enum Tolerance {
-    /// At most this many users.
+pub enum Limit {
+    /// At most this many.
     Count(u64),
-    /// At most this percentage of the larger of the two memberships.
+    /// At most this percentage of the group it applies to.
     Percent(f64),
 }
 
-impl Default for Tolerance {
-    /// 2%: changes Entra has not processed yet and documented differences (D55) stay below it
-    /// on a fresh export; a missing property or a rule dynrule reads differently does not.
-    fn default() -> Self {
-        Tolerance::Percent(2.0)
-    }
-}
-
-impl std::str::FromStr for Tolerance {
+impl std::str::FromStr for Limit {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let s = s.trim();
@@ -287,20 +276,33 @@ impl std::str::FromStr for Tolerance {
             if !(0.0..=100.0).contains(&v) {
                 return Err(format!("`{s}`: a percentage is between 0 and 100"));
             }
-            return Ok(Tolerance::Percent(v));
+            return Ok(Limit::Percent(v));
         }
         s.parse()
-            .map(Tolerance::Count)
-            .map_err(|_| format!("`{s}` is neither a count nor a percentage like 2%"))
+            .map(Limit::Count)
+            .map_err(|_| format!("`{s}` is neither a count nor a percentage like 5%"))
     }
 }
 
-impl std::fmt::Display for Tolerance {
+impl std::fmt::Display for Limit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Tolerance::Count(n) => write!(f, "{n}"),
-            Tolerance::Percent(p) => write!(f, "{p}%"),
+            Limit::Count(n) => write!(f, "{n}"),
+            Limit::Percent(p) => write!(f, "{p}%"),
         }
+    }
+}
+
+/// How many differences between a computed and a recorded membership are tolerated: a count,
+/// or a percentage of the larger of the two memberships.
+pub type Tolerance = Limit;
+
+impl Default for Limit {
+    /// The baseline tolerance, 2%: changes Entra has not processed yet and documented
+    /// differences (D55) stay below it on a fresh export; a missing property or a rule dynrule
+    /// reads differently does not.
+    fn default() -> Self {
+        Limit::Percent(2.0)
     }
 }
 

@@ -287,44 +287,8 @@ pub struct SkuDiff {
     pub count_violations_after: u64,
 }
 
-/// A threshold from `--max-removals`: a count or a percentage of a group's members.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase", tag = "kind", content = "value")]
-pub enum Threshold {
-    /// At most this many.
-    Count(u64),
-    /// At most this percentage of the group's members before.
-    Percent(f64),
-}
-
-impl std::str::FromStr for Threshold {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        if let Some(p) = s.strip_suffix('%') {
-            let v: f64 = p
-                .trim()
-                .parse()
-                .map_err(|_| format!("`{s}` is not a percentage"))?;
-            if !(0.0..=100.0).contains(&v) {
-                return Err(format!("`{s}`: a percentage is between 0 and 100"));
-            }
-            return Ok(Threshold::Percent(v));
-        }
-        s.parse()
-            .map(Threshold::Count)
-            .map_err(|_| format!("`{s}` is neither a count nor a percentage like 5%"))
-    }
-}
-
-impl std::fmt::Display for Threshold {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Threshold::Count(n) => write!(f, "{n}"),
-            Threshold::Percent(p) => write!(f, "{p}%"),
-        }
-    }
-}
+/// A threshold from `--max-removals`: a count or a percentage of a group's members before.
+pub type Threshold = crate::trust::Limit;
 
 /// Options for [`run`].
 #[derive(Clone, Debug)]
