@@ -31,7 +31,10 @@ use std::hash::BuildHasher as _;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+mod agree;
 mod scan;
+
+pub use agree::{check_record_paths, differential};
 
 /// A bad record or file: where, and what.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -267,20 +270,24 @@ fn duplicate_ids(t: &Table) -> Option<String> {
 /// location (for `explain`, which runs the reference oracle on the raw record), until `f`
 /// returns false. Only records whose text contains `needle` (ASCII case-insensitively; pass
 /// `""` for all) are parsed, and JSON Lines files are streamed, so finding one user in a
-/// multi-gigabyte export takes one pass and little memory. Unreadable records are passed over
-/// (`load` reports them).
+/// multi-gigabyte export takes one pass and little memory. Each record is first read as
+/// [`load`] reads it (the same record paths), and one `load` would reject — malformed JSON, a
+/// wrong type, a key given twice (D62) — reaches `f` as its error, so the oracle never answers
+/// for a record the engine does not hold.
 ///
 /// Errors: unreadable files, malformed JSON or CSV structure.
 pub fn for_each_record(
     path: &Path,
     object: ObjectType,
+    projection: Option<&Projection>,
     needle: &str,
-    f: impl FnMut(&serde_json::Value, &Path, usize) -> bool,
+    f: impl FnMut(Result<&serde_json::Value, LoadError>, &Path, usize) -> bool,
 ) -> Result<(), LoadError> {
     let needle = needle.to_ascii_lowercase();
     for_each_record_where(
         path,
         object,
+        projection,
         |raw| needle.is_empty() || raw.to_ascii_lowercase().contains(&needle),
         f,
     )
@@ -312,8 +319,13 @@ pub fn records_by_id(
     for_each_record_where(
         path,
         object,
+        None,
         |raw| ac.is_match(raw),
         |v, _, _| {
+            // A record the load rejects is in no group: it has nothing to explain.
+            let Ok(v) = v else {
+                return true;
+            };
             if let Some(id) = v
                 .as_object()
                 .and_then(|o| crate::oracle::get_ci(o, "id"))
@@ -330,35 +342,56 @@ pub fn records_by_id(
     Ok(out)
 }
 
-/// Calls `f` on every record whose raw text passes `hit`, until `f` returns false.
+/// Calls `f` on every record whose raw text passes `hit`, until `f` returns false: with the
+/// record as a JSON object, or with the error [`load`] with `projection` would report for it.
 ///
 /// Errors: unreadable files.
 pub fn for_each_record_where(
     path: &Path,
     object: ObjectType,
+    projection: Option<&Projection>,
     hit: impl Fn(&str) -> bool,
-    mut f: impl FnMut(&serde_json::Value, &Path, usize) -> bool,
+    mut f: impl FnMut(Result<&serde_json::Value, LoadError>, &Path, usize) -> bool,
 ) -> Result<(), LoadError> {
-    let keys = KeyMap::new(object, None);
+    let keys = KeyMap::new(object, projection);
+    let read = |raw: &str, file: &Path, line: usize| record_value(&keys, raw, file, line);
     for file in files_of(path)? {
         let fmt = format_of(&file).unwrap_or(Format::Json);
         if fmt == Format::JsonLines {
             use std::io::BufRead;
             let reader =
                 std::io::BufReader::new(std::fs::File::open(&file).map_err(|e| io_err(&file, &e))?);
-            for (i, line) in reader.lines().enumerate() {
+            for (i, line) in reader.split(b'\n').enumerate() {
                 let line = line.map_err(|e| LoadError {
                     line: i + 1,
                     ..io_err(&file, &e)
                 })?;
+                // A line that is not UTF-8 is a malformed record, as `load` has it.
+                let line = match String::from_utf8(line) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        if !hit(&String::from_utf8_lossy(e.as_bytes())) {
+                            continue;
+                        }
+                        let err = LoadError {
+                            file: file.clone(),
+                            line: i + 1,
+                            column: e.utf8_error().valid_up_to() + 1,
+                            message: "invalid UTF-8".to_string(),
+                        };
+                        if !f(Err(err), &file, i + 1) {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                };
                 let line = line.trim_start_matches('\u{feff}');
-                if !hit(line) {
+                if !hit(line) || line.trim().is_empty() {
                     continue;
                 }
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
-                    if !f(&v, &file, i + 1) {
-                        return Ok(());
-                    }
+                let v = read(line, &file, i + 1);
+                if !f(v.as_ref().map_err(Clone::clone), &file, i + 1) {
+                    return Ok(());
                 }
             }
             continue;
@@ -366,10 +399,20 @@ pub fn for_each_record_where(
         let bytes = read_utf8(&file)?;
         if fmt == Format::Csv {
             for (line, v) in csv_values(&file, &bytes, &keys)? {
-                if let Ok(v) = v {
-                    if hit(&v.to_string()) && !f(&v, &file, line) {
-                        return Ok(());
-                    }
+                let v = v.and_then(|v| {
+                    RecordSeed { keys: &keys }
+                        .deserialize(&v)
+                        .map_err(|e| LoadError {
+                            file: file.clone(),
+                            line,
+                            column: 0,
+                            message: e.to_string(),
+                        })?;
+                    Ok(v)
+                });
+                let text = v.as_ref().map(ToString::to_string).unwrap_or_default();
+                if hit(&text) && !f(v.as_ref().map_err(Clone::clone), &file, line) {
+                    return Ok(());
                 }
             }
             continue;
@@ -378,14 +421,32 @@ pub fn for_each_record_where(
             if !hit(raw) {
                 continue;
             }
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(raw) {
-                if !f(&v, &file, line) {
-                    return Ok(());
-                }
+            let v = read(raw, &file, line);
+            if !f(v.as_ref().map_err(Clone::clone), &file, line) {
+                return Ok(());
             }
         }
     }
     Ok(())
+}
+
+/// One JSON record as `load` reads it (through the serde record path, which rejects what the
+/// load rejects), then as a JSON object for the oracle.
+///
+/// Errors: the error `load` reports for the record.
+fn record_value(
+    keys: &KeyMap,
+    raw: &str,
+    file: &Path,
+    line: usize,
+) -> Result<serde_json::Value, LoadError> {
+    parse_record(keys, raw.as_bytes(), file, line)?;
+    serde_json::from_str::<serde_json::Value>(raw).map_err(|e| LoadError {
+        file: file.to_path_buf(),
+        line,
+        column: e.column(),
+        message: e.to_string(),
+    })
 }
 
 struct LoadCx {
@@ -561,6 +622,9 @@ impl LoadCx {
     }
 }
 
+/// UTF-8's byte-order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// Reads a file in chunks that end at a line end (or the file's end).
 struct ChunkReader<'a> {
     file: std::fs::File,
@@ -640,73 +704,6 @@ impl ChunkReader<'_> {
         }
         Ok(Some(buf))
     }
-}
-
-/// Reads one JSON record with both record paths — the byte scanner and the serde visitors —
-/// with and without a projection, and says whether they agree: the scanner may decline a
-/// record (serde then decides), but whatever it reads must equal what serde reads. For the
-/// `load` fuzz target (arbitrary bytes) and tests.
-///
-/// Errors: a description of the first disagreement.
-#[doc(hidden)]
-pub fn check_record_paths(text: &[u8], object: ObjectType) -> Result<(), String> {
-    let Ok(text) = std::str::from_utf8(text) else {
-        return Ok(());
-    };
-    let mut projection = Projection::default();
-    let layout = Layout::new(object);
-    // Every other column: a projection that splits nested objects and plain keys alike.
-    for (i, (key, _)) in layout.columns.iter().enumerate() {
-        if i % 2 == 0 || *key == ColumnKey::Prop("objectId") {
-            projection.columns.insert(*key);
-        }
-    }
-    record_paths_agree(text, object, &[None, Some(projection)]).map(|_| ())
-}
-
-/// [`check_record_paths`] over the given projections: each one-line and multi-line, and each
-/// twice through one scanner (the second read goes through the key caches the first filled).
-/// Returns how many of those reads the scanner made (the rest it declined).
-///
-/// Errors: a description of the first disagreement.
-fn record_paths_agree(
-    text: &str,
-    object: ObjectType,
-    projections: &[Option<Projection>],
-) -> Result<usize, String> {
-    let mut read = 0;
-    for projection in projections {
-        let keys = KeyMap::new(object, projection.as_ref());
-        for single_line in [true, false] {
-            let mut s = scan::Scanner::new(text, single_line);
-            for _ in 0..2 {
-                s.reset(text, 0);
-                let mut rec = Record {
-                    cells: vec![Cell::Null; keys.layout_len],
-                    extensions: Vec::new(),
-                };
-                let mut primary = vec![false; keys.layout_len];
-                let fast = scan::record(&keys, &mut s, &mut rec, &mut primary).is_ok()
-                    && s.at_line_end()
-                    && s.i >= text.trim_end().len();
-                if !fast {
-                    continue;
-                }
-                read += 1;
-                match parse_record(&keys, text.as_bytes(), Path::new("-"), 1) {
-                    Ok(slow) if slow == rec => {}
-                    Ok(slow) => {
-                        return Err(format!(
-                            "the scanner read {rec:?}, serde {slow:?} (projected: {})",
-                            projection.is_some()
-                        ));
-                    }
-                    Err(e) => return Err(format!("the scanner read a record serde rejects: {e}")),
-                }
-            }
-        }
-    }
-    Ok(read)
 }
 
 /// What a part parses.
@@ -800,11 +797,17 @@ impl<'k> PartParser<'k, '_> {
                 _ => {}
             }
             line += 1;
+            // A byte-order mark opening a line (files joined with `cat`, each saved by
+            // PowerShell with one) is not part of the record (D62).
+            if rest.get(blank..).is_some_and(|r| r.starts_with(BOM)) {
+                pos += blank + BOM.len();
+            }
             s.reset(text, pos);
             if self.fast(&mut s, &mut rec, &mut primary) {
                 pos = s.i + 1;
                 continue;
             }
+            let rest = chunk.get(pos..).unwrap_or(&[]);
             let end = memchr::memchr(b'\n', rest).map_or(chunk.len(), |k| pos + k);
             let text = chunk.get(pos..end).unwrap_or(&[]);
             pos = end + 1;
@@ -827,6 +830,7 @@ impl<'k> PartParser<'k, '_> {
         let mut s = scan::Scanner::new("", true);
         for bytes in chunk.split(|&c| c == b'\n') {
             line += 1;
+            let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
@@ -1106,13 +1110,17 @@ enum Target {
     Licenses(usize),
 }
 
-/// Graph key (lower case) → where its value goes.
+/// Graph key (lower case, and Graph's own spelling) → where its value goes, with the key's
+/// *slot*: one number per key ignoring ASCII case, so a record that holds a key twice (`department`
+/// and `Department`, or `department` twice) is caught by either record path (D62).
 struct KeyMap {
     /// Directory extensions kept (lower case); `None`: all.
     extensions: Option<std::collections::HashSet<String>>,
     layout_len: usize,
     id_col: usize,
-    map: hashbrown::HashMap<String, Target>,
+    map: hashbrown::HashMap<String, (u16, Target)>,
+    /// How many slots there are.
+    slots: usize,
 }
 
 impl KeyMap {
@@ -1239,17 +1247,70 @@ impl KeyMap {
                 }
             });
         }
+        let mut lower: Vec<String> = map.keys().map(|k| k.to_ascii_lowercase()).collect();
+        lower.sort_unstable();
+        lower.dedup();
+        let map = map
+            .into_iter()
+            .map(|(k, t)| {
+                let slot = lower
+                    .binary_search(&k.to_ascii_lowercase())
+                    .map_or(0, |i| u16::try_from(i).unwrap_or(u16::MAX));
+                (k, (slot, t))
+            })
+            .collect();
         KeyMap {
             extensions: projection.map(|p| p.extensions.clone()),
             layout_len: layout.len(),
             id_col: layout.position(ColumnKey::Prop("objectId")).unwrap_or(0),
             map,
+            slots: lower.len(),
         }
+    }
+
+    /// A record's "seen" set of slots, all clear.
+    fn seen_set(&self) -> Vec<u64> {
+        vec![0; self.slots / 64 + 1]
+    }
+}
+
+/// Marks `slot` in `seen`; false when it was already marked (the record repeats a key).
+#[inline]
+fn first_sight(seen: &mut [u64], slot: u16) -> bool {
+    let (word, bit) = (usize::from(slot) / 64, 1u64 << (slot % 64));
+    match seen.get_mut(word) {
+        Some(w) if *w & bit != 0 => false,
+        Some(w) => {
+            *w |= bit;
+            true
+        }
+        None => true,
+    }
+}
+
+/// The error for a key a record (or one of its objects) holds twice, ignoring case (D62).
+fn repeated_key(key: &str) -> String {
+    format!(
+        "the key `{key}` appears twice in one object (keys match ignoring case; Graph writes each once, so the record is malformed): keep one"
+    )
+}
+
+impl KeyMap {
+    /// Whether `key` is a directory extension this load keeps (`key` as written).
+    fn keeps_extension(&self, key: &str) -> bool {
+        key.len() > 10
+            && key
+                .get(..10)
+                .is_some_and(|p| p.eq_ignore_ascii_case("extension_"))
+            && self
+                .extensions
+                .as_ref()
+                .is_none_or(|e| e.contains(&key.to_ascii_lowercase()))
     }
 
     /// The target of a key: its exact spelling first (Graph's camelCase is in the map), then
     /// lower-cased (PascalCase exports), without allocating for short keys.
-    fn get(&self, key: &str) -> Option<&Target> {
+    fn get(&self, key: &str) -> Option<&(u16, Target)> {
         if let Some(t) = self.map.get(key) {
             return Some(t);
         }
@@ -1296,9 +1357,21 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
         };
         // Which cells hold a value from their Graph key (which a fallback must not replace).
         let mut primary = vec![false; self.keys.layout_len];
+        let mut seen = self.keys.seen_set();
         while let Some(key) = m.next_key::<Text<'de>>()? {
             let key = key.0;
-            match self.keys.get(&key) {
+            if key == NUMBER_TOKEN {
+                return Err(de::Error::custom(
+                    "a record must be an object, not a number",
+                ));
+            }
+            let entry = self.keys.get(&key);
+            if let Some((slot, _)) = entry {
+                if !first_sight(&mut seen, *slot) {
+                    return Err(de::Error::custom(repeated_key(&key)));
+                }
+            }
+            match entry.map(|e| &e.1) {
                 Some(Target::Scalar {
                     col,
                     kind,
@@ -1339,18 +1412,13 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
                     let cell = m.next_value_seed(LicensesSeed { name: &key })?;
                     set(&mut rec, &mut primary, *col, cell, true);
                 }
-                None if key.len() > 10
-                    && key
-                        .get(..10)
-                        .is_some_and(|p| p.eq_ignore_ascii_case("extension_"))
-                    && self
-                        .keys
-                        .extensions
-                        .as_ref()
-                        .is_none_or(|e| e.contains(&key.to_ascii_lowercase())) =>
-                {
+                None if self.keys.keeps_extension(&key) => {
+                    let name = key.to_ascii_lowercase();
+                    if rec.extensions.iter().any(|(k, _)| *k == name) {
+                        return Err(de::Error::custom(repeated_key(&key)));
+                    }
                     let v = m.next_value_seed(LooseSeed)?;
-                    rec.extensions.push((key.to_ascii_lowercase(), v));
+                    rec.extensions.push((name, v));
                 }
                 None => {
                     m.next_value::<IgnoredAny>()?;
@@ -1546,13 +1614,35 @@ impl<'de> Visitor<'de> for CellSeed<'_> {
             return Err(self.wrong("an array"));
         }
         let mut out = Vec::new();
-        while let Some(v) = s.next_element_seed(LooseSeed)? {
+        while let Some(v) = s.next_element_seed(ElementSeed { name: self.name })? {
             out.push(v);
         }
         Ok(Cell::List(out))
     }
-    fn visit_map<A: MapAccess<'de>>(self, _m: A) -> Result<Cell<'de>, A::Error> {
-        Err(self.wrong("an object"))
+    fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<Cell<'de>, A::Error> {
+        match number_text(m)? {
+            Some(text) => self.number(text),
+            None => Err(self.wrong("an object")),
+        }
+    }
+}
+
+/// serde_json (with `arbitrary_precision`) hands a number that does not fit `u64`/`i64`
+/// (`1e2`, `10.0`, `2e400`, `123456789012345678901234`) to `visit_map` as a one-entry map
+/// under this key, with the number's JSON text as its value.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+/// The JSON text of a number given as a map (see [`NUMBER_TOKEN`]), or `None` for a real
+/// object (whose entries are then left unread: the caller rejects or ignores the object).
+fn number_text<'de, A: MapAccess<'de>>(mut m: A) -> Result<Option<String>, A::Error> {
+    match m.next_key::<Text<'de>>()? {
+        Some(k) if k.0 == NUMBER_TOKEN => Ok(Some(m.next_value::<String>()?)),
+        Some(_) => {
+            m.next_value::<IgnoredAny>()?;
+            while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        None => Ok(None),
     }
 }
 
@@ -1628,9 +1718,74 @@ impl<'de> Visitor<'de> for LooseSeed {
         while s.next_element::<IgnoredAny>()?.is_some() {}
         Ok(None)
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-        while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<Self::Value, A::Error> {
+        Ok(number_text(m)?.map(Cow::Owned))
+    }
+}
+
+/// One element of a string collection (`proxyAddresses`, `otherMails`, `disabledPlans`): a
+/// string, or a number or boolean as its JSON text; null is a null element. An array or
+/// object is an error, as it is for a single-valued property (D31).
+struct ElementSeed<'n> {
+    name: &'n str,
+}
+
+impl<'de> DeserializeSeed<'de> for ElementSeed<'_> {
+    type Value = Option<Cow<'de, str>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl ElementSeed<'_> {
+    fn wrong<E: de::Error>(&self, found: &str) -> E {
+        E::custom(format!(
+            "`{}` must be an array of strings, not an array holding {found}",
+            self.name
+        ))
+    }
+}
+
+impl<'de> Visitor<'de> for ElementSeed<'_> {
+    type Value = Option<Cow<'de, str>>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a string in `{}`", self.name)
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v.to_string())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v)))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v.to_string())))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v.to_string())))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v.to_string())))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v.to_string())))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(None)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, _s: A) -> Result<Self::Value, A::Error> {
+        Err(self.wrong("an array"))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<Self::Value, A::Error> {
+        match number_text(m)? {
+            Some(text) => Ok(Some(Cow::Owned(text))),
+            None => Err(self.wrong("an object")),
+        }
     }
 }
 
@@ -1655,14 +1810,22 @@ impl<'de> Visitor<'de> for NestedSeed<'_> {
         Ok(Vec::new())
     }
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-        let mut out = Vec::new();
+        let mut out: Vec<(usize, Cell<'de>)> = Vec::new();
         while let Some(k) = m.next_key::<Text<'de>>()? {
+            if k.0 == NUMBER_TOKEN {
+                return Err(de::Error::custom(
+                    "`onPremisesExtensionAttributes` must be an object, not a number",
+                ));
+            }
             let col = self
                 .inner
                 .get(k.0.as_ref())
                 .or_else(|| self.inner.get(&k.0.to_ascii_lowercase()));
             match col {
                 Some(&col) => {
+                    if out.iter().any(|(c, _)| *c == col) {
+                        return Err(de::Error::custom(repeated_key(&k.0)));
+                    }
                     let cell = m.next_value_seed(CellSeed {
                         kind: Kind::Str,
                         name: &k.0,
@@ -1697,8 +1860,17 @@ impl<'de> Visitor<'de> for IdSeed {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Cell<'de>, A::Error> {
         let mut id = Cell::Null;
+        let mut seen = false;
         while let Some(k) = m.next_key::<Text<'de>>()? {
+            if k.0 == NUMBER_TOKEN {
+                return Err(de::Error::custom(
+                    "a directory object must be {\"id\": …} or an id, not a number",
+                ));
+            }
             if k.0.eq_ignore_ascii_case("id") {
+                if std::mem::replace(&mut seen, true) {
+                    return Err(de::Error::custom(repeated_key(&k.0)));
+                }
                 id = m.next_value_seed(LooseSeed)?.map_or(Cell::Null, Cell::Str);
             } else {
                 m.next_value::<IgnoredAny>()?;
@@ -1753,6 +1925,18 @@ impl<'de> Visitor<'de> for PlansSeed {
 
 struct PlanSeed;
 
+/// The fields of an `assignedPlan` object the load reads, in [`PlanSeed`]'s order.
+const PLAN_FIELDS: [&str; 3] = ["servicePlanId", "service", "capabilityStatus"];
+
+/// The fields of an `assignedLicense` or `licenseAssignmentState` the load reads.
+const LICENSE_FIELDS: [&str; 5] = [
+    "skuId",
+    "disabledPlans",
+    "assignedByGroup",
+    "state",
+    "error",
+];
+
 impl<'de> Visitor<'de> for PlanSeed {
     type Value = [Option<Cow<'de, str>>; 3];
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1760,10 +1944,22 @@ impl<'de> Visitor<'de> for PlanSeed {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
         let mut out: [Option<Cow<'de, str>>; 3] = [None, None, None];
+        let mut seen = 0u8;
         while let Some(k) = m.next_key::<Text<'de>>()? {
-            let slot = ["servicePlanId", "service", "capabilityStatus"]
+            if k.0 == NUMBER_TOKEN {
+                return Err(de::Error::custom(
+                    "an `assignedPlans` entry must be an object, not a number",
+                ));
+            }
+            let slot = PLAN_FIELDS
                 .iter()
                 .position(|f| f.eq_ignore_ascii_case(&k.0));
+            if let Some(i) = slot {
+                if seen & (1 << i) != 0 {
+                    return Err(de::Error::custom(repeated_key(&k.0)));
+                }
+                seen |= 1 << i;
+            }
             match slot.and_then(|i| out.get_mut(i)) {
                 Some(s) => *s = m.next_value_seed(LooseSeed)?,
                 None => {
@@ -1821,8 +2017,23 @@ impl<'de> Visitor<'de> for LicenseSeed {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
         let mut out = LicenseCell::default();
+        let mut seen = 0u8;
         while let Some(k) = m.next_key::<Text<'de>>()? {
+            if k.0 == NUMBER_TOKEN {
+                return Err(de::Error::custom(
+                    "a licence entry must be an object, not a number",
+                ));
+            }
             let k = k.0;
+            if let Some(i) = LICENSE_FIELDS
+                .iter()
+                .position(|f| f.eq_ignore_ascii_case(&k))
+            {
+                if seen & (1 << i) != 0 {
+                    return Err(de::Error::custom(repeated_key(&k)));
+                }
+                seen |= 1 << i;
+            }
             if k.eq_ignore_ascii_case("skuId") {
                 out.sku_id = m.next_value_seed(LooseSeed)?;
             } else if k.eq_ignore_ascii_case("disabledPlans") {
@@ -1901,7 +2112,7 @@ fn csv_key(header: &str, keys: &KeyMap) -> Option<String> {
         .cloned()
         .or_else(|| {
             // Nested keys (extensionAttributeN) are read by their property name.
-            keys.map.values().find_map(|t| match t {
+            keys.map.values().find_map(|(_, t)| match t {
                 Target::Nested(m) => m.keys().find(|k| norm_header(k) == n).cloned(),
                 _ => None,
             })
@@ -1933,7 +2144,7 @@ fn csv_values(file: &Path, bytes: &[u8], keys: &KeyMap) -> Result<Vec<CsvRow>, L
         .map(|h| {
             csv_key(h, keys).map(|k| {
                 let list = matches!(
-                    keys.get(&k),
+                    keys.get(&k).map(|e| &e.1),
                     Some(
                         Target::Scalar {
                             kind: Kind::List,

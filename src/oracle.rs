@@ -317,7 +317,10 @@ impl<'a> Eval<'a> {
     fn strings(&self, p: &Property) -> Vec<Option<String>> {
         match read_graph(self.obj, p) {
             Some(Value::Array(a)) => a.iter().map(|v| text_of(Some(v))).collect(),
-            Some(Value::String(s)) => vec![Some(s.clone())],
+            // A lone scalar is one element, as its JSON text (D31).
+            Some(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => {
+                vec![text_of(Some(v))]
+            }
             _ => Vec::new(),
         }
     }
@@ -335,6 +338,10 @@ impl<'a> Eval<'a> {
             Attr::Prop(p) => p.ty,
             _ => PropType::String,
         };
+        // A blank boolean or date is null, as the load reads it (D31, D62).
+        let raw = raw.filter(|v| {
+            !(matches!(ty, PropType::Bool | PropType::DateTime) && v.trim().is_empty())
+        });
         let positive = match (&c.test, raw.as_deref()) {
             (Test::IsNull, v) => v.is_none(),
             (_, None) => false,

@@ -73,7 +73,11 @@ fn narrowed_rule_removes_users_who_lose_exchange() {
         lost.iter().all(|u| u["losesEveryLicence"] == false),
         "EMS stays"
     );
-    insta::assert_json_snapshot!("narrowed_json", v);
+    // Through serde_json: with `arbitrary_precision`, insta cannot serialize a `Value`'s numbers.
+    insta::assert_snapshot!(
+        "narrowed_json",
+        serde_json::to_string_pretty(&v).expect("json")
+    );
     let (code, t) = text(&args);
     assert_eq!(code, 0);
     insta::assert_snapshot!("narrowed_text", t);

@@ -1,35 +1,23 @@
-//! Differential fuzzing from raw bytes: the input is a rule, a newline, then users as JSON
-//! Lines. When the rule is valid and the users load, the columnar engine (table → Program → VM)
-//! must select exactly the users the reference oracle selects. Neither may panic on anything.
+//! Differential fuzzing from raw bytes: the input is a rule, a newline, then users (or devices)
+//! as JSON Lines bytes, which need not be valid UTF-8 or JSON. The lines go through the same
+//! load path as `eval` (chunk parser, byte scanner, serde visitors; with the rule's projection
+//! and without) and the same record check as `explain`; both must accept the same lines, and
+//! the columnar engine must select exactly the records the reference oracle selects
+//! (`dynrule::load::differential`). Nothing may panic.
 #![no_main]
 
-use dynrule::oracle::{self, Context};
-use dynrule::program::{CompileOptions, Program};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let text = String::from_utf8_lossy(data);
-    let (rule, users) = text.split_once('\n').unwrap_or((&text, ""));
-    let checked = dynrule::check(rule);
-    let Some(hir) = checked.hir.as_ref().filter(|_| checked.is_valid()) else {
-        return;
+    let (rule, users) = match data.iter().position(|&c| c == b'\n') {
+        Some(i) => (data.get(..i).unwrap_or(&[]), data.get(i + 1..).unwrap_or(&[])),
+        None => (data, &[][..]),
     };
-    let values: Vec<serde_json::Value> = users
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    let Ok(table) = dynrule::load::table_from_values(&values, hir.object) else {
+    let Ok(rule) = std::str::from_utf8(rule) else {
         return;
     };
     let now = jiff::Timestamp::from_second(1_795_000_000).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    let Ok(program) = Program::compile(hir, &CompileOptions { now }) else {
-        return;
-    };
-    let members = dynrule::vm::evaluate(std::slice::from_ref(&program), &table);
-    let cx = Context::at(now);
-    for (row, v) in values.iter().enumerate() {
-        let want = oracle::evaluate(hir, v, &cx);
-        let got = members.first().is_some_and(|m| m.get(row));
-        assert_eq!(got, want, "rule {rule:?} on {v}");
+    if let Err(e) = dynrule::load::differential(rule, users, now) {
+        panic!("{e}");
     }
 });

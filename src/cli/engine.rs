@@ -460,22 +460,45 @@ pub fn explain(args: ExplainArgs) -> ExitCode {
         ObjectType::User => &["id", "userPrincipalName"],
         ObjectType::Device => &["id", "deviceId", "displayName"],
     };
+    // Records are checked as `eval` of this rule loads them: what it reads, plus the keys.
+    let now = args.now.unwrap_or_else(jiff::Timestamp::now);
+    let mut projection = dynrule::table::Projection::default();
+    if let Ok(p) = Program::compile(hir, &CompileOptions { now }) {
+        p.add_reads(&mut projection);
+    }
+    for name in ["objectId", "userPrincipalName", "displayName", "deviceId"] {
+        projection
+            .columns
+            .insert(dynrule::table::ColumnKey::Prop(name));
+    }
     let mut found: Option<(serde_json::Value, String)> = None;
+    let mut malformed: Option<load::LoadError> = None;
     // First only the records whose text contains the key; then, if that finds nothing (the key
     // written with JSON escapes), every record.
     for needle in [args.user.as_str(), ""] {
-        let res = load::for_each_record(path, object, needle, |v, file, line| {
-            let obj = v.as_object();
-            let hit = keys.iter().any(|k| {
-                obj.and_then(|o| oracle::get_ci(o, k))
-                    .and_then(|x| x.as_str())
-                    .is_some_and(|s| s.to_lowercase() == want)
+        let res =
+            load::for_each_record(path, object, Some(&projection), needle, |v, file, line| {
+                let v = match v {
+                    Ok(v) => v,
+                    Err(e) => {
+                        // Remembered in case no readable record is the one asked for.
+                        if !needle.is_empty() && malformed.is_none() {
+                            malformed = Some(e);
+                        }
+                        return true;
+                    }
+                };
+                let obj = v.as_object();
+                let hit = keys.iter().any(|k| {
+                    obj.and_then(|o| oracle::get_ci(o, k))
+                        .and_then(|x| x.as_str())
+                        .is_some_and(|s| s.to_lowercase() == want)
+                });
+                if hit {
+                    found = Some((v.clone(), format!("{}:{line}", file.display())));
+                }
+                !hit
             });
-            if hit {
-                found = Some((v.clone(), format!("{}:{line}", file.display())));
-            }
-            !hit
-        });
         if let Err(e) = res {
             eprintln!("error: {e}");
             return ExitCode::from(2);
@@ -485,6 +508,13 @@ pub fn explain(args: ExplainArgs) -> ExitCode {
         }
     }
     let Some((record, at)) = found else {
+        if let Some(e) = malformed {
+            eprintln!(
+                "error: {e}\n  (a record that names {:?} is malformed, so no engine reads it)",
+                args.user
+            );
+            return ExitCode::from(2);
+        }
         eprintln!(
             "error: no {} {:?} in {}",
             object.as_str(),
@@ -493,7 +523,6 @@ pub fn explain(args: ExplainArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     };
-    let now = args.now.unwrap_or_else(jiff::Timestamp::now);
     let mut cx = Context::at(now);
     match memberships(&args.groups) {
         Ok(Some(m)) => cx.member_of = m,

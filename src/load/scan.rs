@@ -10,7 +10,7 @@
 //! reads it or reports the error with its line and column. So the two paths cannot disagree on
 //! what is an error or on its message; `tests` check they build the same records.
 
-use super::{KeyMap, Target, first_of, set};
+use super::{KeyMap, LICENSE_FIELDS, PLAN_FIELDS, Target, first_of, first_sight, set};
 use crate::table::{Cell, Kind, LicenseCell, Record};
 use std::borrow::Cow;
 
@@ -27,8 +27,8 @@ const MAX_DEPTH: usize = 63;
 /// How a top-level key resolved, remembered per key position (see [`KeyCache`]).
 #[derive(Clone, Copy)]
 enum Resolved<'k> {
-    /// A column's key.
-    Target(&'k Target),
+    /// A column's key, with its slot (see `KeyMap`).
+    Target(u16, &'k Target),
     /// A directory extension the load keeps.
     Extension,
     /// A key whose value is skipped.
@@ -84,6 +84,8 @@ pub(super) fn record<'a, 'k>(
     primary: &mut [bool],
 ) -> Scan<()> {
     s.ws();
+    s.seen.clear();
+    s.seen.resize(keys.slots / 64 + 1, 0);
     s.members(
         |s, at| s.top_key(keys, at),
         |s, resolved| s.field(resolved, rec, primary),
@@ -108,6 +110,8 @@ pub(super) struct Scanner<'a, 'k> {
     licenses: FieldCache,
     /// Per nested-object target (by address), its keys.
     nested: Vec<(usize, FieldCache)>,
+    /// The slots of the current record's keys (see `KeyMap`).
+    seen: Vec<u64>,
 }
 
 impl<'a, 'k> Scanner<'a, 'k> {
@@ -123,6 +127,7 @@ impl<'a, 'k> Scanner<'a, 'k> {
             plans: FieldCache::default(),
             licenses: FieldCache::default(),
             nested: Vec::new(),
+            seen: Vec::new(),
         }
     }
 
@@ -186,19 +191,10 @@ impl<'a, 'k> Scanner<'a, 'k> {
             return Ok(r);
         }
         let r = match keys.get(&key) {
-            Some(t) => Resolved::Target(t),
-            None if key.len() > 10
-                && key
-                    .get(..10)
-                    .is_some_and(|p| p.eq_ignore_ascii_case("extension_")) =>
-            {
-                let lower = key.to_ascii_lowercase();
-                if keys.extensions.as_ref().is_none_or(|e| e.contains(&lower)) {
-                    self.extension = lower;
-                    Resolved::Extension
-                } else {
-                    Resolved::Skip
-                }
+            Some((slot, t)) => Resolved::Target(*slot, t),
+            None if keys.keeps_extension(&key) => {
+                self.name_extension(&key);
+                Resolved::Extension
             }
             None => Resolved::Skip,
         };
@@ -539,6 +535,8 @@ impl<'a> Scanner<'a, '_> {
         resolve: impl Fn(&str) -> Option<usize>,
         mut f: impl FnMut(&mut Self, usize) -> Scan<()>,
     ) -> Scan<()> {
+        // Fields already read in this object (a repeated one goes to serde, which rejects it).
+        let mut seen: Vec<usize> = Vec::new();
         self.members(
             |s, at| {
                 if let Some((raw, r)) = cache.slots.get(at) {
@@ -557,7 +555,11 @@ impl<'a> Scanner<'a, '_> {
                 Ok(r)
             },
             |s, field| match field {
-                Some(i) => f(s, i),
+                Some(i) if seen.contains(&i) => Err(Bail),
+                Some(i) => {
+                    seen.push(i);
+                    f(s, i)
+                }
                 None => s.skip(),
             },
         )
@@ -618,6 +620,10 @@ impl<'a> Scanner<'a, '_> {
             Peek::Array if kind == Kind::List => {
                 let mut out = Vec::new();
                 self.array(|s| {
+                    // An array or object element is serde's error to report (D31).
+                    if matches!(s.peek(), Peek::Array | Peek::Object) {
+                        return Err(Bail);
+                    }
                     out.push(s.loose()?);
                     Ok(())
                 })?;
@@ -634,10 +640,14 @@ impl<'a> Scanner<'a, '_> {
             Peek::Null => self.literal(b"null").map(|()| Cell::Null),
             Peek::Object => {
                 let mut id = Cell::Null;
+                let mut seen = false;
                 self.members(
                     |s, _| s.string().map(|k| k.eq_ignore_ascii_case("id")),
                     |s, is_id| {
                         if is_id {
+                            if std::mem::replace(&mut seen, true) {
+                                return Err(Bail);
+                            }
                             id = s.loose()?.map_or(Cell::Null, Cell::Str);
                             Ok(())
                         } else {
@@ -659,8 +669,16 @@ impl<'a> Scanner<'a, '_> {
         primary: &mut [bool],
     ) -> Scan<()> {
         let target = match resolved {
-            Resolved::Target(t) => t,
+            Resolved::Target(slot, t) => {
+                if !first_sight(&mut self.seen, slot) {
+                    return Err(Bail);
+                }
+                t
+            }
             Resolved::Extension => {
+                if rec.extensions.iter().any(|(k, _)| *k == self.extension) {
+                    return Err(Bail);
+                }
                 let v = self.loose()?;
                 rec.extensions.push((self.extension.clone(), v));
                 return Ok(());
@@ -784,12 +802,11 @@ impl<'a> Scanner<'a, '_> {
         if !matches!(self.peek(), Peek::Object) {
             return Err(Bail);
         }
-        const FIELDS: [&str; 3] = ["servicePlanId", "service", "capabilityStatus"];
         let mut out: [Option<Cow<'a, str>>; 3] = [None, None, None];
         let mut cache = std::mem::take(&mut self.plans);
         let walked = self.fields(
             &mut cache,
-            |k| FIELDS.iter().position(|f| f.eq_ignore_ascii_case(k)),
+            |k| PLAN_FIELDS.iter().position(|f| f.eq_ignore_ascii_case(k)),
             |s, i| {
                 if let Some(slot) = out.get_mut(i) {
                     *slot = s.loose()?;
@@ -807,18 +824,15 @@ impl<'a> Scanner<'a, '_> {
         if !matches!(self.peek(), Peek::Object) {
             return Err(Bail);
         }
-        const FIELDS: [&str; 5] = [
-            "skuId",
-            "disabledPlans",
-            "assignedByGroup",
-            "state",
-            "error",
-        ];
         let mut out = LicenseCell::default();
         let mut cache = std::mem::take(&mut self.licenses);
         let walked = self.fields(
             &mut cache,
-            |k| FIELDS.iter().position(|f| f.eq_ignore_ascii_case(k)),
+            |k| {
+                LICENSE_FIELDS
+                    .iter()
+                    .position(|f| f.eq_ignore_ascii_case(k))
+            },
             |s, i| {
                 match i {
                     0 => out.sku_id = s.loose()?,
@@ -1056,7 +1070,7 @@ mod tests {
         #[test]
         fn scanner_agrees_with_serde(text in graph_record()) {
             // One-line and multi-line, each twice through one scanner (the key caches).
-            let agree = super::super::record_paths_agree(&text, ObjectType::User, &projections());
+            let agree = super::super::agree::record_paths_agree(&text, ObjectType::User, &projections());
             prop_assert!(agree.is_ok(), "{}: {:?}", text, agree);
         }
     }
@@ -1095,7 +1109,7 @@ mod tests {
         let text = r#"{"accountEnabled":true,"assignedPlans":[{"assignedDateTime":"2024-03-01T10:00:00Z","capabilityStatus":"Enabled","service":"exchange","servicePlanId":"efb87545-963c-4e0d-99df-69c6916d9eb0"}],"businessPhones":["+1 425 555 0100"],"department":"Sales","employeeHireDate":"2024-01-02T00:00:00Z","extension_b7d8e5fa0a1b4c0fb1e4c2f0a2b3c4d5_costCenter":"CC-1","id":"2b0159d3-2e9b-493a-2865-533423d743bb","licenseAssignmentStates":[{"assignedByGroup":null,"disabledPlans":["43de0ff5-c92c-492b-9116-175376d08c38"],"error":"None","skuId":"05e9a617-0261-4cee-bb44-138d3ef5d965","state":"Active"}],"manager":{"id":"m1","displayName":"Boss"},"onPremisesExtensionAttributes":{"extensionAttribute1":"E3;","extensionAttribute2":null},"proxyAddresses":["SMTP:a@contoso.com","smtp:b\u00e9@contoso.com"],"userPrincipalName":"a@contoso.com"}"#;
         let projections = projections();
         assert_eq!(
-            super::super::record_paths_agree(text, ObjectType::User, &projections),
+            super::super::agree::record_paths_agree(text, ObjectType::User, &projections),
             Ok(projections.len() * 2 * 2)
         );
     }
