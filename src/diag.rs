@@ -195,6 +195,9 @@ codes! {
     DuplicateListItem = "DR310", Warning, Suspicious;
     /// A value outside the documented set of a property (`deviceTrustType -eq "Hybrid"`).
     UnknownEnumValue = "DR311", Warning, Suspicious;
+    /// A `-match` pattern that needs the backtracking engine (look-around, back-references):
+    /// slow, and a value it cannot decide within the step limit is unknown (D63).
+    BacktrackingPattern = "DR312", Warning, Performance;
 }
 
 /// One diagnostic about a rule.

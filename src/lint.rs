@@ -245,6 +245,18 @@ fn comparison(object: ObjectType, c: &Cmp, span: Span, out: &mut Vec<Diagnostic>
                     Diagnostic::new(Code::MatchCanBeSimpler, span, format!("this `{written}` is a plain text test"))
                         .with_help(format!("write `{name} {op} {}`: cheaper to evaluate (Microsoft's guidance for efficient rules)", quote(&lit))),
                 );
+            } else if crate::pattern::Pattern::new(p).is_ok_and(|r| r.backtracks()) {
+                out.push(
+                    Diagnostic::new(
+                        Code::BacktrackingPattern,
+                        span,
+                        "this pattern needs a backtracking engine (look-around or back-references)",
+                    )
+                    .with_help(format!(
+                        "it runs in exponential time on some values; one that exceeds {} steps cannot be decided, and answers resting on it are reported as untrusted (exit 4). Rewrite it without look-around or back-references if you can",
+                        crate::pattern::BACKTRACK_LIMIT
+                    )),
+                );
             } else if crate::pattern::Pattern::new(p).is_ok_and(|r| r.is_match("")) {
                 out.push(always(
                     c.negated,

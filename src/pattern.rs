@@ -7,8 +7,16 @@
 //! backtracking limit. A pattern neither accepts is a "Query compilation error", as Entra
 //! reports for `*@domain.ext`.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 /// Backtracking steps allowed per match for `fancy-regex` patterns.
 pub const BACKTRACK_LIMIT: usize = 1_000_000;
+
+/// Values a backtracking pattern may leave undecided (each up to [`BACKTRACK_LIMIT`] steps)
+/// before it stops trying: every later value is undecided at once. This caps the time one
+/// rule can take at about this many limit hits (a hit took ~13 ms here), whatever the data.
+pub const UNDECIDED_CAP: u64 = 64;
 
 /// A compiled pattern.
 #[derive(Clone, Debug)]
@@ -16,12 +24,33 @@ pub enum Pattern {
     /// Compiled by `regex` (linear time, the common case).
     Linear(regex::Regex),
     /// Needs look-around or back-references: `fancy-regex` with [`BACKTRACK_LIMIT`].
-    Backtracking(fancy_regex::Regex),
+    Backtracking(Backtracking),
+}
+
+/// A `fancy-regex` pattern and the count of values it could not decide, shared by its clones.
+#[derive(Clone, Debug)]
+pub struct Backtracking {
+    regex: fancy_regex::Regex,
+    undecided: Arc<AtomicU64>,
+}
+
+/// A pattern's answer on one value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// It matches.
+    Match,
+    /// It does not.
+    NoMatch,
+    /// The backtracking engine hit [`BACKTRACK_LIMIT`] on it, or the pattern had already left
+    /// [`UNDECIDED_CAP`] values undecided and did not try.
+    Undecided,
 }
 
 impl Pattern {
     /// Compiles `source` case-insensitively. The error is the `regex` crate's message (the most
-    /// precise one), for example "repetition operator missing expression".
+    /// precise one), for example "repetition operator missing expression"; when `regex` lacks
+    /// the feature (look-around, back-references) and `fancy-regex` fails too, `fancy-regex`'s
+    /// reason (a pattern too large, say) is given instead.
     pub fn new(source: &str) -> Result<Pattern, String> {
         match regex::RegexBuilder::new(source)
             .case_insensitive(true)
@@ -35,20 +64,80 @@ impl Pattern {
                     .backtrack_limit(BACKTRACK_LIMIT)
                     .build();
                 match fancy {
-                    Ok(r) => Ok(Pattern::Backtracking(r)),
-                    Err(_) => Err(clean_error(&linear_err.to_string())),
+                    Ok(regex) => Ok(Pattern::Backtracking(Backtracking {
+                        regex,
+                        undecided: Arc::new(AtomicU64::new(0)),
+                    })),
+                    Err(fancy_err) => {
+                        let linear = clean_error(&linear_err.to_string());
+                        if linear.contains("not supported") {
+                            Err(format!(
+                                "the pattern needs look-around or back-references, and with them it does not compile: {}",
+                                fancy_reason(&fancy_err.to_string())
+                            ))
+                        } else {
+                            Err(linear)
+                        }
+                    }
                 }
             }
         }
     }
 
-    /// True when the pattern matches anywhere in `haystack`. A backtracking pattern that hits
-    /// its limit does not match (decision D9).
-    pub fn is_match(&self, haystack: &str) -> bool {
+    /// The pattern's answer on `haystack` (matched anywhere).
+    pub fn test(&self, haystack: &str) -> Verdict {
         match self {
-            Pattern::Linear(r) => r.is_match(haystack),
-            Pattern::Backtracking(r) => r.is_match(haystack).unwrap_or(false),
+            Pattern::Linear(r) => {
+                if r.is_match(haystack) {
+                    Verdict::Match
+                } else {
+                    Verdict::NoMatch
+                }
+            }
+            Pattern::Backtracking(b) => {
+                if b.undecided.load(Ordering::Relaxed) >= UNDECIDED_CAP {
+                    b.undecided.fetch_add(1, Ordering::Relaxed);
+                    return Verdict::Undecided;
+                }
+                match b.regex.is_match(haystack) {
+                    Ok(true) => Verdict::Match,
+                    Ok(false) => Verdict::NoMatch,
+                    Err(_) => {
+                        b.undecided.fetch_add(1, Ordering::Relaxed);
+                        Verdict::Undecided
+                    }
+                }
+            }
         }
+    }
+
+    /// True when the pattern matches anywhere in `haystack`. An undecided value does not
+    /// match (decision D9); [`Pattern::undecided`] counts them, so the answer can say so.
+    pub fn is_match(&self, haystack: &str) -> bool {
+        self.test(haystack) == Verdict::Match
+    }
+
+    /// How many values this pattern (and its clones) left undecided since it was compiled.
+    pub fn undecided(&self) -> u64 {
+        match self {
+            Pattern::Linear(_) => 0,
+            Pattern::Backtracking(b) => b.undecided.load(Ordering::Relaxed),
+        }
+    }
+
+    /// True for a pattern that needs the backtracking engine.
+    pub fn backtracks(&self) -> bool {
+        matches!(self, Pattern::Backtracking(_))
+    }
+}
+
+/// `fancy-regex`'s error without its wrapping: "Error compiling regex: Regex error: error
+/// building NFA" becomes "it is too large (its compiled form exceeds the size limit)".
+fn fancy_reason(msg: &str) -> String {
+    if msg.contains("NFA") || msg.contains("size limit") || msg.contains("too big") {
+        "it is too large (its compiled form exceeds the size limit)".to_string()
+    } else {
+        msg.rsplit(": ").next().unwrap_or(msg).to_string()
     }
 }
 
@@ -183,12 +272,41 @@ mod tests {
             Pattern::new("(?<=a)b"),
             Ok(Pattern::Backtracking(_))
         ));
+        // Look-around that is also too large names the size, not the look-around.
+        let big = Pattern::new("(?=a)(b{1000}){1000}x")
+            .err()
+            .unwrap_or_default();
+        assert!(big.contains("too large"), "{big}");
         assert_eq!(
             Pattern::new("*@domain.ext").err().as_deref(),
             Some("repetition operator missing expression")
         );
         let p = Pattern::new("^da").ok();
         assert!(p.is_some_and(|p| p.is_match("David") && !p.is_match("aDa")));
+    }
+
+    /// A value that exhausts the backtrack limit is undecided and counted; after
+    /// [`UNDECIDED_CAP`] of them the pattern stops trying.
+    #[test]
+    fn undecided_values_are_counted_and_capped() {
+        let p = Pattern::new("^(?=a)(?:(a|a)*!x|aa)").expect("compiles");
+        assert!(p.backtracks());
+        let long = "a".repeat(40);
+        assert_eq!(p.test(&long), Verdict::Undecided);
+        assert_eq!(p.undecided(), 1);
+        assert_eq!(
+            p.clone().test("b"),
+            Verdict::NoMatch,
+            "a quick no-match still decides"
+        );
+        // As if the pattern had left the cap's worth undecided already.
+        if let Pattern::Backtracking(b) = &p {
+            b.undecided.store(UNDECIDED_CAP, Ordering::Relaxed);
+        }
+        let t = std::time::Instant::now();
+        assert_eq!(p.test("aa"), Verdict::Undecided, "capped: not tried");
+        assert!(t.elapsed().as_millis() < 5);
+        assert_eq!(p.undecided(), UNDECIDED_CAP + 1);
     }
 
     #[test]

@@ -555,6 +555,24 @@ impl Program {
         })
     }
 
+    /// The `-match` patterns this program tests, with their sources, in leaf order (a pattern
+    /// inside `-any`/`-all` included).
+    pub fn patterns(&self) -> Vec<(&str, &Pattern)> {
+        let preds = self.leaves.iter().flat_map(|leaf| match leaf {
+            Leaf::Str { pred, .. } => vec![pred],
+            Leaf::Strings { pred, .. } | Leaf::Plans { pred, .. } => {
+                pred.leaves.iter().map(|l| &l.pred).collect()
+            }
+            Leaf::Bool { .. } | Leaf::Date { .. } => Vec::new(),
+        });
+        preds
+            .filter_map(|pred| match pred {
+                StrPred::Match(p, src) => Some((src.as_str(), p)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Adds the columns this program reads to `p` (see [`crate::table::Projection`]).
     pub fn add_reads(&self, p: &mut crate::table::Projection) {
         use crate::table::ColumnKey;

@@ -478,6 +478,23 @@ pub fn memberships(
         }
     }
     let evaluate_ms = t1.elapsed().as_secs_f64() * 1e3;
+    // Values a `-match` could not decide (D63): the group's membership rests on a guess.
+    let compiled: Vec<(usize, Program)> = plans
+        .iter()
+        .enumerate()
+        .filter_map(|(gi, p)| p.program.clone().map(|p| (gi, p)))
+        .collect();
+    let programs: Vec<Program> = compiled.iter().map(|(_, p)| p.clone()).collect();
+    for ((gi, _), n) in compiled.iter().zip(crate::vm::undecided(&programs)) {
+        if let (true, Some(g)) = (n > 0, groups.get(*gi)) {
+            issues.push(TenantIssue::about_group(
+                IssueKind::PatternUndecided,
+                Severity::Error,
+                g,
+                undecided_message(n),
+            ));
+        }
+    }
     (
         Memberships {
             groups: out,
@@ -485,6 +502,22 @@ pub fn memberships(
             evaluate_ms,
         },
         issues,
+    )
+}
+
+/// What an issue or warning says about `n` values a rule's `-match` could not decide (D63).
+pub fn undecided_message(n: u64) -> String {
+    format!(
+        "{n} value(s) could not be decided by a `-match` pattern that needs backtracking (look-around or back-references): each exhausted the backtracking limit ({} steps){}, and counts as no match; the membership may be wrong. Rewrite the pattern without look-around or back-references (then it runs in linear time), or narrow it",
+        crate::pattern::BACKTRACK_LIMIT,
+        if n > crate::pattern::UNDECIDED_CAP {
+            format!(
+                ", or came after the first {} such values, when the pattern stopped trying",
+                crate::pattern::UNDECIDED_CAP
+            )
+        } else {
+            String::new()
+        }
     )
 }
 

@@ -96,6 +96,8 @@ pub enum IssueKind {
     MemberOfRule,
     /// A warning of a proposed rule (`lint`).
     RuleWarning,
+    /// A `-match` pattern left values undecided (the backtracking limit, D63).
+    PatternUndecided,
 }
 
 impl IssueKind {
@@ -114,6 +116,7 @@ impl IssueKind {
                 | IssueKind::PropertyNotInGraph
                 | IssueKind::BaselineMismatch
                 | IssueKind::LicencesNotProcessed
+                | IssueKind::PatternUndecided
         )
     }
 }

@@ -98,6 +98,32 @@ pub struct Stats {
     pub run_ms: f64,
 }
 
+/// Per program, how many values its `-match` patterns left undecided (the backtracking
+/// engine's limit, D9 and D63) in the evaluations so far: counted per pattern source over all
+/// `programs`, since programs that share a leaf have it evaluated once, by one of them. Zero
+/// for a program whose patterns all decided; an answer resting on one that is not cannot be
+/// trusted.
+pub fn undecided(programs: &[Program]) -> Vec<u64> {
+    let mut by_source: HashMap<&str, u64> = HashMap::new();
+    for p in programs {
+        for (src, pattern) in p.patterns() {
+            *by_source.entry(src).or_default() += pattern.undecided();
+        }
+    }
+    programs
+        .iter()
+        .map(|p| {
+            let mut sources: Vec<&str> = p.patterns().into_iter().map(|(s, _)| s).collect();
+            sources.sort_unstable();
+            sources.dedup();
+            sources
+                .iter()
+                .map(|s| by_source.get(s).copied().unwrap_or(0))
+                .sum()
+        })
+        .collect()
+}
+
 /// Evaluates programs over a table: one membership bitmap per program, in order. Programs for
 /// the other object type select nobody.
 pub fn evaluate(programs: &[Program], table: &Table) -> Vec<Bitmap> {

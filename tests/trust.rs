@@ -559,3 +559,55 @@ fn removing_or_nulling_a_read_property_is_never_trusted() {
         }
     }
 }
+
+/// A `-match` that exhausts the backtracking limit on a value cannot say whether it matches
+/// (D63): `eval` prints how many values and exits 4, and so does a what-if whose new rule
+/// rests on it.
+#[test]
+fn undecided_pattern_values_are_exit_4() {
+    let d = dir("undecided");
+    let mut users = licensed_users(4, G1);
+    for (i, u) in users.as_array_mut().expect("users").iter_mut().enumerate() {
+        // Half the users have a value on which the pattern backtracks past its limit.
+        u["displayName"] = json!(if i % 2 == 0 {
+            "a".repeat(30)
+        } else {
+            "b".into()
+        });
+    }
+    write(&d, "users.json", &users);
+    write(
+        &d,
+        "groups.json",
+        &json!([{"id": G1, "displayName": "EMS users", "groupTypes": ["DynamicMembership"],
+            "membershipRule": "user.department -eq \"Sales\"", "membershipRuleProcessingState": "On",
+            "securityEnabled": true, "assignedLicenses": [{"skuId": EMS, "disabledPlans": []}]}]),
+    );
+    write(&d, "subscribedSkus.json", &skus());
+    let pattern = r#"user.displayName -match "^(?=a)(?:(a|a)*!x|aa)""#;
+    let o = run(&[
+        "eval",
+        "--users",
+        d.join("users.json").to_str().expect("utf8"),
+        "--count",
+        pattern,
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(err.contains("1 value(s) could not be decided"), "{err}");
+    let (code, v, err) = whatif_json(&d, &["--group", "EMS users", "--rule", pattern]);
+    assert_eq!(code, Some(4), "{err}");
+    let k = kinds(&v);
+    assert!(k.iter().any(|k| k == "patternUndecided"), "{k:?}");
+    // A pattern that decides every value is trusted as before.
+    let (code, _, err) = whatif_json(
+        &d,
+        &[
+            "--group",
+            "EMS users",
+            "--rule",
+            r#"user.displayName -match "^(?=a)a""#,
+        ],
+    );
+    assert_ne!(code, Some(4), "{err}");
+}

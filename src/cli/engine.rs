@@ -318,6 +318,22 @@ pub fn eval(args: EvalArgs) -> ExitCode {
     let t_eval = Instant::now();
     let (members, stats) = dynrule::vm::evaluate_with_stats(&programs, table);
     let eval_ms = ms(t_eval);
+    // Values a `-match` could not decide (D63): the count is printed, and the exit is 4.
+    let mut undecided = 0;
+    for ((i, _), n) in compiled.iter().zip(dynrule::vm::undecided(&programs)) {
+        if n > 0 {
+            undecided += 1;
+            let which = if args.rules.is_some() {
+                format!("rule {}: ", i + 1)
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "warning: {which}{}",
+                dynrule::recompute::undecided_message(n)
+            );
+        }
+    }
 
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -431,10 +447,13 @@ pub fn eval(args: EvalArgs) -> ExitCode {
             super::peak_resident(),
         );
     }
-    if errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
+    if !errors.is_empty() {
         ExitCode::from(1)
+    } else if undecided > 0 {
+        eprintln!("{undecided} rule(s) rest on undecided values: exit 4");
+        ExitCode::from(4)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

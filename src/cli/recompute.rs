@@ -184,6 +184,7 @@ pub fn recompute(args: RecomputeArgs) -> ExitCode {
                     | IssueKind::PropertyNotExported
                     | IssueKind::PropertyAllNull
                     | IssueKind::PropertyNotInGraph
+                    | IssueKind::PatternUndecided
             )
         })
         .count();
