@@ -488,7 +488,7 @@ pub fn assign(
         for s in skus {
             let i = t.sku(&s.sku_id, catalog);
             if let Some(e) = t.skus.get_mut(i as usize) {
-                e.assignable = Some(s.assignable());
+                e.assignable = s.assignable();
                 if e.sku_part_number.is_empty() {
                     e.sku_part_number = s.sku_part_number.clone();
                 }

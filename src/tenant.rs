@@ -98,6 +98,9 @@ pub enum IssueKind {
     RuleWarning,
     /// A `-match` pattern left values undecided (the backtracking limit, D63).
     PatternUndecided,
+    /// A subscribed SKU's seat count (`prepaidUnits.*`, `consumedUnits`) is not a whole
+    /// number ≥ 0; the issue's object is the `skuId`.
+    SeatsUnreadable,
 }
 
 impl IssueKind {
@@ -117,6 +120,7 @@ impl IssueKind {
                 | IssueKind::BaselineMismatch
                 | IssueKind::LicencesNotProcessed
                 | IssueKind::PatternUndecided
+                | IssueKind::SeatsUnreadable
         )
     }
 }
@@ -369,17 +373,27 @@ pub struct SubscribedSku {
     pub capability_status: Option<String>,
     /// `consumedUnits` (`None` when not exported).
     pub consumed_units: Option<u64>,
-    /// `prepaidUnits`.
+    /// `prepaidUnits` (a field that could not be read counts 0 here and is named in
+    /// `unreadable`).
     pub prepaid: PrepaidUnits,
+    /// Seat fields that were present but not a whole number ≥ 0 (`prepaidUnits.enabled`,
+    /// `consumedUnits`, …), each also a [`IssueKind::SeatsUnreadable`] issue.
+    pub unreadable: Vec<String>,
 }
 
 impl SubscribedSku {
     /// Units that can be held: `prepaidUnits.enabled + prepaidUnits.warning` (suspended units
     /// cannot be assigned, warning units are in grace and still usable: Graph
     /// `licenseUnitsDetail`; the formula is the one discussed in
-    /// microsoftgraph/microsoft-graph-docs-contrib#2337, not confirmed by Microsoft).
-    pub fn assignable(&self) -> u64 {
-        self.prepaid.enabled.saturating_add(self.prepaid.warning)
+    /// microsoftgraph/microsoft-graph-docs-contrib#2337, not confirmed by Microsoft). `None`
+    /// when either field could not be read: the seats are then not counted, rather than
+    /// counted as 0 (which would predict shortfalls that will not happen).
+    pub fn assignable(&self) -> Option<u64> {
+        let unread = |f: &str| self.unreadable.iter().any(|u| u == f);
+        if unread("prepaidUnits.enabled") || unread("prepaidUnits.warning") {
+            return None;
+        }
+        Some(self.prepaid.enabled.saturating_add(self.prepaid.warning))
     }
 }
 
@@ -543,10 +557,6 @@ fn str_of<'v>(o: &'v serde_json::Map<String, Value>, key: &str) -> Option<&'v st
     get_ci(o, key).and_then(Value::as_str)
 }
 
-fn u64_of(o: &serde_json::Map<String, Value>, key: &str) -> Option<u64> {
-    get_ci(o, key).and_then(|v| v.as_u64().or_else(|| v.as_str()?.trim().parse().ok()))
-}
-
 fn licenses_of(v: Option<&Value>) -> Result<Vec<GroupLicense>, String> {
     let Some(v) = v else {
         return Ok(Vec::new());
@@ -636,13 +646,66 @@ fn group_of(file: &Path, line: usize, v: &Value) -> Result<Group, String> {
 /// `(servicePlanId, servicePlanName, appliesTo)` of a subscribed SKU's `servicePlans`.
 type PlanRow = (String, String, String);
 
-fn sku_of(v: &Value) -> Result<(SubscribedSku, Vec<PlanRow>), String> {
+/// A seat count: a whole number ≥ 0, written as an integer, an integral float (`10.0`) or a
+/// string of digits (PowerShell's CSV round trips); missing or null is `Ok(None)`.
+///
+/// Errors: what the value is instead (`-5`, `10.5`, `2^70` written out, `"many"`, an object).
+fn seat_count(v: Option<&Value>) -> Result<Option<u64>, String> {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let whole = |text: &str| -> Option<u64> {
+        let t = text.trim();
+        if let Ok(n) = t.parse::<u64>() {
+            return Some(n);
+        }
+        let f: f64 = t.parse().ok()?;
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "checked: whole, non-negative and below 2^64"
+        )]
+        (f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f)).then_some(f as u64)
+    };
+    let n = match v {
+        Value::Number(n) => whole(&n.to_string()),
+        Value::String(s) => whole(s),
+        _ => None,
+    };
+    n.map(Some)
+        .ok_or_else(|| format!("must be a whole number of seats ≥ 0, not {v}"))
+}
+
+/// A subscribed SKU, its plans, and the seat fields it could not read (field, why).
+type SkuRead = (SubscribedSku, Vec<PlanRow>, Vec<(String, String)>);
+
+fn sku_of(v: &Value) -> Result<SkuRead, String> {
     let o = v
         .as_object()
         .ok_or("a subscribed SKU must be a JSON object")?;
     let sku_id = str_of(o, "skuId").ok_or("the SKU has no `skuId`")?;
     let prepaid = get_ci(o, "prepaidUnits").and_then(Value::as_object);
-    let unit = |k: &str| prepaid.and_then(|p| u64_of(p, k)).unwrap_or(0);
+    let mut unreadable = Vec::new();
+    let mut unit = |k: &str| match seat_count(prepaid.and_then(|p| get_ci(p, k))) {
+        Ok(n) => n.unwrap_or(0),
+        Err(m) => {
+            unreadable.push((format!("prepaidUnits.{k}"), m));
+            0
+        }
+    };
+    let prepaid_units = PrepaidUnits {
+        enabled: unit("enabled"),
+        warning: unit("warning"),
+        suspended: unit("suspended"),
+        locked_out: unit("lockedOut"),
+    };
+    let consumed_units = match seat_count(get_ci(o, "consumedUnits")) {
+        Ok(n) => n,
+        Err(m) => {
+            unreadable.push(("consumedUnits".to_string(), m));
+            None
+        }
+    };
     let plans = get_ci(o, "servicePlans")
         .and_then(Value::as_array)
         .into_iter()
@@ -662,15 +725,12 @@ fn sku_of(v: &Value) -> Result<(SubscribedSku, Vec<PlanRow>), String> {
             sku_part_number: str_of(o, "skuPartNumber").unwrap_or("").to_string(),
             applies_to: str_of(o, "appliesTo").map(str::to_string),
             capability_status: str_of(o, "capabilityStatus").map(str::to_string),
-            consumed_units: u64_of(o, "consumedUnits"),
-            prepaid: PrepaidUnits {
-                enabled: unit("enabled"),
-                warning: unit("warning"),
-                suspended: unit("suspended"),
-                locked_out: unit("lockedOut"),
-            },
+            consumed_units,
+            prepaid: prepaid_units,
+            unreadable: unreadable.iter().map(|(f, _)| f.clone()).collect(),
         },
         plans,
+        unreadable,
     ))
 }
 
@@ -935,7 +995,25 @@ impl Tenant {
                     Ok(objs) => {
                         for (file, line, v) in objs {
                             match sku_of(&v) {
-                                Ok((s, plans)) => {
+                                Ok((s, plans, unreadable)) => {
+                                    for (field, why) in unreadable {
+                                        issues.push(issue(
+                                            IssueKind::SeatsUnreadable,
+                                            Severity::Error,
+                                            Some(&file),
+                                            line,
+                                            Some(&s.sku_id),
+                                            format!(
+                                                "`{field}` of {} {why}: {}",
+                                                if s.sku_part_number.is_empty() { &s.sku_id } else { &s.sku_part_number },
+                                                if field == "consumedUnits" {
+                                                    "the SKU's holders in the users export are counted instead"
+                                                } else {
+                                                    "the SKU's seats are not counted, and an answer about them cannot be trusted"
+                                                }
+                                            ),
+                                        ));
+                                    }
                                     if plans.is_empty() {
                                         if catalog.sku_by_id(&s.sku_id).is_none() {
                                             issues.push(issue(IssueKind::SkuPlansUnknown,

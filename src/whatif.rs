@@ -705,7 +705,14 @@ pub fn run(tenant: &Tenant, changes: &[Change], opts: &WhatIfOptions) -> Result<
         .issues
         .iter()
         .filter(|i| {
-            i.kind.undermines() && (i.object.is_none() || scoped.iter().any(|g| i.concerns(g)))
+            // A SKU's issue (unreadable seats) concerns the groups that assign the SKU.
+            let assigns = |g: &&Group| {
+                g.assigned_licenses
+                    .iter()
+                    .any(|l| i.object.as_deref() == Some(l.sku_id.as_str()))
+            };
+            i.kind.undermines()
+                && (i.object.is_none() || scoped.iter().any(|g| i.concerns(g) || assigns(g)))
         })
         .cloned()
         .collect();

@@ -611,3 +611,53 @@ fn undecided_pattern_values_are_exit_4() {
     );
     assert_ne!(code, Some(4), "{err}");
 }
+
+/// Seat counts are whole numbers ≥ 0 (an integral float or a string of digits is read as
+/// one); anything else is a `seatsUnreadable` issue per field, the SKU's seats are not counted
+/// (no invented shortfall), and a what-if on a group assigning it exits 4.
+#[test]
+fn unreadable_seat_counts_are_issues_not_zero() {
+    let cases: &[(Value, Value, bool)] = &[
+        (json!(10.0), json!(2), true),
+        (json!("10"), json!(2), true),
+        (json!(-5), json!(2), false),
+        (json!(10.5), json!(2), false),
+        (json!(1_180_591_620_717_411_303_424.0_f64), json!(2), false),
+        (json!({"n": 10}), json!(2), false),
+        (json!(10), json!(-3), false),
+    ];
+    for (i, (enabled, consumed, readable)) in cases.iter().enumerate() {
+        let d = dir(&format!("seats{i}"));
+        write(&d, "users.json", &licensed_users(2, G1));
+        write(
+            &d,
+            "groups.json",
+            &json!([{"id": G1, "displayName": "EMS users", "groupTypes": ["DynamicMembership"],
+                "membershipRule": "user.department -eq \"Sales\"", "membershipRuleProcessingState": "On",
+                "securityEnabled": true, "assignedLicenses": [{"skuId": EMS, "disabledPlans": []}]}]),
+        );
+        write(
+            &d,
+            "subscribedSkus.json",
+            &json!({"value": [{"skuId": EMS, "skuPartNumber": "EMS", "appliesTo": "User",
+                "capabilityStatus": "Enabled", "consumedUnits": consumed,
+                "prepaidUnits": {"enabled": enabled, "suspended": 0, "warning": 0, "lockedOut": 0}}]}),
+        );
+        let (code, v, err) = whatif_json(
+            &d,
+            &[
+                "--group",
+                "EMS users",
+                "--rule",
+                "user.department -eq \"HR\"",
+            ],
+        );
+        let k = kinds(&v);
+        if *readable {
+            assert_eq!(code, Some(0), "{enabled}: {err} {k:?}");
+        } else {
+            assert_eq!(code, Some(4), "{enabled}/{consumed}: {err}");
+            assert!(k.iter().any(|k| k == "seatsUnreadable"), "{k:?}");
+        }
+    }
+}
