@@ -256,18 +256,27 @@ fn check_jsonl(path: &std::path::Path, deny_warnings: bool) -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let (mut invalid, mut bad_lines) = (0usize, 0usize);
-    for (n, line) in reader.lines().enumerate() {
-        let line = match line {
+    for (n, line) in reader.split(b'\n').enumerate() {
+        let bytes = match line {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("error: {}:{}: {e}", path.display(), n + 1);
                 return ExitCode::from(2);
             }
         };
-        if line.trim().is_empty() {
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(&bytes);
+        // A line that is not UTF-8 still gets its output line, as an error.
+        let line = std::str::from_utf8(bytes).map_err(|e| {
+            format!(
+                "invalid UTF-8 at byte {} of the line: save the file as UTF-8",
+                e.valid_up_to() + 1
+            )
+        });
+        let line = line.map(|l| if n == 0 { l.trim_start_matches('\u{feff}') } else { l });
+        if line.as_ref().is_ok_and(|l| l.trim().is_empty()) {
             continue;
         }
-        let value = match rule_of_line(&line) {
+        let value = match line.and_then(rule_of_line) {
             Ok(rule) => {
                 let checked = dynrule::check(&rule);
                 if !passes(&checked, deny_warnings) {

@@ -103,6 +103,13 @@ pub fn parse_changes(text: &str, tenant: &Tenant) -> Result<Vec<Change>, String>
         {
             return Err(at("changes nothing (give membershipRule, assignedLicenses or membershipRuleProcessingState)".into()));
         }
+        if let Some(first) = out.iter().position(|o: &Change| o.group == c.group) {
+            return Err(at(format!(
+                "group {:?} is already changed by change {}: give each group one entry (with every field that changes)",
+                e.group,
+                first + 1
+            )));
+        }
         out.push(c);
     }
     if out.is_empty() {

@@ -566,3 +566,29 @@ fn check_deny_warnings() {
         Some(0)
     );
 }
+
+/// `check --jsonl` answers every input line, including one that is not UTF-8 (an error line,
+/// exit 2), and goes on with the next.
+#[test]
+fn check_jsonl_invalid_utf8_line_gets_its_output_line() {
+    let dir = std::env::temp_dir().join(format!("dynrule-jsonl-utf8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let f = dir.join("rules.jsonl");
+    std::fs::write(
+        &f,
+        b"user.city -eq \"a\"\r\nuser.city -eq \"\xff\"\n{\"rule\":\"user.x -eq 1\"}\n",
+    )
+    .expect("write");
+    let out = run(&["check", "--jsonl", f.to_str().expect("utf8")], None);
+    assert_eq!(out.status.code(), Some(2));
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[0]["valid"], true);
+    assert_eq!(lines[1]["line"], 2);
+    assert!(lines[1]["error"].as_str().is_some_and(|e| e.contains("invalid UTF-8")));
+    assert_eq!(lines[2]["valid"], false);
+    let _ = std::fs::remove_dir_all(&dir);
+}

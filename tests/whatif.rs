@@ -292,6 +292,14 @@ fn bad_changes_are_located_errors() {
             "unknown service plan `NOPE`",
         ),
         ("[\n{\"group\": \"Sales E3\",, }]", "line 2, column"),
+        (
+            "[{\"group\": \"Sales E3\", \"membershipRule\": \"user.city -eq \\\"X\\\"\"}, {\"group\": \"sales e3\", \"membershipRuleProcessingState\": \"Paused\"}]",
+            "change 2: group \"sales e3\" is already changed by change 1",
+        ),
+        (
+            "[{\"group\": \"Sales E3\", \"group\": \"Other\", \"membershipRuleProcessingState\": \"Paused\"}]",
+            "duplicate field `group`",
+        ),
         ("[]", "lists no change"),
     ];
     for (i, (text, want)) in cases.iter().enumerate() {
