@@ -2166,6 +2166,10 @@ fn csv_values(file: &Path, bytes: &[u8], keys: &KeyMap) -> Result<Vec<CsvRow>, L
             }
             Ok(rec) => {
                 let line = rec.position().map_or(0, |p| p.line() as usize);
+                if let Some(e) = swallowed_rows(file, &rec, headers.len(), line) {
+                    out.push((line, Err(e)));
+                    continue;
+                }
                 let mut obj = serde_json::Map::new();
                 for (cell, m) in rec.iter().zip(&mapped) {
                     let Some((key, list)) = m else { continue };
@@ -2188,6 +2192,42 @@ fn csv_values(file: &Path, bytes: &[u8], keys: &KeyMap) -> Result<Vec<CsvRow>, L
         }
     }
     Ok(out)
+}
+
+/// A record one of whose quoted values spans lines that look like rows of their own (each
+/// with a field per header): a stray or unclosed `"` merged them into one value, and the rows
+/// would vanish. Legitimate multi-line values (an address with a line break) hold no such line.
+fn swallowed_rows(
+    file: &Path,
+    rec: &csv::StringRecord,
+    fields: usize,
+    line: usize,
+) -> Option<LoadError> {
+    if fields < 2 {
+        return None;
+    }
+    let rows: usize = rec
+        .iter()
+        .map(|cell| {
+            cell.split('\n')
+                .skip(1)
+                .filter(|l| l.matches(',').count() + 1 >= fields)
+                .count()
+        })
+        .sum();
+    if rows == 0 {
+        return None;
+    }
+    let span: usize = rec.iter().map(|c| c.matches('\n').count()).sum();
+    Some(LoadError {
+        file: file.to_path_buf(),
+        line,
+        column: 0,
+        message: format!(
+            "a quoted value starting in this row runs over lines {line}–{} and holds {rows} line(s) that look like rows of their own: a stray or unclosed `\"` in line {line}? Fix the quote; until then those rows are not read",
+            line + span
+        ),
+    })
 }
 
 fn csv_err(file: &Path, e: &csv::Error) -> LoadError {

@@ -512,3 +512,40 @@ fn the_parallel_load_matches_the_serde_path() {
         );
     }
 }
+
+/// A stray or unclosed CSV quote merges the rows after it into one value: that record is an
+/// error naming its first line and how many rows it swallowed, never a silent loss. A genuine
+/// multi-line value (an address with a line break) still reads.
+#[test]
+fn csv_stray_quotes_never_lose_rows_silently() {
+    let d = dir("csv-quotes");
+    let stray = write(
+        &d,
+        "stray.csv",
+        "id,department\nu1,Sales\nu2,\"Sales\nu3,HR\nu4,IT\"\nu5,HR\n",
+    );
+    let e = load(&stray, ObjectType::User, &strict()).expect_err("stray quote");
+    assert_eq!(e.line, 3, "{e}");
+    assert!(e.message.contains("2 line(s) that look like rows"), "{e}");
+    let l = load(&stray, ObjectType::User, &skipping()).expect("skipping");
+    assert_eq!(l.table.len(), 2, "u1 and u5 load");
+    assert_eq!(l.skipped.len(), 1);
+    assert!(l.skipped[0].message.contains("lines 3–5"), "{}", l.skipped[0]);
+
+    let unclosed = write(
+        &d,
+        "unclosed.csv",
+        "id,department\nu1,Sales\nu2,\"Sales\nu3,HR\nu4,IT\nu5,HR\n",
+    );
+    let l = load(&unclosed, ObjectType::User, &skipping()).expect("skipping");
+    assert_eq!(l.table.len(), 1);
+    assert!(l.skipped[0].message.contains("3 line(s)"), "{}", l.skipped[0]);
+
+    let address = write(
+        &d,
+        "address.csv",
+        "id,streetAddress,department\nu1,\"1 Main St\nSuite 2\",Sales\nu2,x,HR\n",
+    );
+    let l = load(&address, ObjectType::User, &strict()).expect("multi-line value");
+    assert_eq!(l.table.len(), 2);
+}
