@@ -75,6 +75,10 @@ pub struct LoadOptions {
     /// Keep only these columns (`None`: all). Values of other keys are skipped unparsed, so a
     /// load for a few rules is faster; skipped columns read as null.
     pub projection: Option<Projection>,
+    /// The longest JSON Lines line accepted, in bytes; 0 means 256 MiB. A longer line (a JSON
+    /// array saved as `.jsonl`, a file that is not JSON Lines) is an error rather than an
+    /// ever-growing buffer.
+    pub max_line_bytes: usize,
 }
 
 /// A loaded table and what the loader noticed.
@@ -114,7 +118,12 @@ pub fn format_of(path: &Path) -> Option<Format> {
 }
 
 /// The files a path stands for: itself, or a folder's `.json`/`.jsonl`/`.ndjson`/`.csv` files in
-/// name order (Graph page files `users-001.json`, `users-002.json`, …).
+/// name order (Graph page files `users-001.json`, `users-002.json`, …). What else a folder
+/// holds is named by [`ignored_in`].
+///
+/// Errors: no such path; a path (or a folder entry with an export's extension) that is not a
+/// regular file (a device such as `/dev/zero`, a FIFO, a socket: reading one would never end
+/// or never start); a folder without exports.
 pub fn files_of(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
     let whole = |m: String| LoadError {
         file: path.to_path_buf(),
@@ -122,24 +131,63 @@ pub fn files_of(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
         column: 0,
         message: m,
     };
+    let regular = |p: &Path| -> Result<(), LoadError> {
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_file() => Ok(()),
+            Ok(_) => Err(LoadError {
+                file: p.to_path_buf(),
+                line: 0,
+                column: 0,
+                message: "not a regular file (a device, FIFO or socket): give an export file, or a folder of them".to_string(),
+            }),
+            Err(e) => Err(io_err(p, &e)),
+        }
+    };
     if !path.is_dir() {
         if !path.exists() {
             return Err(whole("no such file or folder".to_string()));
         }
+        regular(path)?;
         return Ok(vec![path.to_path_buf()]);
     }
     let mut files: Vec<PathBuf> = std::fs::read_dir(path)
         .map_err(|e| whole(e.to_string()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && format_of(p).is_some())
+        .filter(|p| !p.is_dir() && format_of(p).is_some())
         .collect();
     files.sort();
+    for f in &files {
+        regular(f)?;
+    }
     if files.is_empty() {
         return Err(whole(
             "the folder has no .json, .jsonl, .ndjson or .csv files".to_string(),
         ));
     }
     Ok(files)
+}
+
+/// The entries of folder `path` that [`files_of`] does not read (sub-folders, files of other
+/// types), by name, sorted; empty for a file. A loader names them in a warning, so a page or a
+/// sub-folder of exports left out is not left out silently.
+pub fn ignored_in(path: &Path) -> Vec<String> {
+    if !path.is_dir() {
+        return Vec::new();
+    }
+    let mut out: Vec<String> = std::fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() || format_of(p).is_none())
+        .filter_map(|p| {
+            let name = p.file_name()?.to_str()?.to_string();
+            // Hidden files (`.DS_Store`) and notes are expected in a folder of exports.
+            (!name.starts_with('.')).then(|| if p.is_dir() { name + "/" } else { name })
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// A progress bar of `len` steps in indicatif's `template`, or a hidden one when `show` is
@@ -178,6 +226,11 @@ pub fn load(path: &Path, object: ObjectType, opts: &LoadOptions) -> Result<Loade
         } else {
             opts.block_bytes
         },
+        max_line: if opts.max_line_bytes == 0 {
+            MAX_LINE_BYTES
+        } else {
+            opts.max_line_bytes
+        },
         builder: TableBuilder::projected(object, opts.projection.as_ref()),
         keys: KeyMap::new(object, opts.projection.as_ref()),
         skip_invalid: opts.skip_invalid,
@@ -209,6 +262,16 @@ pub fn load(path: &Path, object: ObjectType, opts: &LoadOptions) -> Result<Loade
         mut warnings,
         ..
     } = cx;
+    let ignored = ignored_in(path);
+    if !ignored.is_empty() {
+        warnings.push(format!(
+            "{}: {} entr{} not read (only .json, .jsonl, .ndjson and .csv files directly in the folder are): {}",
+            path.display(),
+            ignored.len(),
+            if ignored.len() == 1 { "y is" } else { "ies are" },
+            ignored.join(", ")
+        ));
+    }
     let table = builder.finish().map_err(|m| LoadError {
         file: path.to_path_buf(),
         line: 0,
@@ -451,6 +514,7 @@ fn record_value(
 
 struct LoadCx {
     chunk_bytes: usize,
+    max_line: usize,
     builder: TableBuilder,
     keys: KeyMap,
     skip_invalid: bool,
@@ -556,6 +620,8 @@ impl LoadCx {
             first: true,
             spare: Vec::new(),
             bar: &self.bar,
+            offset: 0,
+            max_line: self.max_line,
         };
         let per_wave = 4 * rayon::current_num_threads().max(1);
         let LoadCx {
@@ -622,6 +688,10 @@ impl LoadCx {
     }
 }
 
+/// The longest JSON Lines line read (a user record is a few KiB; Graph's largest, with
+/// hundreds of `assignedPlans`, well under 1 MiB).
+const MAX_LINE_BYTES: usize = 256 << 20;
+
 /// UTF-8's byte-order mark.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -637,6 +707,10 @@ struct ChunkReader<'a> {
     /// Buffers of parsed chunks, reused.
     spare: Vec<Vec<u8>>,
     bar: &'a indicatif::ProgressBar,
+    /// Bytes of the file before the current chunk.
+    offset: usize,
+    /// See [`LoadOptions::max_line_bytes`].
+    max_line: usize,
 }
 
 impl ChunkReader<'_> {
@@ -692,6 +766,18 @@ impl ChunkReader<'_> {
             if self.eof {
                 break;
             }
+            if searched > self.max_line {
+                return Err(LoadError {
+                    file: self.path.to_path_buf(),
+                    line: 0,
+                    column: 0,
+                    message: format!(
+                        "a line longer than {} MiB (starting at byte {} of the file): a JSON Lines record is one object per line; if the file is one JSON array, name it .json",
+                        self.max_line as f64 / f64::from(1u32 << 20),
+                        self.offset
+                    ),
+                });
+            }
             // Cut after the last line end.
             if let Some(i) = memchr::memrchr(b'\n', buf.get(searched..).unwrap_or(&[])) {
                 let i = searched + i;
@@ -702,6 +788,7 @@ impl ChunkReader<'_> {
             }
             searched = buf.len();
         }
+        self.offset += buf.len();
         Ok(Some(buf))
     }
 }

@@ -13,6 +13,7 @@ use dynrule::load::{LoadOptions, load, table_from_values};
 use dynrule::schema::ObjectType;
 use dynrule::table::{ColumnKey, Table};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 fn dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("dynrule-load-{name}-{}", std::process::id()));
@@ -548,4 +549,55 @@ fn csv_stray_quotes_never_lose_rows_silently() {
     );
     let l = load(&address, ObjectType::User, &strict()).expect("multi-line value");
     assert_eq!(l.table.len(), 2);
+}
+
+/// Inputs that are not regular files are refused at once (`/dev/zero` as `users.jsonl` used to
+/// grow one line to 4 GB; a FIFO blocked forever), a JSON Lines line over the cap is an error
+/// naming where it starts, and a folder names what it does not read.
+#[test]
+fn non_regular_files_long_lines_and_ignored_entries() {
+    let e = load(Path::new("/dev/zero"), ObjectType::User, &strict()).expect_err("device");
+    assert!(e.message.contains("not a regular file"), "{e}");
+
+    let d = dir("nonregular");
+    let fifo = d.join("users.jsonl");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    if made.is_ok_and(|s| s.success()) {
+        let e = load(&fifo, ObjectType::User, &strict()).expect_err("fifo");
+        assert!(e.message.contains("not a regular file"), "{e}");
+        // In a folder too: the FIFO has an export's name.
+        let e = load(&d, ObjectType::User, &strict()).expect_err("fifo in folder");
+        assert!(e.message.contains("not a regular file"), "{e}");
+        std::fs::remove_file(&fifo).expect("rm fifo");
+    }
+
+    let long = write(
+        &d,
+        "long.jsonl",
+        &format!(
+            "{{\"id\":\"u1\"}}\n{{\"id\":\"u2\",\"x\":\"{}\"}}\n",
+            "a".repeat(100_000)
+        ),
+    );
+    let opts = LoadOptions {
+        max_line_bytes: 10_000,
+        block_bytes: 4_096,
+        ..LoadOptions::default()
+    };
+    let e = load(&long, ObjectType::User, &opts).expect_err("line over the cap");
+    assert!(e.message.contains("starting at byte 12"), "{e}");
+    std::fs::remove_file(&long).expect("rm");
+
+    write(&d, "users-1.jsonl", "{\"id\":\"u1\"}\n");
+    write(&d, "notes.txt", "exported on Monday\n");
+    std::fs::create_dir_all(d.join("more")).expect("sub-folder");
+    let l = load(&d, ObjectType::User, &strict()).expect("folder");
+    assert_eq!(l.table.len(), 1);
+    assert!(
+        l.warnings
+            .iter()
+            .any(|w| w.contains("2 entries are not read") && w.contains("more/, notes.txt")),
+        "{:?}",
+        l.warnings
+    );
 }
