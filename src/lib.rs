@@ -42,6 +42,7 @@ pub mod licensing;
 pub mod lint;
 pub mod load;
 pub mod oracle;
+pub mod output;
 pub mod pattern;
 pub mod program;
 pub mod recompute;

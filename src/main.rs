@@ -272,7 +272,13 @@ fn check_jsonl(path: &std::path::Path, deny_warnings: bool) -> ExitCode {
                 e.valid_up_to() + 1
             )
         });
-        let line = line.map(|l| if n == 0 { l.trim_start_matches('\u{feff}') } else { l });
+        let line = line.map(|l| {
+            if n == 0 {
+                l.trim_start_matches('\u{feff}')
+            } else {
+                l
+            }
+        });
         if line.as_ref().is_ok_and(|l| l.trim().is_empty()) {
             continue;
         }

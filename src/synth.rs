@@ -666,35 +666,36 @@ fn put(v: &mut Value, key: &str, x: Value) {
 ///
 /// Errors: I/O errors.
 pub fn write_snapshot(users: usize, seed: u64, dir: &std::path::Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    let mut folder = crate::output::OutputDir::open(dir, None)?;
     let mut g = Gen::new(seed)?;
     let mut holders = vec![0u64; SKUS.len()];
     let mut project: Vec<Value> = Vec::new();
-    let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("users.jsonl"))?);
-    for i in 0..users {
-        let u = g.user(i);
-        for l in u
-            .get("assignedLicenses")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(s) = SKUS
-                .iter()
-                .position(|(_, id, _)| l.get("skuId") == Some(&json!(id)))
+    folder.stage("users.jsonl", |out| {
+        for i in 0..users {
+            let u = g.user(i);
+            for l in u
+                .get("assignedLicenses")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
             {
-                if let Some(h) = holders.get_mut(s) {
-                    *h += 1;
+                if let Some(s) = SKUS
+                    .iter()
+                    .position(|(_, id, _)| l.get("skuId") == Some(&json!(id)))
+                {
+                    if let Some(h) = holders.get_mut(s) {
+                        *h += 1;
+                    }
                 }
             }
+            if i % 97 == 5 && project.len() < 10_000 {
+                project.push(json!({"@odata.type": "#microsoft.graph.user", "id": u.get("id")}));
+            }
+            serde_json::to_writer(&mut *out, &u)?;
+            out.write_all(b"\n")?;
         }
-        if i % 97 == 5 && project.len() < 10_000 {
-            project.push(json!({"@odata.type": "#microsoft.graph.user", "id": u.get("id")}));
-        }
-        serde_json::to_writer(&mut out, &u)?;
-        out.write_all(b"\n")?;
-    }
-    out.flush()?;
+        Ok(())
+    })?;
 
     let mut n = 0u64;
     let mut id = || {
@@ -803,9 +804,9 @@ pub fn write_snapshot(users: usize, seed: u64, dir: &std::path::Path) -> std::io
         "groupTypes": [], "securityEnabled": true, "mailEnabled": false,
         "assignedLicenses": [], "members": project,
     }));
-    let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join("groups.json"))?);
-    serde_json::to_writer_pretty(&mut f, &json!({"value": groups}))?;
-    f.flush()?;
+    folder.stage("groups.json", |f| {
+        serde_json::to_writer_pretty(f, &json!({"value": groups})).map_err(std::io::Error::from)
+    })?;
 
     let catalog = crate::catalog::Catalog::microsoft();
     let headroom = [1.05, 1.03, 1.10, 1.0, 1.2];
@@ -824,16 +825,17 @@ pub fn write_snapshot(users: usize, seed: u64, dir: &std::path::Path) -> std::io
             )
         })
         .collect();
-    let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join("subscribedSkus.json"))?);
-    serde_json::to_writer_pretty(&mut f, &json!({"value": skus}))?;
-    f.flush()?;
-    std::fs::write(
-        dir.join("organization.json"),
-        serde_json::to_string_pretty(
+    folder.stage("subscribedSkus.json", |f| {
+        serde_json::to_writer_pretty(f, &json!({"value": skus})).map_err(std::io::Error::from)
+    })?;
+    folder.stage("organization.json", |f| {
+        serde_json::to_writer_pretty(
+            f,
             &json!({"value": [{"id": "00000000-0000-0000-0000-00000000c0de", "displayName": "Contoso", "countryLetterCode": "US"}]}),
-        )?,
-    )?;
-    Ok(())
+        )
+        .map_err(std::io::Error::from)
+    })?;
+    folder.commit()
 }
 
 /// `skuId`s of the sample tenant's products (Microsoft's identifier CSV).

@@ -588,7 +588,129 @@ fn check_jsonl_invalid_utf8_line_gets_its_output_line() {
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert_eq!(lines[0]["valid"], true);
     assert_eq!(lines[1]["line"], 2);
-    assert!(lines[1]["error"].as_str().is_some_and(|e| e.contains("invalid UTF-8")));
+    assert!(
+        lines[1]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("invalid UTF-8"))
+    );
     assert_eq!(lines[2]["valid"], false);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `recompute --out` stages every file and renames them into place with `summary.json` last;
+/// a symlink planted at an output's name is refused (exit 2) and neither followed nor
+/// replaced; a failed run leaves the last run's files, without its summary, and no temporary
+/// files. `gen-tenant --snapshot` and `--out` write the same way.
+#[test]
+fn outputs_are_written_whole_and_never_through_symlinks() {
+    let base = std::env::temp_dir().join(format!("dynrule-atomic-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).expect("dir");
+    let out = base.join("out");
+    let recompute = |out: &std::path::Path| {
+        run(
+            &[
+                "recompute",
+                "--tenant",
+                "corpus/licensing/kiosk-e1-vs-hr-e3-conflict",
+                "--out",
+                out.to_str().expect("utf8"),
+                "--now",
+                "2026-11-01T00:00:00Z",
+            ],
+            None,
+        )
+    };
+    assert_eq!(recompute(&out).status.code(), Some(0));
+    let names = |d: &std::path::Path| {
+        let mut n: Vec<String> = std::fs::read_dir(d)
+            .expect("read")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(
+        names(&out),
+        [
+            "differences.jsonl",
+            "licenses.jsonl",
+            "memberships.jsonl",
+            "summary.json"
+        ]
+    );
+    let memberships = std::fs::read(out.join("memberships.jsonl")).expect("read");
+
+    // A link planted where licenses.jsonl goes, pointing outside the folder.
+    let outside = base.join("outside.txt");
+    std::fs::write(&outside, "keep me").expect("write");
+    std::fs::remove_file(out.join("licenses.jsonl")).expect("rm");
+    std::os::unix::fs::symlink(&outside, out.join("licenses.jsonl")).expect("symlink");
+    let o = recompute(&out);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("symbolic link"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&outside).expect("read"), "keep me");
+    assert!(
+        std::fs::symlink_metadata(out.join("licenses.jsonl"))
+            .expect("link")
+            .file_type()
+            .is_symlink()
+    );
+    // The failed run removed the summary first and left the other files as they were.
+    assert!(!out.join("summary.json").exists());
+    assert_eq!(
+        std::fs::read(out.join("memberships.jsonl")).expect("read"),
+        memberships
+    );
+    assert!(
+        names(&out).iter().all(|n| !n.ends_with(".tmp")),
+        "{:?}",
+        names(&out)
+    );
+
+    // gen-tenant: a snapshot folder and a single file, the same way.
+    let snap = base.join("snap");
+    std::fs::create_dir_all(&snap).expect("dir");
+    std::os::unix::fs::symlink(&outside, snap.join("groups.json")).expect("symlink");
+    let o = run(
+        &[
+            "gen-tenant",
+            "--users",
+            "20",
+            "--snapshot",
+            "--out",
+            snap.to_str().expect("utf8"),
+        ],
+        None,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&outside).expect("read"), "keep me");
+    assert!(
+        !snap.join("users.jsonl").exists(),
+        "nothing renamed before every file is complete"
+    );
+    let file = base.join("users.jsonl");
+    std::os::unix::fs::symlink(&outside, &file).expect("symlink");
+    let o = run(
+        &[
+            "gen-tenant",
+            "--users",
+            "5",
+            "--out",
+            file.to_str().expect("utf8"),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&outside).expect("read"), "keep me");
+    let _ = std::fs::remove_dir_all(&base);
 }

@@ -531,7 +531,11 @@ fn csv_stray_quotes_never_lose_rows_silently() {
     let l = load(&stray, ObjectType::User, &skipping()).expect("skipping");
     assert_eq!(l.table.len(), 2, "u1 and u5 load");
     assert_eq!(l.skipped.len(), 1);
-    assert!(l.skipped[0].message.contains("lines 3–5"), "{}", l.skipped[0]);
+    assert!(
+        l.skipped[0].message.contains("lines 3–5"),
+        "{}",
+        l.skipped[0]
+    );
 
     let unclosed = write(
         &d,
@@ -540,7 +544,11 @@ fn csv_stray_quotes_never_lose_rows_silently() {
     );
     let l = load(&unclosed, ObjectType::User, &skipping()).expect("skipping");
     assert_eq!(l.table.len(), 1);
-    assert!(l.skipped[0].message.contains("3 line(s)"), "{}", l.skipped[0]);
+    assert!(
+        l.skipped[0].message.contains("3 line(s)"),
+        "{}",
+        l.skipped[0]
+    );
 
     let address = write(
         &d,

@@ -608,9 +608,8 @@ pub fn gen_tenant(args: GenArgs) -> ExitCode {
         let mut w = std::io::BufWriter::new(stdout.lock());
         dynrule::synth::write_tenant(args.users, args.seed, &mut w).and_then(|()| w.flush())
     } else {
-        std::fs::File::create(out).and_then(|f| {
-            let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-            dynrule::synth::write_tenant(args.users, args.seed, &mut w).and_then(|()| w.flush())
+        dynrule::output::write_file(out, |w| {
+            dynrule::synth::write_tenant(args.users, args.seed, &mut { w })
         })
     };
     match result {

@@ -121,23 +121,29 @@ pub fn recompute(args: RecomputeArgs) -> ExitCode {
         write_ms: 0.0,
     };
     let t1 = Instant::now();
-    if let Some(dir) = &args.out {
-        if let Err(e) = write_outputs(dir, &tenant, m, a) {
-            eprintln!("error: {}: {e}", dir.display());
-            return ExitCode::from(2);
-        }
-    }
+    // Every file is staged, then all renamed into place with `summary.json` last: the folder
+    // holds one run's complete set, or the last one's without its summary.
+    let staged = match &args.out {
+        None => None,
+        Some(dir) => match stage_outputs(dir, &tenant, m, a) {
+            Ok(o) => Some((dir, o)),
+            Err(e) => {
+                eprintln!("error: {}: {e}", dir.display());
+                return ExitCode::from(2);
+            }
+        },
+    };
     timings.write_ms = ms(t1);
     let report = RecomputeReport::new(&tenant, m, a, all, timings);
-    if let Some(dir) = &args.out {
-        let written = std::fs::File::create(dir.join("summary.json")).and_then(|f| {
-            let mut w = std::io::BufWriter::new(f);
-            serde_json::to_writer_pretty(&mut w, &report)?;
-            w.write_all(b"\n")?;
-            w.flush()
-        });
+    if let Some((dir, mut out)) = staged {
+        let written = out
+            .stage("summary.json", |w| {
+                serde_json::to_writer_pretty(&mut *w, &report)?;
+                w.write_all(b"\n")
+            })
+            .and_then(|()| out.commit());
         if let Err(e) = written {
-            eprintln!("error: {}: {e}", dir.join("summary.json").display());
+            eprintln!("error: {}: {e}", dir.display());
             return ExitCode::from(2);
         }
     }
@@ -201,26 +207,27 @@ pub fn recompute(args: RecomputeArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn write_outputs(
+fn stage_outputs(
     dir: &std::path::Path,
     tenant: &Tenant,
     m: &recompute::Memberships,
     a: &licensing::Assignments,
-) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("memberships.jsonl"))?);
-    report::write_memberships(&mut w, tenant, m)?;
-    w.flush()?;
-    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("licenses.jsonl"))?);
+) -> std::io::Result<dynrule::output::OutputDir> {
+    let mut out = dynrule::output::OutputDir::open(dir, Some("summary.json"))?;
+    out.stage("memberships.jsonl", |mut w| {
+        report::write_memberships(&mut w, tenant, m)
+    })?;
     let bar = dynrule::load::progress_bar(
         std::io::stderr().is_terminal(),
         tenant.users.len() as u64,
         "writing licenses.jsonl {pos}/{len} users [{wide_bar}] {eta}",
     );
-    report::write_licenses(&mut w, tenant, a, |done| bar.set_position(done as u64))?;
+    out.stage("licenses.jsonl", |mut w| {
+        report::write_licenses(&mut w, tenant, a, |done| bar.set_position(done as u64))
+    })?;
     bar.finish_and_clear();
-    w.flush()?;
-    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("differences.jsonl"))?);
-    report::write_differences(&mut w, tenant, a)?;
-    w.flush()
+    out.stage("differences.jsonl", |mut w| {
+        report::write_differences(&mut w, tenant, a).map(drop)
+    })?;
+    Ok(out)
 }
