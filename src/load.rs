@@ -480,11 +480,15 @@ pub fn for_each_record_where(
             }
             continue;
         }
+        let (bytes, bad) = utf8_marked(bytes);
         for (line, raw) in json_units(&file, &bytes, fmt)?.0 {
             if !hit(raw) {
                 continue;
             }
-            let v = read(raw, &file, line);
+            let v = match first_marked(raw, &bad) {
+                Some((l, column)) => Err(utf8_error(&file, line + l, column)),
+                None => read(raw, &file, line),
+            };
             if !f(v.as_ref().map_err(Clone::clone), &file, line) {
                 return Ok(());
             }
@@ -549,7 +553,7 @@ impl LoadCx {
         match fmt {
             Format::JsonLines => self.json_lines(file),
             Format::Json => {
-                let bytes = read_utf8(file)?;
+                let (bytes, bad) = utf8_marked(read_utf8(file)?);
                 let (units, page) = json_units(file, &bytes, Format::Json)?;
                 check_not_partial(file, &page, is_last)?;
                 if let Some(c) = page.count {
@@ -560,7 +564,7 @@ impl LoadCx {
                 let (keys, template, skip) = (&self.keys, &self.builder, self.skip_invalid);
                 let parts: Vec<Part> = units
                     .par_chunks(CHUNK_RECORDS)
-                    .map(|c| parse_part(keys, template, file, Source::Units(c), skip))
+                    .map(|c| parse_part(keys, template, file, Source::Units(c, &bad), skip))
                     .collect();
                 for part in parts {
                     Self::absorb(&mut self.builder, &mut self.skipped, skip, part, 0)?;
@@ -798,8 +802,59 @@ impl ChunkReader<'_> {
 enum Source<'b> {
     /// A chunk of a JSON Lines file (whole lines; numbered from 1 within the chunk).
     Lines(&'b [u8]),
-    /// Records of a JSON array or page, each with its first line.
-    Units(&'b [(usize, &'b str)]),
+    /// Records of a JSON array or page, each with its first line, and the addresses of the
+    /// bytes [`utf8_marked`] replaced (a record holding one is malformed).
+    Units(&'b [(usize, &'b str)], &'b [usize]),
+}
+
+/// `bytes` made valid UTF-8 by replacing each byte of an invalid sequence with `?` (so every
+/// offset stays), and the addresses of the replaced bytes in the returned buffer, sorted. A
+/// JSON array or page holding a record with invalid UTF-8 is then still split into records,
+/// and that record alone is malformed (D66).
+fn utf8_marked(mut bytes: Vec<u8>) -> (Vec<u8>, Vec<usize>) {
+    let mut bad = Vec::new();
+    let mut at = 0usize;
+    loop {
+        let rest = bytes.get(at..).unwrap_or(&[]);
+        match std::str::from_utf8(rest) {
+            Ok(_) => break,
+            Err(e) => {
+                let start = at + e.valid_up_to();
+                let len = e.error_len().unwrap_or(rest.len() - e.valid_up_to());
+                for i in start..start + len {
+                    if let Some(b) = bytes.get_mut(i) {
+                        *b = b'?';
+                        bad.push(i);
+                    }
+                }
+                at = start + len;
+            }
+        }
+    }
+    let base = bytes.as_ptr() as usize;
+    let bad = bad.into_iter().map(|i| base + i).collect();
+    (bytes, bad)
+}
+
+/// The error for a record holding invalid UTF-8 (its first bad byte at `column` of `line`).
+fn utf8_error(file: &Path, line: usize, column: usize) -> LoadError {
+    LoadError {
+        file: file.to_path_buf(),
+        line,
+        column,
+        message: "invalid UTF-8 in the record (JSON text is UTF-8): re-save the file as UTF-8"
+            .to_string(),
+    }
+}
+
+/// Where in `text` (a record of a file marked by [`utf8_marked`]) the first replaced byte is,
+/// as (line offset, column), if it holds one.
+fn first_marked(text: &str, bad: &[usize]) -> Option<(usize, usize)> {
+    let start = text.as_ptr() as usize;
+    let i = bad.partition_point(|&a| a < start);
+    let a = *bad.get(i).filter(|&&a| a < start + text.len())?;
+    let (line, column) = position(text.as_bytes(), a - start);
+    Some((line - 1, column))
 }
 
 /// Parses records into a part: the fast scanner first, serde for what it declines (and for
@@ -824,11 +879,18 @@ fn parse_part(
     };
     match source {
         Source::Lines(chunk) => p.lines(chunk),
-        Source::Units(units) => {
+        Source::Units(units, bad) => {
             let mut rec = p.empty_record();
             let mut primary = vec![false; keys.layout_len];
             let mut s = scan::Scanner::new("", false);
             for &(line, text) in units {
+                if let Some((l, column)) = first_marked(text, bad) {
+                    p.part.errors.push(utf8_error(file, line + l, column));
+                    if !skip_invalid {
+                        break;
+                    }
+                    continue;
+                }
                 s.reset(text, 0);
                 if !p.fast(&mut s, &mut rec, &mut primary) && !p.slow(text.as_bytes(), line) {
                     break;
@@ -926,7 +988,16 @@ impl<'k> PartParser<'k, '_> {
                     s.reset(t, 0);
                     self.fast(&mut s, &mut rec, &mut primary)
                 }
-                Err(_) => false,
+                Err(e) => {
+                    // Invalid UTF-8 anywhere in the record, read or not, makes it malformed.
+                    self.part
+                        .errors
+                        .push(utf8_error(self.file, line, e.valid_up_to() + 1));
+                    if !self.skip_invalid {
+                        break;
+                    }
+                    continue;
+                }
             };
             if !fast && !self.slow(bytes, line) {
                 break;

@@ -609,3 +609,31 @@ fn non_regular_files_long_lines_and_ignored_entries() {
         l.warnings
     );
 }
+
+/// Invalid UTF-8 makes its record malformed, wherever it is (a key no rule reads included) and
+/// in every format: in a JSON array only that record, so `--skip-invalid` keeps the rest.
+#[test]
+fn invalid_utf8_is_one_malformed_record() {
+    let d = dir("utf8");
+    let array = d.join("users.json");
+    std::fs::write(
+        &array,
+        b"[{\"id\":\"u1\",\"department\":\"A\"},\n{\"id\":\"u2\",\"notes\":\"\xff\",\"department\":\"A\"},\n{\"id\":\"u3\"}]",
+    )
+    .expect("write");
+    let e = load(&array, ObjectType::User, &strict()).expect_err("strict");
+    assert_eq!((e.line, e.column), (2, 21), "{e}");
+    let l = load(&array, ObjectType::User, &skipping()).expect("skipping");
+    assert_eq!(l.table.len(), 2);
+    assert_eq!(l.skipped.len(), 1);
+
+    let lines = d.join("users.jsonl");
+    std::fs::write(
+        &lines,
+        b"{\"id\":\"u1\"}\n{\"id\":\"u2\",\"notes\":\"\xc3\x28\"}\n{\"id\":\"u3\"}\n",
+    )
+    .expect("write");
+    let l = load(&lines, ObjectType::User, &skipping()).expect("skipping");
+    assert_eq!(l.table.len(), 2);
+    assert_eq!(l.skipped[0].line, 2, "{}", l.skipped[0]);
+}

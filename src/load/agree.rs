@@ -18,6 +18,25 @@ use std::path::Path;
 #[doc(hidden)]
 pub fn check_record_paths(text: &[u8], object: ObjectType) -> Result<(), String> {
     let Ok(text) = std::str::from_utf8(text) else {
+        // Not UTF-8: as a JSON Lines file, every line that is not is malformed (D66), and no
+        // line of it may become a row.
+        let keys = KeyMap::new(object, None);
+        let template = TableBuilder::projected(object, None);
+        let part = parse_part(&keys, &template, Path::new("-"), Source::Lines(text), true);
+        let bad_lines = text
+            .split(|&c| c == b'\n')
+            .filter(|l| std::str::from_utf8(l).is_err())
+            .count();
+        let utf8_errors = part
+            .errors
+            .iter()
+            .filter(|e| e.message.starts_with("invalid UTF-8"))
+            .count();
+        if utf8_errors != bad_lines {
+            return Err(format!(
+                "{bad_lines} line(s) are not UTF-8 but the load reports {utf8_errors}"
+            ));
+        }
         return Ok(());
     };
     let mut projection = Projection::default();
