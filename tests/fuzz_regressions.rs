@@ -78,3 +78,22 @@ fn load_regressions() {
         }
     }
 }
+
+/// The `differential` target's findings: a rule line, then JSON Lines bytes; the load and the
+/// oracle must accept the same records and select the same ones.
+#[test]
+fn differential_regressions() {
+    let now = jiff::Timestamp::from_second(1_795_000_000).expect("timestamp");
+    for (name, data) in inputs("differential") {
+        let (rule, users) = match data.iter().position(|&c| c == b'\n') {
+            Some(i) => (&data[..i], &data[i + 1..]),
+            None => (&data[..], &[][..]),
+        };
+        let Ok(rule) = std::str::from_utf8(rule) else {
+            continue;
+        };
+        if let Err(e) = dynrule::load::differential(rule, users, now) {
+            panic!("{name}: {e}");
+        }
+    }
+}
