@@ -37,6 +37,8 @@ pub mod bitmap;
 pub mod catalog;
 pub mod check;
 pub mod diag;
+#[doc(hidden)]
+pub mod harness;
 pub mod hir;
 pub mod licensing;
 pub mod lint;

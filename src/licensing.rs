@@ -1202,15 +1202,16 @@ impl Pass1<'_> {
         if groups.is_empty() && snap.is_empty() {
             return w;
         }
-        // Held before: assignedLicenses when exported, else the holding states.
-        w.held_before = match from_assigned {
-            Some(xs) => xs.iter().map(|s| s.sku).collect(),
-            None => snap
-                .iter()
-                .filter(|s| s.state.holds())
-                .map(|s| s.sku)
-                .collect(),
-        };
+        // Held before: a SKU in assignedLicenses or in a holding state. The two agree in a
+        // consistent snapshot; where they do not (a state the export shows without its
+        // assignedLicenses entry), the seat is taken already, and counting the user as a new
+        // holder would push the SKU over its seats (fuzz finding; D67).
+        w.held_before = from_assigned
+            .unwrap_or(&[])
+            .iter()
+            .map(|s| s.sku)
+            .chain(snap.iter().filter(|s| s.state.holds()).map(|s| s.sku))
+            .collect();
         w.held_before.sort_unstable();
         w.held_before.dedup();
         let mut plans_before: Vec<PlanIx> = Vec::new();

@@ -97,3 +97,13 @@ fn differential_regressions() {
         }
     }
 }
+
+/// The `licensing` target's findings: a snapshot from bytes must license within its seats.
+#[test]
+fn licensing_regressions() {
+    for (name, data) in inputs("licensing") {
+        if let Err(e) = dynrule::harness::licensing(&data) {
+            panic!("{name}: {e}");
+        }
+    }
+}

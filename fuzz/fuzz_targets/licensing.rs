@@ -1,69 +1,14 @@
 //! A tenant snapshot from arbitrary bytes: the input is split on NUL bytes into users (JSON
 //! Lines), groups, subscribed SKUs and a licensing rules file. Whatever loads must recompute and
-//! license without panicking, and the seat accounting must stay consistent.
+//! license without panicking, and the seat accounting must stay consistent
+//! (`dynrule::harness::licensing`, which `cargo test` replays on `regressions/licensing/`).
 
 #![no_main]
 
-use dynrule::recompute::{RecomputeOptions, memberships};
-use dynrule::schema::ObjectType;
-use dynrule::tenant::{Parts, Tenant, UserRecords};
 use libfuzzer_sys::fuzz_target;
-use std::path::PathBuf;
-
-fn objects(text: &str, file: &str) -> Vec<(PathBuf, usize, serde_json::Value)> {
-    let v: serde_json::Value = serde_json::from_str(text).unwrap_or(serde_json::Value::Null);
-    let items = match v {
-        serde_json::Value::Array(a) => a,
-        serde_json::Value::Object(mut o) => match o.remove("value") {
-            Some(serde_json::Value::Array(a)) => a,
-            _ => vec![serde_json::Value::Object(o)],
-        },
-        _ => Vec::new(),
-    };
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| (PathBuf::from(file), i + 1, v))
-        .collect()
-}
 
 fuzz_target!(|data: &[u8]| {
-    let text = String::from_utf8_lossy(data);
-    let mut parts = text.split('\0');
-    let users_text = parts.next().unwrap_or("");
-    let groups_text = parts.next().unwrap_or("[]");
-    let skus_text = parts.next();
-    let rules_text = parts.next();
-    let users: Vec<serde_json::Value> = users_text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    let Ok(table) = dynrule::load::table_from_values(&users, ObjectType::User) else {
-        return;
-    };
-    let tenant = Tenant::assemble(Parts {
-        dir: PathBuf::from("fuzz"),
-        groups_path: PathBuf::from("groups.json"),
-        users: table,
-        user_bytes: 0,
-        user_records: UserRecords::Values(std::sync::Arc::new(users)),
-        devices: None,
-        groups: objects(groups_text, "groups.json"),
-        skus: skus_text.map(|t| Ok(objects(t, "subscribedSkus.json"))),
-        organization: None,
-        licensing_rules: rules_text.map(|t| (PathBuf::from("licensingRules.json"), Ok(t.to_string()))),
-        issues: Vec::new(),
-    });
-    let now = jiff::Timestamp::UNIX_EPOCH;
-    let (m, _) = memberships(&tenant, &tenant.groups, &tenant.users, &RecomputeOptions { now });
-    let (a, _) = dynrule::licensing::assign(&tenant, &tenant.groups, &m);
-    for s in &a.skus {
-        if let Some(cap) = s.assignable {
-            if s.consumed_before <= cap {
-                assert!(s.consumed_after <= cap, "{s:?}");
-            }
-        }
+    if let Err(e) = dynrule::harness::licensing(data) {
+        panic!("{e}");
     }
-    let mut out = Vec::new();
-    let _ = dynrule::report::write_licenses(&mut out, &tenant, &a, |_| {});
 });
