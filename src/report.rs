@@ -1000,6 +1000,18 @@ pub fn whatif_text(w: &crate::whatif::WhatIf, limit: usize) -> String {
     o
 }
 
+/// A CSV cell made safe to open in a spreadsheet: a value that begins with `=`, `+`, `-`, `@`, a
+/// tab or a carriage return (which Excel and LibreOffice would run as a formula: "CSV
+/// injection") gets a leading `'`, as OWASP's CSV injection guidance advises. Every CSV dynrule
+/// writes goes through it; the README says so.
+pub fn csv_cell(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{s}"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
 /// CSV of affected users: `id,userPrincipalName,groupsJoined,groupsLeft,skusGained,skusLost,
 /// plansGained,plansLost,dataPlansLost,losesEveryLicence,errorsNew,errorsCleared` (lists joined
 /// with `;`, an error as `error:sku:group`).
@@ -1028,7 +1040,7 @@ pub fn whatif_csv(w: &crate::whatif::WhatIf, out: impl Write) -> io::Result<()> 
             .join(";")
     };
     for u in &w.users {
-        c.write_record([
+        let cells = [
             u.id.as_str(),
             u.user_principal_name.as_str(),
             &u.groups_joined.join(";"),
@@ -1045,7 +1057,8 @@ pub fn whatif_csv(w: &crate::whatif::WhatIf, out: impl Write) -> io::Result<()> 
             },
             &errs(&u.errors_new),
             &errs(&u.errors_cleared),
-        ])?;
+        ];
+        c.write_record(cells.iter().map(|s| csv_cell(s).into_owned()))?;
     }
     c.flush()
 }

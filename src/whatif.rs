@@ -41,24 +41,51 @@ pub struct Change {
     pub membership_rule_processing_state: Option<String>,
 }
 
+/// One entry of a changes file, its keys lower-cased first (see [`lower_keys`]).
 #[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 struct ChangeFile {
     group: String,
-    #[serde(default)]
+    #[serde(default, rename = "membershiprule")]
     membership_rule: Option<String>,
-    #[serde(default)]
+    #[serde(default, rename = "assignedlicenses")]
     assigned_licenses: Option<Vec<LicenceFile>>,
-    #[serde(default)]
+    #[serde(default, rename = "membershipruleprocessingstate")]
     membership_rule_processing_state: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 struct LicenceFile {
+    #[serde(rename = "skuid")]
     sku_id: String,
-    #[serde(default)]
+    #[serde(default, rename = "disabledplans")]
     disabled_plans: Vec<String>,
+}
+
+/// `v` with the keys of every object lower-cased (ASCII), so a changes file's keys match in any
+/// case, as exports do (`Group`, `MembershipRule` from PowerShell's `ConvertTo-Json`).
+///
+/// Errors: an object with two keys that differ only in case.
+fn lower_keys(v: serde_json::Value) -> Result<serde_json::Value, String> {
+    use serde_json::Value;
+    Ok(match v {
+        Value::Object(o) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in o {
+                let lower = k.to_ascii_lowercase();
+                if out.contains_key(&lower) {
+                    return Err(format!(
+                        "the key `{k}` appears twice (keys match ignoring case)"
+                    ));
+                }
+                out.insert(lower, lower_keys(v)?);
+            }
+            Value::Object(out)
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(lower_keys).collect::<Result<_, _>>()?),
+        other => other,
+    })
 }
 
 /// Reads a changes file: a JSON array of `{"group": id or displayName, "membershipRule"?,
@@ -69,11 +96,20 @@ struct LicenceFile {
 /// Errors: invalid JSON (with line and column), an unknown or ambiguous group, an unknown SKU
 /// or plan name, a processing state other than On/Paused, an entry that changes nothing.
 pub fn parse_changes(text: &str, tenant: &Tenant) -> Result<Vec<Change>, String> {
-    let entries: Vec<ChangeFile> = serde_json::from_str(text.trim_start_matches('\u{feff}'))
+    let v: serde_json::Value = serde_json::from_str(text.trim_start_matches('\u{feff}'))
         .map_err(|e| format!("line {}, column {}: {e}", e.line(), e.column()))?;
+    // PowerShell's ConvertTo-Json writes a one-item array as the item itself.
+    let items = match v {
+        serde_json::Value::Array(a) => a,
+        one @ serde_json::Value::Object(_) => vec![one],
+        _ => return Err("expected a JSON array of changes (or one change object)".into()),
+    };
     let mut out = Vec::new();
-    for (i, e) in entries.into_iter().enumerate() {
+    for (i, item) in items.into_iter().enumerate() {
         let at = |m: String| format!("change {}: {m}", i + 1);
+        let e: ChangeFile = lower_keys(item)
+            .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()))
+            .map_err(at)?;
         let group = tenant.find_group(&e.group).map_err(at)?;
         let licences = match e.assigned_licenses {
             None => None,

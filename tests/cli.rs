@@ -714,3 +714,31 @@ fn outputs_are_written_whole_and_never_through_symlinks() {
     assert_eq!(std::fs::read_to_string(&outside).expect("read"), "keep me");
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// CSV output neutralises cells a spreadsheet would run as formulas (OWASP: a leading `'`).
+#[test]
+fn csv_output_neutralises_formulas() {
+    let dir = std::env::temp_dir().join(format!("dynrule-csv-inj-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let users = dir.join("users.jsonl");
+    std::fs::write(
+        &users,
+        "{\"id\":\"u1\",\"displayName\":\"=3+1\",\"userPrincipalName\":\"@x\",\"department\":\"A\"}\n",
+    )
+    .expect("write");
+    let out = run(
+        &[
+            "eval",
+            "--users",
+            users.to_str().expect("utf8"),
+            "--format",
+            "csv",
+            "user.department -eq \"A\"",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(text.contains("u1,'@x,'=3+1"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -269,6 +269,28 @@ fn pausing_a_group_changes_nothing_now() {
     assert_eq!(sku["shortfall"], 4);
 }
 
+/// A changes file as PowerShell writes it: keys in PascalCase, and one change as an object
+/// (`ConvertTo-Json` unwraps a one-item array).
+#[test]
+fn changes_files_in_any_key_case_and_as_one_object() {
+    let dir = std::env::temp_dir().join(format!("dynrule-changes-ps-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let f = dir.join("change.json");
+    std::fs::write(
+        &f,
+        "{\"Group\": \"Sales E3\", \"AssignedLicenses\": [{\"SkuId\": \"ENTERPRISEPACK\", \"DisabledPlans\": [\"YAMMER_ENTERPRISE\"]}], \"MembershipRuleProcessingState\": \"On\"}",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let o = run(&["--tenant", TENANT, "--changes", f.to_str().unwrap_or("")]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn bad_changes_are_located_errors() {
     let dir = std::env::temp_dir().join(format!("dynrule-changes-{}", std::process::id()));
@@ -297,9 +319,14 @@ fn bad_changes_are_located_errors() {
             "change 2: group \"sales e3\" is already changed by change 1",
         ),
         (
-            "[{\"group\": \"Sales E3\", \"group\": \"Other\", \"membershipRuleProcessingState\": \"Paused\"}]",
-            "duplicate field `group`",
+            "[{\"group\": \"Sales E3\", \"Group\": \"Other\", \"membershipRuleProcessingState\": \"Paused\"}]",
+            "appears twice (keys match ignoring case)",
         ),
+        (
+            "[{\"group\": \"Sales E3\", \"membershipRules\": \"x\"}]",
+            "unknown field `membershiprules`",
+        ),
+        ("42", "expected a JSON array of changes"),
         ("[]", "lists no change"),
     ];
     for (i, (text, want)) in cases.iter().enumerate() {

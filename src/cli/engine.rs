@@ -414,7 +414,10 @@ pub fn eval(args: EvalArgs) -> ExitCode {
                             if many {
                                 rec.insert(0, rule);
                             }
-                            w.write_record(&rec)?;
+                            w.write_record(
+                                rec.iter()
+                                    .map(|c| dynrule::report::csv_cell(c).into_owned()),
+                            )?;
                         }
                     }
                 }
