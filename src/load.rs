@@ -1555,7 +1555,7 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
                     }
                 }
                 Some(Target::Manager(col)) => {
-                    let cell = m.next_value_seed(IdSeed)?;
+                    let cell = m.next_value_seed(IdSeed { name: "manager" })?;
                     set(&mut rec, &mut primary, *col, cell, true);
                 }
                 Some(Target::MemberOf(col)) => {
@@ -1672,6 +1672,7 @@ impl CellSeed<'_> {
                 TextWant::Bool => format!("`{name}` must be true or false, not {s:?}"),
                 TextWant::Date => format!("`{name}` must be an ISO 8601 date-time, not {s:?}"),
                 TextWant::Array => format!("`{name}` must be an array"),
+                TextWant::PowerShell(p) => powershell_error(name, p, &s),
             })
         })
     }
@@ -1694,6 +1695,74 @@ enum TextWant {
     Bool,
     Date,
     Array,
+    /// PowerShell's text for an object or a collection (see [`powershell_text`]).
+    PowerShell(PowerShellText),
+}
+
+/// Text PowerShell writes in place of a value it did not serialise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PowerShellText {
+    /// `ConvertTo-Json` past its depth (default 2): `"@{id=…}"`, `"class AssignedPlan {…"`,
+    /// `"Microsoft.Graph.PowerShell.Models.MicrosoftGraphAssignedPlan"`,
+    /// `"System.Collections.Hashtable"`.
+    Depth,
+    /// `Export-Csv` of a collection: `System.String[]`, `System.Object[]`.
+    TypeName,
+}
+
+/// Whether `s` is PowerShell's text for an object or collection rather than a value, and which.
+pub(crate) fn powershell_text(s: &str) -> Option<PowerShellText> {
+    let t = s.trim();
+    if t.starts_with("System.") && t.ends_with("[]") && !t.contains(' ') {
+        return Some(PowerShellText::TypeName);
+    }
+    let class = t
+        .strip_prefix("class ")
+        .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_uppercase()) && r.contains(" {"));
+    if (t.starts_with("@{") && t.ends_with('}'))
+        || class
+        || t.starts_with("Microsoft.Graph.PowerShell.Models.")
+        || t.starts_with("System.Collections.")
+    {
+        return Some(PowerShellText::Depth);
+    }
+    None
+}
+
+/// The error for PowerShell's text in `name` (D68).
+fn powershell_error(name: &str, kind: PowerShellText, s: &str) -> String {
+    let shown: String = s.trim().chars().take(40).collect();
+    match kind {
+        PowerShellText::Depth => format!(
+            "`{name}` holds PowerShell's text for an object ({shown:?}…), not the object: ConvertTo-Json stopped at its default -Depth of 2. Re-export with `ConvertTo-Json -Depth 10`"
+        ),
+        PowerShellText::TypeName => format!(
+            "`{name}` holds {shown:?}, the type name Export-Csv writes for a collection, not its values: export with a calculated property (`@{{n='{name}';e={{$_.{name} -join ';'}}}}`) or as JSON (`ConvertTo-Json -Depth 10`)"
+        ),
+    }
+}
+
+/// A date-time as exports write it: ISO 8601, or Windows PowerShell 5.1's
+/// `"\/Date(1700000000000)\/"` (milliseconds since 1970, UTC; decoded from JSON it reads
+/// `/Date(1700000000000)/`). Both engines read dates through it (D68).
+pub fn export_date(s: &str) -> Option<jiff::Timestamp> {
+    if let Some(ms) = s
+        .trim()
+        .strip_prefix("/Date(")
+        .and_then(|r| r.strip_suffix(")/"))
+    {
+        // `/Date(ms+hhmm)/` (a DateTimeOffset) carries an offset for display only: the
+        // milliseconds are UTC either way.
+        let digits = ms
+            .char_indices()
+            .find(|&(i, c)| i > 0 && (c == '+' || c == '-'))
+            .map_or(ms, |(i, _)| ms.get(..i).unwrap_or(ms));
+        return digits
+            .parse::<i64>()
+            .ok()
+            .and_then(|n| jiff::Timestamp::from_millisecond(n).ok());
+    }
+    crate::check::parse_date(s).map(|(t, _)| t)
 }
 
 /// A string read into a column of `kind` (both record paths use it): as itself, a one-element
@@ -1702,6 +1771,16 @@ enum TextWant {
 ///
 /// Errors: what the column wanted, with the string.
 fn text_cell(kind: Kind, s: Cow<'_, str>) -> Result<Cell<'_>, (TextWant, Cow<'_, str>)> {
+    match (kind, powershell_text(&s)) {
+        // A type name is never a string property's value either; `@{…}` might be.
+        (_, Some(PowerShellText::TypeName)) => {
+            return Err((TextWant::PowerShell(PowerShellText::TypeName), s));
+        }
+        (Kind::List | Kind::Plans | Kind::Licenses, Some(p)) => {
+            return Err((TextWant::PowerShell(p), s));
+        }
+        _ => {}
+    }
     match kind {
         Kind::Str => Ok(Cell::Str(s)),
         Kind::List => Ok(Cell::List(vec![Some(s)])),
@@ -1720,8 +1799,8 @@ fn text_cell(kind: Kind, s: Cow<'_, str>) -> Result<Cell<'_>, (TextWant, Cow<'_,
             if s.trim().is_empty() {
                 return Ok(Cell::Null);
             }
-            match crate::check::parse_date(&s) {
-                Some((t, _)) => Ok(Cell::Date(t)),
+            match export_date(&s) {
+                Some(t) => Ok(Cell::Date(t)),
                 None => Err((TextWant::Date, s)),
             }
         }
@@ -1964,6 +2043,16 @@ impl<'de> Visitor<'de> for NestedSeed<'_> {
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object of extension attributes")
     }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        match powershell_text(v) {
+            Some(p) => Err(E::custom(powershell_error(
+                "onPremisesExtensionAttributes",
+                p,
+                v,
+            ))),
+            None => Err(E::invalid_type(de::Unexpected::Str(v), &self)),
+        }
+    }
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(Vec::new())
     }
@@ -2000,7 +2089,10 @@ impl<'de> Visitor<'de> for NestedSeed<'_> {
 }
 
 /// `manager`: `{"id": "…", …}`, a plain id, or null.
-struct IdSeed;
+/// `name`: the key being read, for errors.
+struct IdSeed {
+    name: &'static str,
+}
 
 impl<'de> Visitor<'de> for IdSeed {
     type Value = Cell<'de>;
@@ -2008,9 +2100,15 @@ impl<'de> Visitor<'de> for IdSeed {
         f.write_str("a directory object {\"id\": …} or an id")
     }
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Cell<'de>, E> {
+        if let Some(p) = powershell_text(v) {
+            return Err(E::custom(powershell_error(self.name, p, v)));
+        }
         Ok(Cell::Str(Cow::Borrowed(v)))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Cell<'de>, E> {
+        if let Some(p) = powershell_text(v) {
+            return Err(E::custom(powershell_error(self.name, p, v)));
+        }
         Ok(Cell::Str(Cow::Owned(v.to_string())))
     }
     fn visit_unit<E: de::Error>(self) -> Result<Cell<'de>, E> {
@@ -2046,12 +2144,18 @@ impl<'de> Visitor<'de> for IdListSeed {
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an array of group ids or objects")
     }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Cell<'de>, E> {
+        match powershell_text(v) {
+            Some(p) => Err(E::custom(powershell_error("memberOf", p, v))),
+            None => Err(E::invalid_type(de::Unexpected::Str(v), &self)),
+        }
+    }
     fn visit_unit<E: de::Error>(self) -> Result<Cell<'de>, E> {
         Ok(Cell::Null)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Cell<'de>, A::Error> {
         let mut out = Vec::new();
-        while let Some(c) = s.next_element_seed(IdSeed)? {
+        while let Some(c) = s.next_element_seed(IdSeed { name: "memberOf" })? {
             if let Cell::Str(id) = c {
                 out.push(Some(id));
             }
@@ -2068,6 +2172,12 @@ impl<'de> Visitor<'de> for PlansSeed {
     type Value = Cell<'de>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an array of assignedPlan objects")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Cell<'de>, E> {
+        match powershell_text(v) {
+            Some(p) => Err(E::custom(powershell_error("assignedPlans", p, v))),
+            None => Err(E::invalid_type(de::Unexpected::Str(v), &self)),
+        }
     }
     fn visit_unit<E: de::Error>(self) -> Result<Cell<'de>, E> {
         Ok(Cell::Null)
@@ -2140,6 +2250,12 @@ impl<'de> Visitor<'de> for LicensesSeed<'_> {
     type Value = Cell<'de>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "`{}` as an array of objects with `skuId`", self.name)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Cell<'de>, E> {
+        match powershell_text(v) {
+            Some(p) => Err(E::custom(powershell_error(self.name, p, v))),
+            None => Err(E::invalid_type(de::Unexpected::Str(v), &self)),
+        }
     }
     fn visit_unit<E: de::Error>(self) -> Result<Cell<'de>, E> {
         Ok(Cell::Null)
@@ -2329,6 +2445,27 @@ fn csv_values(file: &Path, bytes: &[u8], keys: &KeyMap) -> Result<Vec<CsvRow>, L
                     continue;
                 }
                 let mut obj = serde_json::Map::new();
+                // A column the load reads holding a collection's type name (D68).
+                let typed =
+                    rec.iter()
+                        .zip(headers.iter())
+                        .zip(&mapped)
+                        .find_map(|((cell, h), m)| {
+                            (m.is_some() && powershell_text(cell) == Some(PowerShellText::TypeName))
+                                .then_some((cell, h))
+                        });
+                if let Some((cell, header)) = typed {
+                    out.push((
+                        line,
+                        Err(LoadError {
+                            file: file.to_path_buf(),
+                            line,
+                            column: 0,
+                            message: powershell_error(header, PowerShellText::TypeName, cell),
+                        }),
+                    ));
+                    continue;
+                }
                 for (cell, m) in rec.iter().zip(&mapped) {
                     let Some((key, list)) = m else { continue };
                     let cell = cell.trim();

@@ -358,8 +358,8 @@ impl<'a> Eval<'a> {
                 xs.iter().any(|x| fold(x) == v)
             }
             (Test::DateEq(d) | Test::DateGe(d) | Test::DateLe(d), Some(v)) => {
-                match (crate::check::parse_date(v), self.date(d)) {
-                    (Some((t, _)), Some(rhs)) => match c.test {
+                match (crate::load::export_date(v), self.date(d)) {
+                    (Some(t), Some(rhs)) => match c.test {
                         Test::DateEq(_) => t == rhs,
                         Test::DateGe(_) => t >= rhs,
                         _ => t <= rhs,

@@ -637,3 +637,57 @@ fn invalid_utf8_is_one_malformed_record() {
     assert_eq!(l.table.len(), 2);
     assert_eq!(l.skipped[0].line, 2, "{}", l.skipped[0]);
 }
+
+/// Windows PowerShell 5.1: `ConvertTo-Json` without `-Depth` writes nested objects as text, and
+/// dates as `"\/Date(ms)\/"`; `Export-Csv` writes `System.String[]` for a collection. Dates are
+/// read; the rest are malformed records naming the fix (D68). (Shapes: PowerShell 5.1's
+/// `ConvertTo-Json` and `Export-Csv` output, as in `real-inputs/derived-probes/ps-export.csv`.)
+#[test]
+fn windows_powershell_exports() {
+    let d = dir("ps51");
+    let ok = write(
+        &d,
+        "ok.jsonl",
+        "{\"id\":\"u1\",\"employeeHireDate\":\"\\/Date(1700000000000)\\/\"}\n",
+    );
+    let l = load(&ok, ObjectType::User, &strict()).expect("PowerShell dates load");
+    let t = eval(
+        &l.table,
+        "user.employeeHireDate -eq \"2023-11-14T22:13:20Z\"",
+    );
+    assert_eq!(t, ["u1"]);
+    let cases = [
+        (
+            "{\"id\":\"u1\",\"assignedPlans\":\"class AssignedPlan {\\n  AssignedDateTime: 1/1/2024\\n}\"}",
+            "ConvertTo-Json -Depth 10",
+        ),
+        (
+            "{\"id\":\"u1\",\"manager\":\"@{id=4b8a}\"}",
+            "ConvertTo-Json -Depth 10",
+        ),
+        (
+            "{\"id\":\"u1\",\"onPremisesExtensionAttributes\":\"@{extensionAttribute1=EMS}\"}",
+            "ConvertTo-Json -Depth 10",
+        ),
+        (
+            "{\"id\":\"u1\",\"licenseAssignmentStates\":\"Microsoft.Graph.PowerShell.Models.MicrosoftGraphLicenseAssignmentState\"}",
+            "ConvertTo-Json -Depth 10",
+        ),
+        (
+            "{\"id\":\"u1\",\"proxyAddresses\":\"System.String[]\"}",
+            "Export-Csv",
+        ),
+    ];
+    for (i, (record, fix)) in cases.iter().enumerate() {
+        let f = write(&d, &format!("bad{i}.jsonl"), &format!("{record}\n"));
+        let e = load(&f, ObjectType::User, &strict()).expect_err(record);
+        assert!(e.message.contains(fix), "{record}: {e}");
+    }
+    let csv = write(
+        &d,
+        "export.csv",
+        "\"Id\",\"ProxyAddresses\",\"Department\"\r\n\"u1\",\"System.String[]\",\"Sales\"\r\n",
+    );
+    let e = load(&csv, ObjectType::User, &strict()).expect_err("System.String[]");
+    assert!(e.message.contains("-join ';'"), "{e}");
+}

@@ -636,7 +636,14 @@ impl<'a> Scanner<'a, '_> {
     /// `IdSeed`: `{"id": …}`, an id, or null.
     fn id(&mut self) -> Scan<Cell<'a>> {
         match self.peek() {
-            Peek::Str => self.string().map(Cell::Str),
+            Peek::Str => {
+                let s = self.string()?;
+                // PowerShell's text for an object is serde's error to report.
+                if super::powershell_text(&s).is_some() {
+                    return Err(Bail);
+                }
+                Ok(Cell::Str(s))
+            }
             Peek::Null => self.literal(b"null").map(|()| Cell::Null),
             Peek::Object => {
                 let mut id = Cell::Null;
