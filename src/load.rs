@@ -221,6 +221,7 @@ pub fn load(path: &Path, object: ObjectType, opts: &LoadOptions) -> Result<Loade
         "loading {bytes}/{total_bytes} [{wide_bar}] {bytes_per_sec} {eta}",
     );
     let mut cx = LoadCx {
+        object,
         chunk_bytes: if opts.block_bytes == 0 {
             CHUNK_BYTES
         } else {
@@ -517,6 +518,7 @@ fn record_value(
 }
 
 struct LoadCx {
+    object: ObjectType,
     chunk_bytes: usize,
     max_line: usize,
     builder: TableBuilder,
@@ -547,9 +549,76 @@ struct Part {
     lines: usize,
 }
 
+/// What kind of Graph objects the start of an export holds, from what Graph writes into it:
+/// a page's `@odata.context` (`…/$metadata#devices`), the records' `@odata.type`
+/// (`#microsoft.graph.device`; a user's nested `memberOf` groups say `#microsoft.graph.group`,
+/// so a group type counts only without a user's), or a group's `groupTypes` key beside no
+/// `userPrincipalName`. `None` when it does not say.
+fn sniffed_kind(head: &[u8]) -> Option<&'static str> {
+    let text = String::from_utf8_lossy(head);
+    let t = text.as_ref();
+    for (tag, kind) in [
+        ("$metadata#users", "users"),
+        ("$metadata#devices", "devices"),
+        ("$metadata#groups", "groups"),
+    ] {
+        if t.contains(tag) {
+            return Some(kind);
+        }
+    }
+    // The first user or device type: a record's own `@odata.type` is its first key, before any
+    // expanded object (a device's registeredOwners are users).
+    let at = |ty: &str| t.find(&format!("\"#microsoft.graph.{ty}\""));
+    match (at("user"), at("device")) {
+        (Some(u), Some(d)) => return Some(if u < d { "users" } else { "devices" }),
+        (Some(_), None) => return Some("users"),
+        (None, Some(_)) => return Some("devices"),
+        (None, None) => {}
+    }
+    let key = |k: &str| t.contains(&format!("\"{k}\""));
+    if key("groupTypes") && !key("userPrincipalName") {
+        return Some("groups");
+    }
+    None
+}
+
+/// Refuses an export of another kind of object than `object` (a devices export given as
+/// `--users`, a groups page as `--devices`), judged from its first 64 KiB (D69).
+///
+/// Errors: the kind it holds and the option to give it to.
+fn check_kind(file: &Path, object: ObjectType) -> Result<(), LoadError> {
+    let mut head = Vec::new();
+    if let Ok(f) = std::fs::File::open(file) {
+        let _ = f.take(64 << 10).read_to_end(&mut head);
+    }
+    let want = match object {
+        ObjectType::User => "users",
+        ObjectType::Device => "devices",
+    };
+    match sniffed_kind(&head) {
+        Some(kind) if kind != want => Err(LoadError {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: format!(
+                "this is a {kind} export (Graph's @odata.context or @odata.type says so), not {want}: {}",
+                match kind {
+                    "devices" => "give it as --devices (or name it devices.json in a snapshot)",
+                    "users" => "give it as --users (or name it users.json in a snapshot)",
+                    _ => "give groups as a snapshot's groups.json (recompute/whatif --tenant)",
+                }
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
 impl LoadCx {
     fn file(&mut self, file: &Path, is_last: bool) -> Result<(), LoadError> {
         let fmt = format_of(file).unwrap_or(Format::Json);
+        if fmt != Format::Csv {
+            check_kind(file, self.object)?;
+        }
         match fmt {
             Format::JsonLines => self.json_lines(file),
             Format::Json => {

@@ -691,3 +691,43 @@ fn windows_powershell_exports() {
     let e = load(&csv, ObjectType::User, &strict()).expect_err("System.String[]");
     assert!(e.message.contains("-join ';'"), "{e}");
 }
+
+/// An export of the wrong kind of object is refused with the option to use (D69): a devices
+/// page given as users, a users export given as devices, a groups page as either.
+/// (Shapes: Graph's `GET /devices` and `GET /groups` responses.)
+#[test]
+fn exports_of_another_object_type_are_refused() {
+    let d = dir("kind");
+    let devices = write(
+        &d,
+        "devices.json",
+        "{\"@odata.context\":\"https://graph.microsoft.com/v1.0/$metadata#devices\",\"value\":[{\"id\":\"d1\",\"deviceId\":\"x\"}]}",
+    );
+    let e = load(&devices, ObjectType::User, &strict()).expect_err("devices as users");
+    assert!(
+        e.message.contains("devices export") && e.message.contains("--devices"),
+        "{e}"
+    );
+    assert!(load(&devices, ObjectType::Device, &strict()).is_ok());
+    let typed = write(
+        &d,
+        "typed.jsonl",
+        "{\"@odata.type\":\"#microsoft.graph.device\",\"id\":\"d1\",\"registeredOwners\":[{\"@odata.type\":\"#microsoft.graph.user\",\"id\":\"u\"}]}\n",
+    );
+    assert!(load(&typed, ObjectType::User, &strict()).is_err());
+    assert!(load(&typed, ObjectType::Device, &strict()).is_ok());
+    let users = write(
+        &d,
+        "users.jsonl",
+        "{\"@odata.type\":\"#microsoft.graph.user\",\"id\":\"u1\",\"memberOf\":[{\"@odata.type\":\"#microsoft.graph.group\",\"id\":\"g\"}]}\n",
+    );
+    assert!(load(&users, ObjectType::User, &strict()).is_ok());
+    assert!(load(&users, ObjectType::Device, &strict()).is_err());
+    let groups = write(
+        &d,
+        "groups.json",
+        "[{\"id\":\"g1\",\"displayName\":\"Sales\",\"groupTypes\":[\"DynamicMembership\"],\"membershipRule\":\"user.department -eq \\\"Sales\\\"\"}]",
+    );
+    let e = load(&groups, ObjectType::User, &strict()).expect_err("groups as users");
+    assert!(e.message.contains("groups export"), "{e}");
+}
