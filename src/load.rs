@@ -509,12 +509,29 @@ fn record_value(
     line: usize,
 ) -> Result<serde_json::Value, LoadError> {
     parse_record(keys, raw.as_bytes(), file, line)?;
-    serde_json::from_str::<serde_json::Value>(raw).map_err(|e| LoadError {
+    let mut v = serde_json::from_str::<serde_json::Value>(raw).map_err(|e| LoadError {
         file: file.to_path_buf(),
         line,
         column: e.column(),
         message: e.to_string(),
-    })
+    })?;
+    // Graph PowerShell's `AdditionalProperties` hold the record's own keys (D70), as the load
+    // reads them: lifted to the top level (the load refuses one given in both places).
+    if let Some(o) = v.as_object_mut() {
+        let nested: Vec<String> = o
+            .keys()
+            .filter(|k| k.eq_ignore_ascii_case("AdditionalProperties"))
+            .cloned()
+            .collect();
+        for k in nested {
+            if let Some(serde_json::Value::Object(inner)) = o.remove(&k) {
+                for (ik, iv) in inner {
+                    o.entry(ik).or_insert(iv);
+                }
+            }
+        }
+    }
+    Ok(v)
 }
 
 struct LoadCx {
@@ -1335,6 +1352,8 @@ enum Target {
     Plans(usize),
     /// `assignedLicenses` or `licenseAssignmentStates`.
     Licenses(usize),
+    /// Graph PowerShell's `AdditionalProperties`: an object whose keys are the record's own.
+    Additional,
 }
 
 /// Graph key (lower case, and Graph's own spelling) → where its value goes, with the key's
@@ -1407,6 +1426,7 @@ impl KeyMap {
         );
         let member_of = layout.position(ColumnKey::MemberOf).unwrap_or(0);
         map.insert("memberof".into(), Target::MemberOf(member_of));
+        map.insert("additionalproperties".into(), Target::Additional);
         for (key, col) in [
             ("assignedLicenses", ColumnKey::AssignedLicenses),
             ("licenseAssignmentStates", ColumnKey::LicenseStates),
@@ -1430,7 +1450,7 @@ impl KeyMap {
                 }
             }
         }
-        for n in ["managerId", "memberOf"] {
+        for n in ["managerId", "memberOf", "AdditionalProperties"] {
             if let Some(t) = map.get(&n.to_ascii_lowercase()) {
                 canonical.push((n.to_string(), t.clone()));
             }
@@ -1468,6 +1488,7 @@ impl KeyMap {
                 | Target::MemberOf(col)
                 | Target::Plans(col)
                 | Target::Licenses(col) => keep(col),
+                Target::Additional => true,
                 Target::Nested(inner) => {
                     inner.retain(|_, c| keep(c));
                     !inner.is_empty()
@@ -1578,13 +1599,14 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Record<'de>, A::Error> {
-        let mut rec = Record {
-            cells: vec![Cell::Null; self.keys.layout_len],
-            extensions: Vec::new(),
+        let mut st = RecordState {
+            rec: Record {
+                cells: vec![Cell::Null; self.keys.layout_len],
+                extensions: Vec::new(),
+            },
+            primary: vec![false; self.keys.layout_len],
+            seen: self.keys.seen_set(),
         };
-        // Which cells hold a value from their Graph key (which a fallback must not replace).
-        let mut primary = vec![false; self.keys.layout_len];
-        let mut seen = self.keys.seen_set();
         while let Some(key) = m.next_key::<Text<'de>>()? {
             let key = key.0;
             if key == NUMBER_TOKEN {
@@ -1592,70 +1614,131 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
                     "a record must be an object, not a number",
                 ));
             }
-            let entry = self.keys.get(&key);
-            if let Some((slot, _)) = entry {
-                if !first_sight(&mut seen, *slot) {
-                    return Err(de::Error::custom(repeated_key(&key)));
-                }
-            }
-            match entry.map(|e| &e.1) {
-                Some(Target::Scalar {
-                    col,
-                    kind,
-                    primary: is_primary,
-                }) => {
-                    let cell = m.next_value_seed(CellSeed {
-                        kind: *kind,
-                        name: &key,
-                    })?;
-                    set(&mut rec, &mut primary, *col, cell, *is_primary);
-                }
-                Some(Target::First(col)) => {
-                    let cell = first_of(m.next_value_seed(CellSeed {
-                        kind: Kind::List,
-                        name: &key,
-                    })?);
-                    set(&mut rec, &mut primary, *col, cell, true);
-                }
-                Some(Target::Nested(inner)) => {
-                    let pairs = m.next_value_seed(NestedSeed { inner })?;
-                    for (col, cell) in pairs {
-                        set(&mut rec, &mut primary, col, cell, true);
-                    }
-                }
-                Some(Target::Manager(col)) => {
-                    let cell = m.next_value_seed(IdSeed { name: "manager" })?;
-                    set(&mut rec, &mut primary, *col, cell, true);
-                }
-                Some(Target::MemberOf(col)) => {
-                    let cell = m.next_value_seed(IdListSeed)?;
-                    set(&mut rec, &mut primary, *col, cell, true);
-                }
-                Some(Target::Plans(col)) => {
-                    let cell = m.next_value_seed(PlansSeed)?;
-                    set(&mut rec, &mut primary, *col, cell, true);
-                }
-                Some(Target::Licenses(col)) => {
-                    let cell = m.next_value_seed(LicensesSeed { name: &key })?;
-                    set(&mut rec, &mut primary, *col, cell, true);
-                }
-                None if self.keys.keeps_extension(&key) => {
-                    let name = key.to_ascii_lowercase();
-                    if rec.extensions.iter().any(|(k, _)| *k == name) {
-                        return Err(de::Error::custom(repeated_key(&key)));
-                    }
-                    let v = m.next_value_seed(LooseSeed)?;
-                    rec.extensions.push((name, v));
-                }
-                None => {
-                    m.next_value::<IgnoredAny>()?;
-                }
-            }
+            st.entry(self.keys, &mut m, key)?;
         }
-        if matches!(rec.cells.get(self.keys.id_col), None | Some(Cell::Null)) {
+        if matches!(st.rec.cells.get(self.keys.id_col), None | Some(Cell::Null)) {
             return Err(de::Error::custom("the record has no `id`"));
         }
-        Ok(rec)
+        Ok(st.rec)
+    }
+}
+
+/// A record being read by the serde path: its cells, which hold a Graph key's value (which a
+/// fallback must not replace), and the slots of the keys seen (D62).
+struct RecordState<'de> {
+    rec: Record<'de>,
+    primary: Vec<bool>,
+    seen: Vec<u64>,
+}
+
+impl<'de> RecordState<'de> {
+    /// Reads the value of `key` (the map's next value) into the record.
+    fn entry<A: MapAccess<'de>>(
+        &mut self,
+        keys: &KeyMap,
+        m: &mut A,
+        key: Cow<'de, str>,
+    ) -> Result<(), A::Error> {
+        let entry = keys.get(&key);
+        if let Some((slot, _)) = entry {
+            if !first_sight(&mut self.seen, *slot) {
+                return Err(de::Error::custom(repeated_key(&key)));
+            }
+        }
+        let (rec, primary) = (&mut self.rec, &mut self.primary);
+        match entry.map(|e| &e.1) {
+            Some(Target::Scalar {
+                col,
+                kind,
+                primary: is_primary,
+            }) => {
+                let cell = m.next_value_seed(CellSeed {
+                    kind: *kind,
+                    name: &key,
+                })?;
+                set(rec, primary, *col, cell, *is_primary);
+            }
+            Some(Target::First(col)) => {
+                let cell = first_of(m.next_value_seed(CellSeed {
+                    kind: Kind::List,
+                    name: &key,
+                })?);
+                set(rec, primary, *col, cell, true);
+            }
+            Some(Target::Nested(inner)) => {
+                let pairs = m.next_value_seed(NestedSeed { inner })?;
+                for (col, cell) in pairs {
+                    set(rec, primary, col, cell, true);
+                }
+            }
+            Some(Target::Manager(col)) => {
+                let cell = m.next_value_seed(IdSeed { name: "manager" })?;
+                set(rec, primary, *col, cell, true);
+            }
+            Some(Target::MemberOf(col)) => {
+                let cell = m.next_value_seed(IdListSeed)?;
+                set(rec, primary, *col, cell, true);
+            }
+            Some(Target::Plans(col)) => {
+                let cell = m.next_value_seed(PlansSeed)?;
+                set(rec, primary, *col, cell, true);
+            }
+            Some(Target::Licenses(col)) => {
+                let cell = m.next_value_seed(LicensesSeed { name: &key })?;
+                set(rec, primary, *col, cell, true);
+            }
+            Some(Target::Additional) => {
+                m.next_value_seed(AdditionalSeed { keys, state: self })?;
+            }
+            None if keys.keeps_extension(&key) => {
+                let name = key.to_ascii_lowercase();
+                if rec.extensions.iter().any(|(k, _)| *k == name) {
+                    return Err(de::Error::custom(repeated_key(&key)));
+                }
+                let v = m.next_value_seed(LooseSeed)?;
+                rec.extensions.push((name, v));
+            }
+            None => {
+                m.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Graph PowerShell's `AdditionalProperties` (`Get-MgUser | ConvertTo-Json`): the properties
+/// its typed model lacks — directory extensions above all — read as if they stood at the top
+/// level of the record (null is none; D70).
+struct AdditionalSeed<'s, 'de> {
+    keys: &'s KeyMap,
+    state: &'s mut RecordState<'de>,
+}
+
+impl<'de> DeserializeSeed<'de> for AdditionalSeed<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for AdditionalSeed<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("`AdditionalProperties` as an object")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
+        while let Some(key) = m.next_key::<Text<'de>>()? {
+            if key.0 == NUMBER_TOKEN {
+                return Err(de::Error::custom(
+                    "`AdditionalProperties` must be an object, not a number",
+                ));
+            }
+            self.state.entry(self.keys, &mut m, key.0)?;
+        }
+        Ok(())
     }
 }
 

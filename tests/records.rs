@@ -186,6 +186,18 @@ const CASES: &[(&str, &str, Answer)] = &[
         r#"user.proxyAddresses -any (_ -contains "x")"#,
         Answer::Malformed,
     ),
+    // Graph PowerShell (`Get-MgUser | ConvertTo-Json`): directory extensions under
+    // `AdditionalProperties` are the record's own (D70); a key in both places is repeated.
+    (
+        r##"{"Id":"u1","AdditionalProperties":{"@odata.type":"#microsoft.graph.user","extension_b7d8e5fa0a1b4c0fb1e4c2f0a2b3c4d5_costCenter":"A"}}"##,
+        r#"user.extension_b7d8e5fa0a1b4c0fb1e4c2f0a2b3c4d5_costCenter -eq "A""#,
+        Answer::Member(true),
+    ),
+    (
+        r#"{"id":"u1","Department":"B","AdditionalProperties":{"department":"A"}}"#,
+        r#"user.department -eq "A""#,
+        Answer::Malformed,
+    ),
     // A lone boolean in a collection is one element.
     (
         r#"{"id":"u1","otherMails":true}"#,

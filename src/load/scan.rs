@@ -765,6 +765,8 @@ impl<'a> Scanner<'a, '_> {
                     true,
                 );
             }
+            // Graph PowerShell's `AdditionalProperties`: the serde path reads it.
+            Target::Additional => return Err(Bail),
             &Target::Licenses(col) => {
                 let licences = self.list_of(|s| {
                     let l = s.license()?;
