@@ -661,10 +661,19 @@ impl LoadCx {
                 let bytes = read_utf8(file)?;
                 let rows = csv_values(file, &bytes, &self.keys)?;
                 self.bar.inc(bytes.len() as u64);
-                let unused = csv_unused_headers(&bytes, &self.keys);
+                let unused = csv_unused_headers(&bytes, self.object);
+                if rows
+                    .iter()
+                    .any(|(_, r)| r.as_ref().is_ok_and(|v| v.get(CSV_ID_FROM_UPN).is_some()))
+                {
+                    self.warnings.push(format!(
+                        "{}: no id column: rows are identified by userPrincipalName (the portal's bulk-create template lists users not created yet)",
+                        file.display()
+                    ));
+                }
                 if !unused.is_empty() {
                     self.warnings.push(format!(
-                        "{}: columns not used by any rule property: {}",
+                        "{}: columns that name no property dynrule reads (ignored): {}",
                         file.display(),
                         unused.join(", ")
                     ));
@@ -2516,9 +2525,20 @@ fn norm_header(h: &str) -> String {
         .collect()
 }
 
+/// A header's property name: the bulk-create template's "Name [displayName] Required" names
+/// it in brackets; other headers are themselves.
+fn bracketed(h: &str) -> &str {
+    let h = h.trim();
+    match (h.find('['), h.find(']')) {
+        (Some(a), Some(b)) if a < b => h.get(a + 1..b).unwrap_or(h).trim(),
+        _ => h,
+    }
+}
+
 /// The JSON key a CSV header stands for, if any.
 fn csv_key(header: &str, keys: &KeyMap) -> Option<String> {
     let h = header.trim();
+    let h = bracketed(h);
     if h.len() > 10
         && h.get(..10)
             .is_some_and(|p| p.eq_ignore_ascii_case("extension_"))
@@ -2545,8 +2565,83 @@ fn csv_key(header: &str, keys: &KeyMap) -> Option<String> {
         })
 }
 
-fn csv_unused_headers(bytes: &[u8], keys: &KeyMap) -> Vec<String> {
-    let mut r = csv::ReaderBuilder::new().from_reader(bytes);
+/// How a CSV file is laid out: the bytes from its header row on, how many lines come before
+/// it, and its delimiter. The portal's bulk-create template opens with a `version:v1.0` line,
+/// which is skipped; the delimiter is the one of `,`, `;` (Excel in most European locales)
+/// and tab that the header row holds most of, outside quotes (D71).
+struct CsvShape<'b> {
+    body: &'b [u8],
+    lines_before: usize,
+    delimiter: u8,
+}
+
+fn csv_shape(bytes: &[u8]) -> CsvShape<'_> {
+    let first_end = memchr::memchr(b'\n', bytes).map_or(bytes.len(), |i| i + 1);
+    let first = bytes.get(..first_end).unwrap_or(&[]);
+    let version = first
+        .get(..8)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"version:"));
+    let (body, lines_before) = if version {
+        (bytes.get(first_end..).unwrap_or(&[]), 1)
+    } else {
+        (bytes, 0)
+    };
+    let header_end = memchr::memchr(b'\n', body).map_or(body.len(), |i| i + 1);
+    let mut counts = [0usize; 3];
+    let mut quoted = false;
+    for &b in body.get(..header_end).unwrap_or(&[]) {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => counts[0] += 1,
+            b';' if !quoted => counts[1] += 1,
+            b'\t' if !quoted => counts[2] += 1,
+            _ => {}
+        }
+    }
+    let delimiter = match counts {
+        [c, s, t] if s > c && s >= t => b';',
+        [c, s, t] if t > c && t > s => b'\t',
+        _ => b',',
+    };
+    CsvShape {
+        body,
+        lines_before,
+        delimiter,
+    }
+}
+
+impl CsvShape<'_> {
+    /// A reader of the body. Rows may be shorter than the header (their missing trailing cells
+    /// are empty, as in Microsoft's own bulk-create example); a longer row is an error, checked
+    /// by the caller.
+    fn reader(&self) -> csv::Reader<&[u8]> {
+        csv::ReaderBuilder::new()
+            .flexible(true)
+            .delimiter(self.delimiter)
+            .from_reader(self.body)
+    }
+
+    /// The 1-based file line of byte `offset` of the body (counting `\n` only, so CRLF files
+    /// number as editors do).
+    fn line_at(&self, offset: u64) -> usize {
+        let mut at = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.body.len());
+        // A record's position can be the line end before it (the `\n` of a CRLF).
+        while matches!(self.body.get(at), Some(b'\r' | b'\n')) {
+            at += 1;
+        }
+        position(self.body, at).0 + self.lines_before
+    }
+}
+
+/// The headers of a CSV that name no property dynrule reads (judged against every property,
+/// whatever the rules at hand read).
+fn csv_unused_headers(bytes: &[u8], object: ObjectType) -> Vec<String> {
+    let keys = KeyMap::new(object, None);
+    let keys = &keys;
+    let shape = csv_shape(bytes);
+    let mut r = shape.reader();
     r.headers()
         .map(|h| {
             h.iter()
@@ -2557,14 +2652,24 @@ fn csv_unused_headers(bytes: &[u8], keys: &KeyMap) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A key no export has, set on a CSV row whose id was taken from its userPrincipalName.
+const CSV_ID_FROM_UPN: &str = "@dynrule.idFromUserPrincipalName";
+
 /// A CSV row's line and its Graph-shaped object (or why the row is malformed).
 type CsvRow = (usize, Result<serde_json::Value, LoadError>);
 
 /// CSV rows as Graph-shaped JSON objects, with their line numbers. Empty cells are null;
 /// collection cells split on `;` (decision D31).
 fn csv_values(file: &Path, bytes: &[u8], keys: &KeyMap) -> Result<Vec<CsvRow>, LoadError> {
-    let mut r = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
-    let headers = r.headers().map_err(|e| csv_err(file, &e))?.clone();
+    let shape = csv_shape(bytes);
+    let mut r = shape.reader();
+    let headers = r.headers().map_err(|e| csv_err(file, &e, &shape))?.clone();
+    // The bulk-create template's "Block sign in (Yes/No) [accountEnabled]" means the opposite
+    // of accountEnabled: "No" is enabled.
+    let inverted: Vec<bool> = headers
+        .iter()
+        .map(|h| h.to_ascii_lowercase().contains("block sign in"))
+        .collect();
     let mapped: Vec<Option<(String, bool)>> = headers
         .iter()
         .map(|h| {
@@ -2583,15 +2688,41 @@ fn csv_values(file: &Path, bytes: &[u8], keys: &KeyMap) -> Result<Vec<CsvRow>, L
             })
         })
         .collect();
+    let has_id = mapped.iter().flatten().any(|(k, _)| k == "id");
+    // The userPrincipalName column, whether or not the load keeps it.
+    let upn_col = headers
+        .iter()
+        .position(|h| norm_header(bracketed(h)) == "userprincipalname");
     let mut out = Vec::new();
     for rec in r.records() {
         match rec {
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line() as usize);
-                out.push((line, Err(csv_err(file, &e))));
+                let err = csv_err(file, &e, &shape);
+                out.push((err.line, Err(err)));
             }
             Ok(rec) => {
-                let line = rec.position().map_or(0, |p| p.line() as usize);
+                let line = rec.position().map_or(0, |p| shape.line_at(p.byte()));
+                if rec.len() > headers.len() {
+                    out.push((
+                        line,
+                        Err(LoadError {
+                            file: file.to_path_buf(),
+                            line,
+                            column: 0,
+                            message: format!(
+                                "the row has {} fields, the header {}{}",
+                                rec.len(),
+                                headers.len(),
+                                if shape.delimiter == b',' {
+                                    ""
+                                } else {
+                                    " (the file's delimiter was taken to be `;` or a tab, from its header row)"
+                                }
+                            ),
+                        }),
+                    ));
+                    continue;
+                }
                 if let Some(e) = swallowed_rows(file, &rec, headers.len(), line) {
                     out.push((line, Err(e)));
                     continue;
@@ -2618,9 +2749,16 @@ fn csv_values(file: &Path, bytes: &[u8], keys: &KeyMap) -> Result<Vec<CsvRow>, L
                     ));
                     continue;
                 }
-                for (cell, m) in rec.iter().zip(&mapped) {
+                for ((cell, m), inverted) in rec.iter().zip(&mapped).zip(&inverted) {
                     let Some((key, list)) = m else { continue };
-                    let cell = cell.trim();
+                    let mut cell = cell.trim();
+                    if *inverted {
+                        if cell.eq_ignore_ascii_case("yes") {
+                            cell = "false";
+                        } else if cell.eq_ignore_ascii_case("no") {
+                            cell = "true";
+                        }
+                    }
                     let v = if cell.is_empty() {
                         serde_json::Value::Null
                     } else if *list {
@@ -2633,6 +2771,19 @@ fn csv_values(file: &Path, bytes: &[u8], keys: &KeyMap) -> Result<Vec<CsvRow>, L
                         serde_json::Value::String(cell.to_string())
                     };
                     obj.insert(key.clone(), v);
+                }
+                // No id column (the bulk-create template: users not created yet): the UPN
+                // identifies the row, and a marker key tells the loader to say so (D71).
+                if !has_id {
+                    let upn = upn_col
+                        .and_then(|i| rec.get(i))
+                        .map(str::trim)
+                        .filter(|u| !u.is_empty())
+                        .map(|u| serde_json::Value::String(u.to_string()));
+                    if let Some(upn) = upn {
+                        obj.insert("id".to_string(), upn);
+                        obj.insert(CSV_ID_FROM_UPN.to_string(), serde_json::Value::Bool(true));
+                    }
                 }
                 out.push((line, Ok(serde_json::Value::Object(obj))));
             }
@@ -2677,8 +2828,8 @@ fn swallowed_rows(
     })
 }
 
-fn csv_err(file: &Path, e: &csv::Error) -> LoadError {
-    let line = e.position().map_or(0, |p| p.line() as usize);
+fn csv_err(file: &Path, e: &csv::Error, shape: &CsvShape<'_>) -> LoadError {
+    let line = e.position().map_or(0, |p| shape.line_at(p.byte()));
     let message = match e.kind() {
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..

@@ -731,3 +731,83 @@ fn exports_of_another_object_type_are_refused() {
     let e = load(&groups, ObjectType::User, &strict()).expect_err("groups as users");
     assert!(e.message.contains("groups export"), "{e}");
 }
+
+/// CSV as admins have it (D71): CRLF line ends number errors by the file's own lines; a
+/// `;`-separated file (Excel in most European locales) is read by its header's delimiter; the
+/// portal's bulk-create template (a `version:v1.0` line, "Name [displayName] Required" headers,
+/// short rows, "Block sign in (Yes/No)", no object ids) loads; and the unused-columns warning
+/// names only columns that are no property at all.
+/// (Template shape: Microsoft Learn, "Bulk create users in Microsoft Entra ID", example CSV.)
+#[test]
+fn csv_as_admins_have_it() {
+    let d = dir("csv-admins");
+    let crlf = write(
+        &d,
+        "crlf.csv",
+        "id,accountEnabled\r\nu1,true\r\nu2,maybe\r\n",
+    );
+    let e = load(&crlf, ObjectType::User, &strict()).expect_err("bad boolean");
+    assert_eq!(e.line, 3, "{e}");
+
+    let semi = write(
+        &d,
+        "semi.csv",
+        "id;department;proxyAddresses\nu1;Sales;\"smtp:a@x.com;SMTP:b@x.com\"\n",
+    );
+    let l = load(&semi, ObjectType::User, &strict()).expect("semicolons");
+    assert_eq!(col(&l.table, "department"), [Some("Sales".to_string())]);
+    assert_eq!(
+        eval(
+            &l.table,
+            "user.proxyAddresses -any (_ -eq \"SMTP:b@x.com\")"
+        ),
+        ["u1"]
+    );
+
+    let bulk = write(
+        &d,
+        "bulk.csv",
+        "version:v1.0\nName [displayName] Required,User name [userPrincipalName] Required,Initial password [passwordProfile] Required,Block sign in (Yes/No) [accountEnabled] Required,Department [department],Usage location [usageLocation]\nAlain Charon,alain@contoso.com,Password1!,No,Engineering\nJuan Perez,juan@contoso.com,Password1!,Yes,Sales,US\n",
+    );
+    let l = load(&bulk, ObjectType::User, &strict()).expect("bulk template");
+    assert_eq!(
+        eval(&l.table, "user.accountEnabled -eq true"),
+        ["alain@contoso.com"]
+    );
+    assert_eq!(
+        eval(&l.table, "user.department -eq \"Sales\""),
+        ["juan@contoso.com"]
+    );
+    assert!(
+        l.warnings
+            .iter()
+            .any(|w| w.contains("identified by userPrincipalName")),
+        "{:?}",
+        l.warnings
+    );
+    assert!(
+        l.warnings
+            .iter()
+            .any(|w| w.contains("no property dynrule reads (ignored): Initial password")),
+        "{:?}",
+        l.warnings
+    );
+    // With a projection (a rule reading only department), the other properties are not
+    // "columns no property reads".
+    let mut projection = dynrule::table::Projection::default();
+    projection.columns.insert(ColumnKey::Prop("department"));
+    projection.columns.insert(ColumnKey::Prop("objectId"));
+    let opts = LoadOptions {
+        projection: Some(projection),
+        ..LoadOptions::default()
+    };
+    let l = load(&bulk, ObjectType::User, &opts).expect("projected");
+    assert!(
+        l.warnings.iter().all(|w| !w.contains("Usage location")),
+        "{:?}",
+        l.warnings
+    );
+    let long = write(&d, "long.csv", "id,department\nu1,Sales,extra\n");
+    let e = load(&long, ObjectType::User, &strict()).expect_err("long row");
+    assert!(e.message.contains("3 fields, the header 2"), "{e}");
+}
