@@ -155,16 +155,68 @@ pub fn files_of(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| !p.is_dir() && format_of(p).is_some())
         .collect();
+    if files.is_empty() {
+        files = entraexporter_files(path);
+    }
     files.sort();
     for f in &files {
         regular(f)?;
     }
     if files.is_empty() {
         return Err(whole(
-            "the folder has no .json, .jsonl, .ndjson or .csv files".to_string(),
+            "the folder has no .json, .jsonl, .ndjson or .csv files (nor EntraExporter's <id>/<id>.json sub-folders)".to_string(),
         ));
     }
     Ok(files)
+}
+
+/// Microsoft's EntraExporter layout (`Export-Entra`): one object per file, each in a sub-folder
+/// named after it, `Users/<id>/<id>.json` (and `Groups/<id>/<id>.json` with `Members/`
+/// beside it). The `<name>/<name>.json` file of every sub-folder of `dir` that has one (D72).
+fn entraexporter_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .filter_map(|sub| {
+            let name = sub.file_name()?.to_str()?.to_string();
+            let file = sub.join(format!("{name}.json"));
+            file.exists().then_some(file)
+        })
+        .collect()
+}
+
+/// EntraExporter writes a group's members beside it: `Groups/<id>/Members/<memberId>/<memberId>.json`.
+/// Their ids and `@odata.type`s, as `$expand=members` would give them, when that folder exists.
+fn entraexporter_members(object_file: &Path) -> Option<serde_json::Value> {
+    let dir = object_file.parent()?;
+    let members = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.eq_ignore_ascii_case("members"))
+        })?;
+    let mut out = Vec::new();
+    for file in entraexporter_files(&members) {
+        let text = std::fs::read(&file).ok()?;
+        let text = text.strip_prefix(BOM).unwrap_or(&text);
+        let v: serde_json::Value = serde_json::from_slice(text).ok()?;
+        let o = v.as_object()?;
+        let mut m = serde_json::Map::new();
+        for key in ["id", "@odata.type"] {
+            if let Some(x) = crate::oracle::get_ci(o, key) {
+                m.insert(key.to_string(), x.clone());
+            }
+        }
+        out.push(serde_json::Value::Object(m));
+    }
+    Some(serde_json::Value::Array(out))
 }
 
 /// The entries of folder `path` that [`files_of`] does not read (sub-folders, files of other
@@ -180,6 +232,13 @@ pub fn ignored_in(path: &Path) -> Vec<String> {
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.is_dir() || format_of(p).is_none())
+        // EntraExporter's `<id>/<id>.json` sub-folders are read when the folder has no files.
+        .filter(|p| {
+            !(p.is_dir()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| p.join(format!("{n}.json")).exists()))
+        })
         .filter_map(|p| {
             let name = p.file_name()?.to_str()?.to_string();
             // Hidden files (`.DS_Store`) and notes are expected in a folder of exports.
@@ -2915,6 +2974,18 @@ pub fn json_objects(
                     .unwrap_or("")
                     .to_string(),
             })?;
+            // An EntraExporter group's `Members/` folder is its `members` (D72).
+            let v = match v {
+                serde_json::Value::Object(mut o)
+                    if !o.keys().any(|k| k.eq_ignore_ascii_case("members")) =>
+                {
+                    if let Some(m) = entraexporter_members(&file) {
+                        o.insert("members".to_string(), m);
+                    }
+                    serde_json::Value::Object(o)
+                }
+                other => other,
+            };
             out.push((file.clone(), line, v));
         }
     }

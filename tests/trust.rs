@@ -661,3 +661,79 @@ fn unreadable_seat_counts_are_issues_not_zero() {
         }
     }
 }
+
+/// Microsoft's EntraExporter layout (`Export-Entra`: one object per file, `Users/<id>/<id>.json`,
+/// `Groups/<id>/<id>.json` with `Members/<memberId>/<memberId>.json`, `SubscribedSkus/…`,
+/// `Organization/Organization.json`; microsoft/EntraExporter, src/Export-Entra.ps1) reads as
+/// `--users` and as a tenant, with a static group's `Members/` as its members (D72).
+#[test]
+fn entraexporter_layout_reads_as_users_and_as_a_tenant() {
+    let d = dir("entraexporter");
+    let put = |rel: &str, v: &Value| {
+        let p = d.join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("dirs");
+        std::fs::write(&p, serde_json::to_string_pretty(v).expect("json")).expect("write");
+    };
+    let users = licensed_users(3, G1);
+    for u in users.as_array().expect("users") {
+        let id = u["id"].as_str().expect("id");
+        put(&format!("Users/{id}/{id}.json"), u);
+    }
+    put(
+        &format!("Groups/{G1}/{G1}.json"),
+        &json!({"id": G1, "displayName": "EMS users", "groupTypes": ["DynamicMembership"],
+            "membershipRule": "user.department -eq \"Sales\"", "membershipRuleProcessingState": "On",
+            "securityEnabled": true, "assignedLicenses": [{"skuId": EMS, "disabledPlans": []}]}),
+    );
+    put(
+        &format!("Groups/{G2}/{G2}.json"),
+        &json!({"id": G2, "displayName": "Project team", "groupTypes": [],
+            "securityEnabled": true, "assignedLicenses": []}),
+    );
+    let first = users[0]["id"].as_str().expect("id");
+    put(
+        &format!("Groups/{G2}/Members/{first}/{first}.json"),
+        &json!({"@odata.type": "#microsoft.graph.user", "id": first, "displayName": "u0"}),
+    );
+    put(
+        &format!("SubscribedSkus/{EMS}/{EMS}.json"),
+        &skus()["value"][0],
+    );
+    put(
+        "Organization/Organization.json",
+        &json!({"id": "c0de", "countryLetterCode": "US"}),
+    );
+    let o = run(&[
+        "eval",
+        "--users",
+        d.join("Users").to_str().expect("utf8"),
+        "--count",
+        "user.department -eq \"Sales\"",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"count\":3"));
+    let o = run(&[
+        "recompute",
+        "--tenant",
+        d.to_str().expect("utf8"),
+        "--now",
+        NOW,
+        "--format",
+        "json",
+    ]);
+    let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+    let team = v["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .find(|g| g["id"] == G2)
+        .cloned()
+        .expect("static group");
+    assert_eq!(team["members"], 1, "{team}");
+    assert_eq!(v["users"], 3, "{}", v["users"]);
+}
