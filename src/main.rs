@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 #[path = "cli/engine.rs"]
 mod engine;
+#[path = "cli/groups.rs"]
+mod groups;
 #[path = "cli/recompute.rs"]
 mod recompute;
 #[path = "cli/whatif.rs"]
@@ -27,9 +29,16 @@ enum Command {
     /// Print a rule in canonical form (diagnostics of the input go to stderr). Exit 1 when the
     /// rule does not parse.
     Fmt {
-        /// The rule text (it may begin with `-`: `-not (…)`).
-        #[arg(allow_hyphen_values = true)]
-        rule: String,
+        /// The rule text (it may begin with `-`: `-not (…)`), or use --file.
+        #[arg(
+            allow_hyphen_values = true,
+            conflicts_with = "file",
+            required_unless_present = "file"
+        )]
+        rule: Option<String>,
+        /// Read the rule from a file (the whole file, which may span lines); `-` reads stdin.
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
     },
     /// Evaluate rules over a users (or devices) export: members, or counts. Exit 0; 1 when a
     /// rule is invalid (the others are still evaluated); 2 on unreadable input.
@@ -46,6 +55,15 @@ enum Command {
     /// which licences and service plans, seats, risks. Exit 0; 3 when a --max-* threshold is
     /// crossed; 1 when a new rule is invalid; 2 on unreadable input.
     Whatif(whatif::WhatIfArgs),
+    /// List a snapshot's groups (id, name, dynamic/static/paused, members, licences, rule), to
+    /// find the names and ids the other commands take. Exit 2 when the snapshot cannot be read.
+    Groups(groups::GroupsArgs),
+    /// Print a shell completion script (`dynrule completions bash > /etc/bash_completion.d/dynrule`;
+    /// PowerShell: `dynrule completions powershell | Out-String | Invoke-Expression`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(clap::Args)]
@@ -57,7 +75,7 @@ struct CheckArgs {
         allow_hyphen_values = true
     )]
     rule: Option<String>,
-    /// Read one rule from a file (the whole file, which may span lines).
+    /// Read one rule from a file (the whole file, which may span lines); `-` reads stdin.
     #[arg(long, conflicts_with = "jsonl")]
     file: Option<std::path::PathBuf>,
     /// Read many rules, one per line: a rule, a JSON string, or a JSON object with a "rule" field.
@@ -90,11 +108,26 @@ fn main() -> ExitCode {
         Command::GenTenant(args) => engine::gen_tenant(args),
         Command::Recompute(args) => recompute::recompute(args),
         Command::Whatif(args) => whatif::whatif(args),
-        Command::Fmt { rule } => {
+        Command::Groups(args) => groups::groups(args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "dynrule",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Fmt { rule, file } => {
+            let (rule, name) = match rule_text(rule.as_ref(), file.as_ref()) {
+                Ok(r) => r,
+                Err(code) => return code,
+            };
             // One pass: the diagnostics say what formatting repaired or left alone (typographic
             // dashes, unknown properties), so the printed rule is never mistaken for a checked one.
             let checked = dynrule::check(&rule);
-            print_text(&rule, "rule", &checked.diagnostics);
+            print_text(&rule, &name, &checked.diagnostics);
             match &checked.ast {
                 Some(ast) => {
                     println!(
@@ -180,26 +213,9 @@ fn check(args: CheckArgs) -> ExitCode {
     if let Some(path) = &args.jsonl {
         return check_jsonl(path, args.deny_warnings);
     }
-    let (rule, name) = match (&args.rule, &args.file) {
-        (Some(r), _) => (r.clone(), "rule".to_string()),
-        (None, Some(path)) => match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let text = text
-                    .strip_suffix('\n')
-                    .map(|t| t.strip_suffix('\r').unwrap_or(t))
-                    .unwrap_or(&text)
-                    .to_string();
-                (text, path.display().to_string())
-            }
-            Err(e) => {
-                eprintln!("error: cannot read {}: {e}", path.display());
-                return ExitCode::from(2);
-            }
-        },
-        (None, None) => {
-            eprintln!("error: give a rule, --file or --jsonl");
-            return ExitCode::from(2);
-        }
+    let (rule, name) = match rule_text(args.rule.as_ref(), args.file.as_ref()) {
+        Ok(r) => r,
+        Err(code) => return code,
     };
     let checked = dynrule::check(&rule);
     match args.format {
@@ -214,6 +230,45 @@ fn check(args: CheckArgs) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+/// The rule of `check`/`fmt` and the name its diagnostics show: the argument, or the whole of
+/// `--file` (`-`: stdin; a UTF-8 BOM and one final line end dropped).
+///
+/// Errors: exit 2 after printing why (unreadable file, neither given).
+fn rule_text(
+    rule: Option<&String>,
+    file: Option<&std::path::PathBuf>,
+) -> Result<(String, String), ExitCode> {
+    use std::io::Read;
+    let (text, name) = match (rule, file) {
+        (Some(r), _) => return Ok((r.clone(), "rule".to_string())),
+        (None, Some(path)) if path.as_os_str() == "-" => {
+            let mut text = String::new();
+            if let Err(e) = std::io::stdin().read_to_string(&mut text) {
+                eprintln!("error: cannot read stdin: {e}");
+                return Err(ExitCode::from(2));
+            }
+            (text, "stdin".to_string())
+        }
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(text) => (text, path.display().to_string()),
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", path.display());
+                return Err(ExitCode::from(2));
+            }
+        },
+        (None, None) => {
+            eprintln!("error: give a rule or --file");
+            return Err(ExitCode::from(2));
+        }
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let text = text
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(text);
+    Ok((text.to_string(), name))
 }
 
 /// Whether a checked rule passes `check`: valid, and with `--deny-warnings` without warnings.

@@ -1155,7 +1155,33 @@ impl Tenant {
             .collect();
         match by_name.as_slice() {
             [i] => Ok(*i),
-            [] => Err(format!("no group with id or displayName `{key}`")),
+            [] => {
+                // Did you mean: the closest display name (Jaro-Winkler ≥ 0.85, or a name that
+                // contains what was typed), and where to list them.
+                let lower = key.to_lowercase();
+                let best = self
+                    .groups
+                    .iter()
+                    .map(|g| {
+                        let n = g.display_name.to_lowercase();
+                        let score = if !lower.is_empty() && n.contains(&lower) {
+                            1.0
+                        } else {
+                            strsim::jaro_winkler(&n, &lower)
+                        };
+                        (score, g.display_name.as_str())
+                    })
+                    .filter(|(score, name)| *score >= 0.85 && !name.is_empty())
+                    .max_by(|a, b| a.0.total_cmp(&b.0));
+                Err(match best {
+                    Some((_, name)) => format!(
+                        "no group with id or displayName `{key}`; did you mean `{name}`? (`dynrule groups` lists them)"
+                    ),
+                    None => format!(
+                        "no group with id or displayName `{key}` (`dynrule groups` lists them)"
+                    ),
+                })
+            }
             many => Err(format!(
                 "`{key}` names {} groups; use an id: {}",
                 many.len(),

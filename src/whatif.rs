@@ -165,9 +165,23 @@ pub fn licence(tenant: &Tenant, sku: &str, disabled: &[String]) -> Result<GroupL
         Some(i) => i.sku_id.clone(),
         None if crate::catalog::is_guid(sku.trim()) => sku.trim().to_ascii_lowercase(),
         None => {
-            return Err(format!(
-                "unknown SKU `{sku}` (use a skuId or a skuPartNumber)"
-            ));
+            // Did you mean: the closest of the tenant's SKUs by skuPartNumber.
+            let want = sku.trim().to_ascii_uppercase();
+            let best = tenant
+                .skus
+                .iter()
+                .flatten()
+                .map(|s| s.sku_part_number.as_str())
+                .filter(|n| !n.is_empty())
+                .map(|n| (strsim::jaro_winkler(&n.to_ascii_uppercase(), &want), n))
+                .filter(|(score, _)| *score >= 0.8)
+                .max_by(|a, b| a.0.total_cmp(&b.0));
+            return Err(match best {
+                Some((_, n)) => format!(
+                    "unknown SKU `{sku}`; did you mean `{n}`? (use a skuId or a skuPartNumber)"
+                ),
+                None => format!("unknown SKU `{sku}` (use a skuId or a skuPartNumber)"),
+            });
         }
     };
     // A licence the tenant has no subscription to would not be processed at all (Entra refuses

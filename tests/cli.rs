@@ -742,3 +742,83 @@ fn csv_output_neutralises_formulas() {
     assert!(text.contains("u1,'@x,'=3+1"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `check --file -` and `fmt --file -` read the rule from stdin (PowerShell users pipe rules
+/// rather than fight its quoting).
+#[test]
+fn check_and_fmt_read_stdin() {
+    let out = run(
+        &["check", "--file", "-"],
+        Some("user.department -eq \"x\"\n"),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("valid user rule"));
+    let out = run(
+        &["fmt", "--file", "-"],
+        Some("user.department   -eq  \"x\"\r\n"),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out).trim(), "user.department -eq \"x\"");
+}
+
+/// `groups` lists a snapshot's groups (text and JSON); `completions` prints a script.
+#[test]
+fn groups_and_completions() {
+    let out = run(
+        &[
+            "groups",
+            "--tenant",
+            "corpus/whatif/contoso",
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let sales = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|g| g["displayName"] == "Sales E3")
+        .cloned()
+        .expect("Sales E3");
+    assert_eq!(sales["kind"], "dynamic");
+    assert_eq!(sales["licenses"][0], "ENTERPRISEPACK");
+    let out = run(&["groups"], None);
+    assert!(stdout(&out).contains("Kiosk users"));
+    let out = run(&["completions", "bash"], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("_dynrule()"));
+}
+
+/// An unknown group or SKU name gets the closest one the snapshot has.
+#[test]
+fn unknown_names_get_a_did_you_mean() {
+    let out = run(
+        &[
+            "whatif",
+            "--group",
+            "EMS user",
+            "--rule",
+            "user.city -eq \"x\"",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did you mean `EMS users`?"), "{err}");
+    let out = run(
+        &[
+            "whatif",
+            "--group",
+            "EMS users",
+            "--licenses",
+            "ENTERPRISPACK",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did you mean `ENTERPRISEPACK`?"), "{err}");
+}
