@@ -381,8 +381,17 @@ impl<'s> Cx<'s> {
                         o.span,
                         format!("unknown object type `{object}`"),
                     );
+                    let plan_field = ["servicePlanId", "service", "capabilityStatus"]
+                        .iter()
+                        .any(|f| f.eq_ignore_ascii_case(name));
                     self.error(match guess {
                         Some(g) => d.with_help(format!("did you mean `{g}.{name}`?")),
+                        None if *object == "_" && plan_field => d.with_help(format!(
+                            "inside `user.assignedPlans -any (…)` a plan's fields are `assignedPlan.{name}`; `_` stands for a string collection's element itself (`user.proxyAddresses -any (_ -contains \"x\")`)"
+                        )),
+                        None if *object == "_" => d.with_help(
+                            "`_` stands for a string collection's element itself and has no properties: `user.proxyAddresses -any (_ -contains \"x\")`",
+                        ),
                         None => d.with_help("rules read `user.<property>` or `device.<property>`"),
                     });
                     return None;

@@ -198,6 +198,11 @@ codes! {
     /// A `-match` pattern that needs the backtracking engine (look-around, back-references):
     /// slow, and a value it cannot decide within the step limit is unknown (D63).
     BacktrackingPattern = "DR312", Warning, Performance;
+    /// `-eq "Sales*"`: PowerShell's wildcard in an equality, where `*` is a literal character.
+    WildcardInEquality = "DR313", Warning, Suspicious;
+    /// A zero-width or invisible character (U+200B, U+FEFF, U+00AD, …) inside a value, pasted
+    /// from a web page or a document: the value will not match what it looks like.
+    InvisibleCharacter = "DR314", Warning, Suspicious;
 }
 
 /// One diagnostic about a rule.

@@ -230,8 +230,42 @@ pub fn simpler_than_match(pattern: &str) -> Option<(&'static str, String)> {
     Some((op, lit))
 }
 
+/// Characters that do not show: zero-width spaces and joiners, the byte-order mark, the soft
+/// hyphen, bidirectional controls. Pasted from web pages and documents into values.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}' | '\u{202A}'..='\u{202E}')
+}
+
 fn comparison(object: ObjectType, c: &Cmp, span: Span, out: &mut Vec<Diagnostic>) {
     let name = attr_text(object, &c.attr);
+    let values: Vec<&str> = match &c.test {
+        Test::Eq(v)
+        | Test::StartsWith(v)
+        | Test::EndsWith(v)
+        | Test::Contains(v)
+        | Test::Match(v) => {
+            vec![v.as_str()]
+        }
+        Test::In(vs) => vs.iter().map(String::as_str).collect(),
+        _ => Vec::new(),
+    };
+    if let Some((v, ch)) = values
+        .iter()
+        .find_map(|v| v.chars().find(|&ch| invisible(ch)).map(|ch| (*v, ch)))
+    {
+        out.push(
+            Diagnostic::new(
+                Code::InvisibleCharacter,
+                span,
+                format!(
+                    "{} holds an invisible character (U+{:04X}), so it will not match the text it looks like",
+                    quote(v),
+                    u32::from(ch)
+                ),
+            )
+            .with_help("retype the value, or delete the character (it came with a copy from a web page or document)"),
+        );
+    }
     let written = if c.negated { "-notMatch" } else { "-match" };
     match &c.test {
         Test::Match(p) => {
@@ -327,7 +361,7 @@ fn comparison(object: ObjectType, c: &Cmp, span: Span, out: &mut Vec<Diagnostic>
             } else {
                 Code::AlwaysFalse
             };
-            out.push(Diagnostic::new(
+            let d = Diagnostic::new(
                 code,
                 span,
                 format!(
@@ -335,7 +369,45 @@ fn comparison(object: ObjectType, c: &Cmp, span: Span, out: &mut Vec<Diagnostic>
                     quote(v),
                     c.attr.name()
                 ),
-            ));
+            );
+            // A service plan's name where its id belongs: the catalogue knows the id.
+            let plan_id = matches!(c.attr, Attr::Plan(PlanField::ServicePlanId))
+                .then(|| {
+                    let catalog = crate::catalog::Catalog::microsoft();
+                    catalog
+                        .resolve_plan(v)
+                        .and_then(|p| catalog.plan_info(p))
+                        .map(|i| i.service_plan_id.clone())
+                })
+                .flatten();
+            out.push(match plan_id {
+                Some(id) => d.with_help(format!(
+                    "{} is a servicePlanName; its servicePlanId is {} (Microsoft's product and service plan identifiers)",
+                    quote(v),
+                    quote(&id)
+                )),
+                None => d,
+            });
+        }
+        // PowerShell's wildcard in an equality: `*` is a literal character here.
+        if !is_id && (v.starts_with('*') || v.ends_with('*')) && v.trim_matches('*').len() > 0 {
+            let core = v.trim_matches('*');
+            let op = match (v.starts_with('*'), v.ends_with('*'), c.negated) {
+                (true, true, false) => "-contains",
+                (true, true, true) => "-notContains",
+                (false, true, false) => "-startsWith",
+                (false, true, true) => "-notStartsWith",
+                (true, false, false) => "-endsWith",
+                _ => "-notEndsWith",
+            };
+            out.push(
+                Diagnostic::new(
+                    Code::WildcardInEquality,
+                    span,
+                    format!("`*` in {} is a literal star, not a wildcard", quote(v)),
+                )
+                .with_help(format!("write `{name} {op} {}`", quote(core))),
+            );
         }
     }
     if let Attr::Prop(p) = &c.attr {

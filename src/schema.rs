@@ -502,13 +502,13 @@ pub static UNSUPPORTED_SEEN: &[(ObjectType, &str, &str)] = &[
     (
         D,
         "isCompliant",
-        "compliance is not a dynamic-group property (it exists only in Conditional Access device filters)",
+        "not a dynamic-group property: compliance exists only in Conditional Access device filters",
     ),
     (D, "isManaged", "not a dynamic-group device property"),
     (
         D,
         "primaryUser",
-        "device rules cannot use user attributes (there is no primary-user property)",
+        "not a device property: device rules cannot read user attributes, and there is no primary-user property",
     ),
 ];
 

@@ -10,6 +10,32 @@
 )]
 
 const CASES: &[(&str, &str, &str)] = &[
+    // Issue #14: what admins bring from PowerShell and web pages.
+    (
+        "user.department -like \"Sales*\"",
+        "DR014",
+        "PowerShell's wildcard match",
+    ),
+    (
+        "user.department -eq \"Sales*\"",
+        "DR313",
+        "`user.department -startsWith \"Sales\"`",
+    ),
+    (
+        "user.department -eq \"Sa\u{200b}les\"",
+        "DR314",
+        "delete the character",
+    ),
+    (
+        "user.assignedPlans -any (assignedPlan.servicePlanId -eq \"EXCHANGE_S_ENTERPRISE\")",
+        "DR308",
+        "efb87545-963c-4e0d-99df-69c6916d9eb0",
+    ),
+    (
+        "user.assignedPlans -any (_.servicePlanId -eq \"x\")",
+        "DR105",
+        "`assignedPlan.servicePlanId`",
+    ),
     ("user.mail –ne null", "DR004", "replace it with `-ne`"),
     ("user.mail —ne null", "DR004", "replace it with `-ne`"),
     (

@@ -752,6 +752,18 @@ fn unknown_operator(at: Span, word: &str, expected: &str) -> Diagnostic {
         at,
         format!("`-{word}` is not an operator; expected {expected}"),
     );
+    // PowerShell's wildcard operators (`-like "Sales*"`), which admins carry over from
+    // `Get-MgUser | Where-Object`.
+    if word.eq_ignore_ascii_case("like") || word.eq_ignore_ascii_case("notlike") {
+        let not = word.len() > 4;
+        return d.with_help(format!(
+            "`-{word}` is PowerShell's wildcard match; rules have none: for `\"Sales*\"` write `{}`, for `\"*Sales\"` `{}`, for `\"*Sales*\"` `{}`, or `{}` with a regular expression (`^Sales`)",
+            if not { "-notStartsWith" } else { "-startsWith" },
+            if not { "-notEndsWith" } else { "-endsWith" },
+            if not { "-notContains" } else { "-contains" },
+            if not { "-notMatch" } else { "-match" },
+        ));
+    }
     if let Some((_, meant)) = LOCALISED_OPERATORS
         .iter()
         .find(|(w, _)| w.eq_ignore_ascii_case(word))
