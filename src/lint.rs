@@ -390,7 +390,7 @@ fn comparison(object: ObjectType, c: &Cmp, span: Span, out: &mut Vec<Diagnostic>
             });
         }
         // PowerShell's wildcard in an equality: `*` is a literal character here.
-        if !is_id && (v.starts_with('*') || v.ends_with('*')) && v.trim_matches('*').len() > 0 {
+        if !is_id && (v.starts_with('*') || v.ends_with('*')) && !v.trim_matches('*').is_empty() {
             let core = v.trim_matches('*');
             let op = match (v.starts_with('*'), v.ends_with('*'), c.negated) {
                 (true, true, false) => "-contains",
