@@ -180,7 +180,9 @@ fn print_text(rule: &str, name: &str, diags: &[dynrule::diag::Diagnostic]) {
     } else {
         miette::GraphicalTheme::unicode_nocolor()
     };
-    let handler = miette::GraphicalReportHandler::new_themed(theme);
+    // No wrapping of messages and help: a suggested rewrite must copy from the terminal as
+    // one line (the terminal folds long lines without inserting line breaks).
+    let handler = miette::GraphicalReportHandler::new_themed(theme).with_wrap_lines(false);
     for d in diags {
         let mut out = String::new();
         let report = Report::new(d.clone(), name, rule);

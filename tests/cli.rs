@@ -822,3 +822,22 @@ fn unknown_names_get_a_did_you_mean() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("did you mean `ENTERPRISEPACK`?"), "{err}");
 }
+
+/// A suggested rewrite is printed on one line, so it copies from the terminal whole.
+#[test]
+fn long_rewrites_are_not_wrapped() {
+    let out = run(
+        &[
+            "check",
+            "user.department -eq \"Sales\" -or user.department -eq \"Marketing\" -or user.department -eq \"Customer Support and Success\"",
+        ],
+        None,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.lines().any(|l| l.contains(
+            "`user.department -in [\"Sales\", \"Marketing\", \"Customer Support and Success\"]`"
+        )),
+        "{err}"
+    );
+}
