@@ -841,3 +841,26 @@ fn long_rewrites_are_not_wrapped() {
         "{err}"
     );
 }
+
+/// `explain` names a CSV user by its file line (CRLF files too), not its record number.
+#[test]
+fn explain_names_csv_lines() {
+    let dir = std::env::temp_dir().join(format!("dynrule-explain-csv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let users = dir.join("users.csv");
+    std::fs::write(&users, "id,department\r\nu1,Sales\r\nu2,HR\r\n").expect("write");
+    let out = run(
+        &[
+            "explain",
+            "--users",
+            users.to_str().expect("utf8"),
+            "--user",
+            "u2",
+            "user.department -eq \"HR\"",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("users.csv:3)"), "{}", stdout(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}
