@@ -68,24 +68,9 @@ fn listed(tenant: &Tenant, g: &Group) -> Listed {
 }
 
 pub fn groups(args: GroupsArgs) -> ExitCode {
-    let tenant = if args.tenant.eq_ignore_ascii_case("sample") {
-        match dynrule::synth::sample_tenant() {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
-        }
-    } else {
-        match super::recompute::load_tenant(
-            std::path::Path::new(&args.tenant),
-            None,
-            true,
-            Vec::new(),
-        ) {
-            Ok(t) => t,
-            Err(c) => return c,
-        }
+    let tenant = match super::recompute::tenant_or_sample(&args.tenant, None, true, Vec::new()) {
+        Ok(t) => t,
+        Err(c) => return c,
     };
     let list: Vec<Listed> = tenant.groups.iter().map(|g| listed(&tenant, g)).collect();
     let mut out = std::io::stdout().lock();

@@ -61,6 +61,28 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
+/// The built-in sample tenant when `arg` is `sample` (any case), else the snapshot folder
+/// `arg` as [`load_tenant`] loads it; prints the error on failure (exit 2).
+pub fn tenant_or_sample(
+    arg: &str,
+    licensing_rules: Option<PathBuf>,
+    skip_invalid: bool,
+    extra_rules: Vec<String>,
+) -> Result<Tenant, ExitCode> {
+    if arg.eq_ignore_ascii_case("sample") {
+        return dynrule::synth::sample_tenant().map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        });
+    }
+    load_tenant(
+        std::path::Path::new(arg),
+        licensing_rules,
+        skip_invalid,
+        extra_rules,
+    )
+}
+
 /// Loads a snapshot, keeping only the columns the groups' rules, `extra_rules` and licensing
 /// read; prints the error on failure (exit 2).
 pub fn load_tenant(

@@ -115,24 +115,14 @@ fn new_rules(args: &WhatIfArgs) -> Vec<String> {
 }
 
 pub fn whatif(args: WhatIfArgs) -> ExitCode {
-    let tenant = if args.tenant.eq_ignore_ascii_case("sample") {
-        match dynrule::synth::sample_tenant() {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
-        }
-    } else {
-        match super::recompute::load_tenant(
-            std::path::Path::new(&args.tenant),
-            args.snapshot.licensing_rules.clone(),
-            args.snapshot.skip_invalid,
-            new_rules(&args),
-        ) {
-            Ok(t) => t,
-            Err(c) => return c,
-        }
+    let tenant = match super::recompute::tenant_or_sample(
+        &args.tenant,
+        args.snapshot.licensing_rules.clone(),
+        args.snapshot.skip_invalid,
+        new_rules(&args),
+    ) {
+        Ok(t) => t,
+        Err(c) => return c,
     };
     let changes: Vec<Change> = if let Some(path) = &args.changes {
         let text = match std::fs::read_to_string(path) {
