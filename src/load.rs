@@ -496,12 +496,7 @@ pub fn for_each_record_where(
                         if !hit(&String::from_utf8_lossy(e.as_bytes())) {
                             continue;
                         }
-                        let err = LoadError {
-                            file: file.clone(),
-                            line: i + 1,
-                            column: e.utf8_error().valid_up_to() + 1,
-                            message: "invalid UTF-8".to_string(),
-                        };
+                        let err = utf8_error(&file, i + 1, e.utf8_error().valid_up_to() + 1);
                         if !f(Err(err), &file, i + 1) {
                             return Ok(());
                         }
@@ -1677,11 +1672,7 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
         };
         while let Some(key) = m.next_key::<Text<'de>>()? {
             let key = key.0;
-            if key == NUMBER_TOKEN {
-                return Err(de::Error::custom(
-                    "a record must be an object, not a number",
-                ));
-            }
+            refuse_number(&key, "a record must be an object")?;
             st.entry(self.keys, &mut m, key)?;
         }
         if matches!(st.rec.cells.get(self.keys.id_col), None | Some(Cell::Null)) {
@@ -1799,11 +1790,7 @@ impl<'de> Visitor<'de> for AdditionalSeed<'_, 'de> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
         while let Some(key) = m.next_key::<Text<'de>>()? {
-            if key.0 == NUMBER_TOKEN {
-                return Err(de::Error::custom(
-                    "`AdditionalProperties` must be an object, not a number",
-                ));
-            }
+            refuse_number(&key.0, "`AdditionalProperties` must be an object")?;
             self.state.entry(self.keys, &mut m, key.0)?;
         }
         Ok(())
@@ -2089,6 +2076,19 @@ impl<'de> Visitor<'de> for CellSeed<'_> {
 /// under this key, with the number's JSON text as its value.
 const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
+/// Refuses a number where an object is read: with `arbitrary_precision`, serde_json hands such
+/// a number to `visit_map` as the key [`NUMBER_TOKEN`]. `expected` says what belongs there
+/// ("a licence entry must be an object").
+///
+/// Errors: `"{expected}, not a number"` when `key` is the token.
+fn refuse_number<E: de::Error>(key: &str, expected: &str) -> Result<(), E> {
+    if key == NUMBER_TOKEN {
+        Err(E::custom(format!("{expected}, not a number")))
+    } else {
+        Ok(())
+    }
+}
+
 /// The JSON text of a number given as a map (see [`NUMBER_TOKEN`]), or `None` for a real
 /// object (whose entries are then left unread: the caller rejects or ignores the object).
 fn number_text<'de, A: MapAccess<'de>>(mut m: A) -> Result<Option<String>, A::Error> {
@@ -2262,11 +2262,7 @@ impl<'de> Visitor<'de> for NestedSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
         let mut out: Vec<(usize, Cell<'de>)> = Vec::new();
         while let Some(k) = m.next_key::<Text<'de>>()? {
-            if k.0 == NUMBER_TOKEN {
-                return Err(de::Error::custom(
-                    "`onPremisesExtensionAttributes` must be an object, not a number",
-                ));
-            }
+            refuse_number(&k.0, "`onPremisesExtensionAttributes` must be an object")?;
             let col = self
                 .inner
                 .get(k.0.as_ref())
@@ -2321,11 +2317,7 @@ impl<'de> Visitor<'de> for IdSeed {
         let mut id = Cell::Null;
         let mut seen = false;
         while let Some(k) = m.next_key::<Text<'de>>()? {
-            if k.0 == NUMBER_TOKEN {
-                return Err(de::Error::custom(
-                    "a directory object must be {\"id\": …} or an id, not a number",
-                ));
-            }
+            refuse_number(&k.0, "a directory object must be {\"id\": …} or an id")?;
             if k.0.eq_ignore_ascii_case("id") {
                 if std::mem::replace(&mut seen, true) {
                     return Err(de::Error::custom(repeated_key(&k.0)));
@@ -2417,11 +2409,7 @@ impl<'de> Visitor<'de> for PlanSeed {
         let mut out: [Option<Cow<'de, str>>; 3] = [None, None, None];
         let mut seen = 0u8;
         while let Some(k) = m.next_key::<Text<'de>>()? {
-            if k.0 == NUMBER_TOKEN {
-                return Err(de::Error::custom(
-                    "an `assignedPlans` entry must be an object, not a number",
-                ));
-            }
+            refuse_number(&k.0, "an `assignedPlans` entry must be an object")?;
             let slot = PLAN_FIELDS
                 .iter()
                 .position(|f| f.eq_ignore_ascii_case(&k.0));
@@ -2496,11 +2484,7 @@ impl<'de> Visitor<'de> for LicenseSeed {
         let mut out = LicenseCell::default();
         let mut seen = 0u8;
         while let Some(k) = m.next_key::<Text<'de>>()? {
-            if k.0 == NUMBER_TOKEN {
-                return Err(de::Error::custom(
-                    "a licence entry must be an object, not a number",
-                ));
-            }
+            refuse_number(&k.0, "a licence entry must be an object")?;
             let k = k.0;
             if let Some(i) = LICENSE_FIELDS
                 .iter()
@@ -2744,53 +2728,48 @@ fn csv_values(file: &Path, bytes: &[u8], keys: &KeyMap) -> Result<Vec<CsvRow>, L
             }
             Ok(rec) => {
                 let line = rec.position().map_or(0, |p| shape.line_at(p.byte()));
-                if rec.len() > headers.len() {
+                // Why the row is malformed, if it is: longer than the header, a quote that
+                // swallowed rows, or a read column holding a collection's type name (D68).
+                let problem = if rec.len() > headers.len() {
+                    Some(format!(
+                        "the row has {} fields, the header {}{}",
+                        rec.len(),
+                        headers.len(),
+                        if shape.delimiter == b',' {
+                            ""
+                        } else {
+                            " (the file's delimiter was taken to be `;` or a tab, from its header row)"
+                        }
+                    ))
+                } else {
+                    swallowed_rows(&rec, headers.len(), line).or_else(|| {
+                        rec.iter()
+                            .zip(headers.iter())
+                            .zip(&mapped)
+                            .find(|((cell, _), m)| {
+                                m.is_some()
+                                    && powershell_text(cell) == Some(PowerShellText::TypeName)
+                            })
+                            .map(|((cell, header), _)| {
+                                powershell_error(header, PowerShellText::TypeName, cell)
+                            })
+                    })
+                };
+                if let Some(message) = problem {
+                    let column = 0;
+                    let file = file.to_path_buf();
                     out.push((
                         line,
                         Err(LoadError {
-                            file: file.to_path_buf(),
+                            file,
                             line,
-                            column: 0,
-                            message: format!(
-                                "the row has {} fields, the header {}{}",
-                                rec.len(),
-                                headers.len(),
-                                if shape.delimiter == b',' {
-                                    ""
-                                } else {
-                                    " (the file's delimiter was taken to be `;` or a tab, from its header row)"
-                                }
-                            ),
+                            column,
+                            message,
                         }),
                     ));
-                    continue;
-                }
-                if let Some(e) = swallowed_rows(file, &rec, headers.len(), line) {
-                    out.push((line, Err(e)));
                     continue;
                 }
                 let mut obj = serde_json::Map::new();
-                // A column the load reads holding a collection's type name (D68).
-                let typed =
-                    rec.iter()
-                        .zip(headers.iter())
-                        .zip(&mapped)
-                        .find_map(|((cell, h), m)| {
-                            (m.is_some() && powershell_text(cell) == Some(PowerShellText::TypeName))
-                                .then_some((cell, h))
-                        });
-                if let Some((cell, header)) = typed {
-                    out.push((
-                        line,
-                        Err(LoadError {
-                            file: file.to_path_buf(),
-                            line,
-                            column: 0,
-                            message: powershell_error(header, PowerShellText::TypeName, cell),
-                        }),
-                    ));
-                    continue;
-                }
                 for ((cell, m), inverted) in rec.iter().zip(&mapped).zip(&inverted) {
                     let Some((key, list)) = m else { continue };
                     let mut cell = cell.trim();
@@ -2834,15 +2813,11 @@ fn csv_values(file: &Path, bytes: &[u8], keys: &KeyMap) -> Result<Vec<CsvRow>, L
     Ok(out)
 }
 
-/// A record one of whose quoted values spans lines that look like rows of their own (each
-/// with a field per header): a stray or unclosed `"` merged them into one value, and the rows
-/// would vanish. Legitimate multi-line values (an address with a line break) hold no such line.
-fn swallowed_rows(
-    file: &Path,
-    rec: &csv::StringRecord,
-    fields: usize,
-    line: usize,
-) -> Option<LoadError> {
+/// Why a record is malformed when one of its quoted values spans lines that look like rows of
+/// their own (each with a field per header): a stray or unclosed `"` merged them into one
+/// value, and the rows would vanish. Legitimate multi-line values (an address with a line
+/// break) hold no such line.
+fn swallowed_rows(rec: &csv::StringRecord, fields: usize, line: usize) -> Option<String> {
     if fields < 2 {
         return None;
     }
@@ -2859,15 +2834,10 @@ fn swallowed_rows(
         return None;
     }
     let span: usize = rec.iter().map(|c| c.matches('\n').count()).sum();
-    Some(LoadError {
-        file: file.to_path_buf(),
-        line,
-        column: 0,
-        message: format!(
-            "a quoted value starting in this row runs over lines {line}–{} and holds {rows} line(s) that look like rows of their own: a stray or unclosed `\"` in line {line}? Fix the quote; until then those rows are not read",
-            line + span
-        ),
-    })
+    Some(format!(
+        "a quoted value starting in this row runs over lines {line}–{} and holds {rows} line(s) that look like rows of their own: a stray or unclosed `\"` in line {line}? Fix the quote; until then those rows are not read",
+        line + span
+    ))
 }
 
 fn csv_err(file: &Path, e: &csv::Error, shape: &CsvShape<'_>) -> LoadError {

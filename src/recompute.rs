@@ -479,12 +479,12 @@ pub fn memberships(
     }
     let evaluate_ms = t1.elapsed().as_secs_f64() * 1e3;
     // Values a `-match` could not decide (D63): the group's membership rests on a guess.
-    let compiled: Vec<(usize, Program)> = plans
+    let compiled: Vec<(usize, &Program)> = plans
         .iter()
         .enumerate()
-        .filter_map(|(gi, p)| p.program.clone().map(|p| (gi, p)))
+        .filter_map(|(gi, p)| p.program.as_ref().map(|p| (gi, p)))
         .collect();
-    let programs: Vec<Program> = compiled.iter().map(|(_, p)| p.clone()).collect();
+    let programs: Vec<&Program> = compiled.iter().map(|&(_, p)| p).collect();
     for ((gi, _), n) in compiled.iter().zip(crate::vm::undecided(&programs)) {
         if let (true, Some(g)) = (n > 0, groups.get(*gi)) {
             issues.push(TenantIssue::about_group(

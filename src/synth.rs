@@ -8,7 +8,7 @@
 //! a management chain (`manager` as `$expand=manager` returns it), a directory extension
 //! `costCenter`, and `assignedLicenses` + `assignedPlans` from real SKUs and service plans of
 //! Microsoft's "Product names and service plan identifiers for licensing" CSV
-//! (`../shared/research/data/`). Each SKU lists a representative subset of its plans (a real
+//! (`data/` holds a copy, with its source in `data/README.md`). Each SKU lists a representative subset of its plans (a real
 //! E5 has about 90), which keeps files small; plan sets per user still vary with disabled and
 //! suspended plans.
 

@@ -103,17 +103,18 @@ pub struct Stats {
 /// `programs`, since programs that share a leaf have it evaluated once, by one of them. Zero
 /// for a program whose patterns all decided; an answer resting on one that is not cannot be
 /// trusted.
-pub fn undecided(programs: &[Program]) -> Vec<u64> {
+pub fn undecided<P: std::borrow::Borrow<Program>>(programs: &[P]) -> Vec<u64> {
     let mut by_source: HashMap<&str, u64> = HashMap::new();
     for p in programs {
-        for (src, pattern) in p.patterns() {
+        for (src, pattern) in p.borrow().patterns() {
             *by_source.entry(src).or_default() += pattern.undecided();
         }
     }
     programs
         .iter()
         .map(|p| {
-            let mut sources: Vec<&str> = p.patterns().into_iter().map(|(s, _)| s).collect();
+            let mut sources: Vec<&str> =
+                p.borrow().patterns().into_iter().map(|(s, _)| s).collect();
             sources.sort_unstable();
             sources.dedup();
             sources

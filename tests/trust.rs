@@ -71,6 +71,35 @@ fn kinds(v: &Value) -> Vec<String> {
         .collect()
 }
 
+/// A dynamic security group as `GET /groups?$select=id,displayName,groupTypes,
+/// membershipRule,membershipRuleProcessingState,securityEnabled,assignedLicenses` returns it,
+/// assigned EMS when `licensed`.
+fn dynamic_group(id: &str, name: &str, rule: &str, licensed: bool) -> Value {
+    let licences = if licensed {
+        json!([{"skuId": EMS, "disabledPlans": []}])
+    } else {
+        json!([])
+    };
+    json!({"id": id, "displayName": name, "groupTypes": ["DynamicMembership"],
+        "membershipRule": rule, "membershipRuleProcessingState": "On",
+        "securityEnabled": true, "assignedLicenses": licences})
+}
+
+/// `recompute --format json` on the snapshot in `d`: its exit code and summary.
+fn recompute_json(d: &Path) -> (Option<i32>, Value) {
+    let o = run(&[
+        "recompute",
+        "--tenant",
+        d.to_str().expect("utf8"),
+        "--now",
+        NOW,
+        "--format",
+        "json",
+    ]);
+    let v = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    (o.status.code(), v)
+}
+
 fn skus() -> Value {
     json!({"value": [{"skuId": EMS, "skuPartNumber": "EMS", "appliesTo": "User",
         "capabilityStatus": "Enabled", "consumedUnits": 2,
@@ -258,12 +287,10 @@ fn a_rule_dynrule_cannot_compile_is_unknown_not_empty() {
     write(
         &d,
         "groups.json",
-        &json!([{"id": G1, "displayName": "EMS users", "groupTypes": ["DynamicMembership"],
-            "membershipRule": "user.department -eq \"Sales\" -and", "membershipRuleProcessingState": "On",
-            "securityEnabled": true, "assignedLicenses": [{"skuId": EMS, "disabledPlans": []}]},
-            {"id": G2, "displayName": "Other", "groupTypes": ["DynamicMembership"],
-            "membershipRule": "user.department -eq \"HR\"", "membershipRuleProcessingState": "On",
-            "securityEnabled": true, "assignedLicenses": [{"skuId": EMS, "disabledPlans": []}]}]),
+        &json!([
+            dynamic_group(G1, "EMS users", "user.department -eq \"Sales\" -and", true),
+            dynamic_group(G2, "Other", "user.department -eq \"HR\"", true)
+        ]),
     );
     write(&d, "subscribedSkus.json", &skus());
     let out = d.join("out");
@@ -307,25 +334,14 @@ fn member_of_groups_follow_their_computed_sources() {
     write(
         &d,
         "groups.json",
-        &json!([{"id": G1, "displayName": "Sales", "groupTypes": ["DynamicMembership"],
-            "membershipRule": "user.department -eq \"Sales\"", "membershipRuleProcessingState": "On",
-            "securityEnabled": true, "assignedLicenses": []},
-            {"id": G2, "displayName": "Sales via memberOf", "groupTypes": ["DynamicMembership"],
-            "membershipRule": rule, "membershipRuleProcessingState": "On",
-            "securityEnabled": true, "assignedLicenses": [{"skuId": EMS, "disabledPlans": []}]}]),
+        &json!([
+            dynamic_group(G1, "Sales", "user.department -eq \"Sales\"", false),
+            dynamic_group(G2, "Sales via memberOf", &rule, true)
+        ]),
     );
     write(&d, "subscribedSkus.json", &skus());
-    let o = run(&[
-        "recompute",
-        "--tenant",
-        d.to_str().expect("utf8"),
-        "--now",
-        NOW,
-        "--format",
-        "json",
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{o:?}");
-    let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+    let (code, v) = recompute_json(&d);
+    assert_eq!(code, Some(0), "{v}");
     assert_eq!(v["groups"][1]["members"], 3, "{}", v["groups"][1]);
     let (code, v, err) = whatif_json(
         &d,
@@ -410,9 +426,12 @@ fn new_rule_warnings_and_money_gates() {
     write(
         &d,
         "groups.json",
-        &json!([{"id": G1, "displayName": "EMS users", "groupTypes": ["DynamicMembership"],
-            "membershipRule": "user.department -eq \"Sales\"", "membershipRuleProcessingState": "On",
-            "securityEnabled": true, "assignedLicenses": [{"skuId": EMS, "disabledPlans": []}]}]),
+        &json!([dynamic_group(
+            G1,
+            "EMS users",
+            "user.department -eq \"Sales\"",
+            true
+        )]),
     );
     let mut s = skus();
     s["value"][0]["prepaidUnits"]["enabled"] = json!(4);
@@ -579,9 +598,12 @@ fn undecided_pattern_values_are_exit_4() {
     write(
         &d,
         "groups.json",
-        &json!([{"id": G1, "displayName": "EMS users", "groupTypes": ["DynamicMembership"],
-            "membershipRule": "user.department -eq \"Sales\"", "membershipRuleProcessingState": "On",
-            "securityEnabled": true, "assignedLicenses": [{"skuId": EMS, "disabledPlans": []}]}]),
+        &json!([dynamic_group(
+            G1,
+            "EMS users",
+            "user.department -eq \"Sales\"",
+            true
+        )]),
     );
     write(&d, "subscribedSkus.json", &skus());
     let pattern = r#"user.displayName -match "^(?=a)(?:(a|a)*!x|aa)""#;
@@ -632,9 +654,12 @@ fn unreadable_seat_counts_are_issues_not_zero() {
         write(
             &d,
             "groups.json",
-            &json!([{"id": G1, "displayName": "EMS users", "groupTypes": ["DynamicMembership"],
-                "membershipRule": "user.department -eq \"Sales\"", "membershipRuleProcessingState": "On",
-                "securityEnabled": true, "assignedLicenses": [{"skuId": EMS, "disabledPlans": []}]}]),
+            &json!([dynamic_group(
+                G1,
+                "EMS users",
+                "user.department -eq \"Sales\"",
+                true
+            )]),
         );
         write(
             &d,
@@ -681,9 +706,7 @@ fn entraexporter_layout_reads_as_users_and_as_a_tenant() {
     }
     put(
         &format!("Groups/{G1}/{G1}.json"),
-        &json!({"id": G1, "displayName": "EMS users", "groupTypes": ["DynamicMembership"],
-            "membershipRule": "user.department -eq \"Sales\"", "membershipRuleProcessingState": "On",
-            "securityEnabled": true, "assignedLicenses": [{"skuId": EMS, "disabledPlans": []}]}),
+        &dynamic_group(G1, "EMS users", "user.department -eq \"Sales\"", true),
     );
     put(
         &format!("Groups/{G2}/{G2}.json"),
@@ -717,16 +740,7 @@ fn entraexporter_layout_reads_as_users_and_as_a_tenant() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(String::from_utf8_lossy(&o.stdout).contains("\"count\":3"));
-    let o = run(&[
-        "recompute",
-        "--tenant",
-        d.to_str().expect("utf8"),
-        "--now",
-        NOW,
-        "--format",
-        "json",
-    ]);
-    let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+    let (_, v) = recompute_json(&d);
     let team = v["groups"]
         .as_array()
         .expect("groups")

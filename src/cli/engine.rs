@@ -290,15 +290,7 @@ pub fn eval(args: EvalArgs) -> ExitCode {
     }
     compiled.retain(|(i, _)| !wrong_kind.contains(i));
     // Load only what the rules read, plus ids and names for the output.
-    let mut projection = dynrule::table::Projection::default();
-    for (_, p) in &compiled {
-        p.add_reads(&mut projection);
-    }
-    for name in ["objectId", "userPrincipalName", "displayName", "deviceId"] {
-        projection
-            .columns
-            .insert(dynrule::table::ColumnKey::Prop(name));
-    }
+    let projection = eval_projection(compiled.iter().map(|(_, p)| p));
     let t_load = Instant::now();
     let mut loaded = match load_table(path, object, args.skip_invalid, Some(projection)) {
         Ok(l) => l,
@@ -460,6 +452,22 @@ pub fn eval(args: EvalArgs) -> ExitCode {
     }
 }
 
+/// The columns `eval` loads for `programs`: what they read, plus the ids and names its output
+/// prints. `explain` checks records against the same projection, so it refuses exactly the
+/// records `eval` would.
+fn eval_projection<'p>(programs: impl Iterator<Item = &'p Program>) -> dynrule::table::Projection {
+    let mut projection = dynrule::table::Projection::default();
+    for p in programs {
+        p.add_reads(&mut projection);
+    }
+    for name in ["objectId", "userPrincipalName", "displayName", "deviceId"] {
+        projection
+            .columns
+            .insert(dynrule::table::ColumnKey::Prop(name));
+    }
+    projection
+}
+
 pub fn explain(args: ExplainArgs) -> ExitCode {
     let checked = dynrule::check(&args.rule);
     let Some(hir) = checked.hir.as_ref().filter(|_| checked.is_valid()) else {
@@ -484,15 +492,8 @@ pub fn explain(args: ExplainArgs) -> ExitCode {
     };
     // Records are checked as `eval` of this rule loads them: what it reads, plus the keys.
     let now = args.now.unwrap_or_else(jiff::Timestamp::now);
-    let mut projection = dynrule::table::Projection::default();
-    if let Ok(p) = Program::compile(hir, &CompileOptions { now }) {
-        p.add_reads(&mut projection);
-    }
-    for name in ["objectId", "userPrincipalName", "displayName", "deviceId"] {
-        projection
-            .columns
-            .insert(dynrule::table::ColumnKey::Prop(name));
-    }
+    let program = Program::compile(hir, &CompileOptions { now }).ok();
+    let projection = eval_projection(program.iter());
     let mut found: Option<(serde_json::Value, String)> = None;
     let mut malformed: Option<load::LoadError> = None;
     // First only the records whose text contains the key; then, if that finds nothing (the key
@@ -553,14 +554,14 @@ pub fn explain(args: ExplainArgs) -> ExitCode {
     }
     let result = oracle::explain(hir, &args.rule, &record, &cx);
     // Cross-check: the columnar engine on this one record must agree with the oracle.
-    if let (Ok(mut table), Ok(p)) = (
+    if let (Ok(mut table), Some(p)) = (
         load::table_from_values(std::slice::from_ref(&record), object),
-        Program::compile(hir, &CompileOptions { now }),
+        program.as_ref(),
     ) {
         if args.groups.is_some() {
             table.set_member_of(&cx.member_of);
         }
-        let vm = dynrule::vm::evaluate(std::slice::from_ref(&p), &table);
+        let vm = dynrule::vm::evaluate(std::slice::from_ref(p), &table);
         if vm.first().map(|m| m.get(0)) != Some(result.membership_rule_evaluation_result) {
             eprintln!(
                 "warning: the columnar engine disagrees with the reference evaluator on this record; please report it"

@@ -168,16 +168,8 @@ pub fn differential(rule: &str, text: &[u8], now: jiff::Timestamp) -> Result<usi
         for (row, (line, v)) in lines.iter().enumerate() {
             let id = table.id(row);
             // An id as the oracle reads it: a string, or a number or boolean as its JSON text.
-            let want_id = v
-                .as_object()
-                .and_then(|o| crate::oracle::get_ci(o, "id"))
-                .and_then(|id| match id {
-                    serde_json::Value::String(s) => Some(s.clone()),
-                    serde_json::Value::Number(_) | serde_json::Value::Bool(_) => {
-                        Some(id.to_string())
-                    }
-                    _ => None,
-                });
+            let want_id =
+                crate::oracle::text_of(v.as_object().and_then(|o| crate::oracle::get_ci(o, "id")));
             let want_id = want_id.as_deref();
             if id != want_id {
                 return Err(format!(
