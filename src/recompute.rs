@@ -760,17 +760,15 @@ fn plans_after(tenant: &Tenant, a: &Assignments) -> Option<PlanColumn> {
     let deleted_code = status_code("Deleted");
 
     let mut lists: Vec<Vec<[PlanField<'_>; 3]>> = Vec::new();
-    let mut index: hashbrown::HashMap<(u32, u32), u32> = hashbrown::HashMap::new();
+    let mut index: hashbrown::HashMap<(u32, crate::licensing::ListIx), u32> =
+        hashbrown::HashMap::new();
     let mut codes = Vec::with_capacity(tenant.users.len());
     for row in 0..tenant.users.len() {
         let before = col.set_codes.get(row).copied().unwrap_or(0);
-        let after = a.per_user.get(row).copied().unwrap_or(0);
+        let after = a.list_of(row);
         let next = lists.len() as u32;
         let code = *index.entry((before, after)).or_insert_with(|| {
-            let enabled = a.effective_plans(
-                a.lists.get(after as usize).map_or(&[], Vec::as_slice),
-                catalog,
-            );
+            let enabled = a.effective_plans(a.list(after), catalog);
             let mut seen: Vec<PlanIx> = Vec::new();
             let mut out: Vec<[PlanField<'_>; 3]> = Vec::new();
             for [p, svc, status] in col.sets.plans(before as usize) {

@@ -3,7 +3,9 @@
 //! Graph's shapes). The schemas are in the README ("Output of recompute").
 
 use crate::catalog::Catalog;
-use crate::licensing::{Assignments, GroupLicensing, LicenseError, SkuSeats, State, StateKind};
+use crate::licensing::{
+    Assignments, GroupLicensing, ListIx, SkuSeats, State, StateKind, StateRecord,
+};
 use crate::recompute::{Memberships, Processing};
 use crate::table::Table;
 use crate::tenant::{Tenant, TenantIssue};
@@ -110,63 +112,36 @@ fn compare(tenant: &Tenant, a: &Assignments) -> Option<(Agreement, Vec<usize>)> 
     let col = tenant
         .users
         .licenses(crate::table::ColumnKey::LicenseStates)?;
-    type Key = (
-        String,
-        Option<String>,
-        Vec<String>,
-        bool,
-        Option<LicenseError>,
-    );
-    // The snapshot read as the licensing step reads it.
-    let snap_key = |e: &crate::table::LicenseEntry| -> Key {
-        let error = e.error.as_deref().map(LicenseError::parse);
-        (
-            e.sku_id.clone(),
-            e.assigned_by_group.clone(),
-            e.disabled_plans.clone(),
-            StateKind::parse(e.state.as_deref(), error.is_some()).holds(),
-            error,
-        )
-    };
     let mut out = Agreement::default();
     let mut rows = Vec::new();
-    let mut cache: std::collections::HashMap<(u32, u32), bool> = std::collections::HashMap::new();
+    let mut cache: std::collections::HashMap<(usize, ListIx), bool> =
+        std::collections::HashMap::new();
     for row in 0..tenant.users.len() {
-        let sc = col.set_codes.get(row).copied().unwrap_or(0);
-        if sc == 0 {
+        let Some(sc) = col.list_code(row) else {
             continue;
-        }
+        };
         out.users_compared += 1;
-        let ac = a.per_user.get(row).copied().unwrap_or(0);
+        let ac = a.list_of(row);
         let same = *cache.entry((sc, ac)).or_insert_with(|| {
-            let mut s: Vec<Key> = col
-                .sets
-                .get(sc as usize)
+            // The snapshot read as the licensing step reads it; states compared by whether
+            // they hold the licence.
+            let key = |r: StateRecord| {
+                (
+                    r.state.holds(),
+                    StateRecord {
+                        state: StateKind::Active,
+                        ..r
+                    },
+                )
+            };
+            let mut s: Vec<_> = col
+                .lists()
+                .get(sc)
                 .into_iter()
                 .flatten()
-                .map(snap_key)
+                .map(|e| key(StateRecord::of_entry(e)))
                 .collect();
-            let mut c: Vec<Key> = a
-                .lists
-                .get(ac as usize)
-                .into_iter()
-                .flatten()
-                .map(|x| {
-                    (
-                        a.skus
-                            .get(x.sku as usize)
-                            .map(|k| k.sku_id.clone())
-                            .unwrap_or_default(),
-                        a.source_id(x).map(str::to_string),
-                        a.disabled
-                            .get(x.disabled as usize)
-                            .cloned()
-                            .unwrap_or_default(),
-                        x.state.holds(),
-                        x.error,
-                    )
-                })
-                .collect();
+            let mut c: Vec<_> = a.records(a.list(ac)).into_iter().map(key).collect();
             s.sort();
             c.sort();
             s == c
@@ -188,22 +163,6 @@ fn compare(tenant: &Tenant, a: &Assignments) -> Option<(Agreement, Vec<usize>)> 
         }
     }
     (out.users_compared > 0).then_some((out, rows))
-}
-
-/// Graph `licenseAssignmentState` objects of a computed state list.
-fn states_json(a: &Assignments, states: &[State]) -> Vec<serde_json::Value> {
-    states
-        .iter()
-        .map(|s| {
-            json!({
-                "assignedByGroup": a.source_id(s),
-                "disabledPlans": a.disabled.get(s.disabled as usize).cloned().unwrap_or_default(),
-                "error": s.error.map_or("None", |e| e.as_str()),
-                "skuId": a.skus.get(s.sku as usize).map_or("", |k| k.sku_id.as_str()),
-                "state": s.state.as_str(),
-            })
-        })
-        .collect()
 }
 
 /// Writes `differences.jsonl`: one line per user whose computed licence states differ from the
@@ -242,7 +201,7 @@ pub fn write_differences(
             "id": tenant.users.id(row),
             "userPrincipalName": tenant.users.name(row),
             "exported": exported,
-            "computed": states_json(a, a.states(row)),
+            "computed": a.records(a.states(row)),
         });
         serde_json::to_writer(&mut *out, &line)?;
         out.write_all(b"\n")?;
@@ -532,15 +491,14 @@ pub fn write_memberships(
 
 /// The Graph-shaped licence fields of one state list, rendered once per distinct list:
 /// `"assignedLicenses":[…],"licenseAssignmentStates":[…],"servicePlans":[…],"errors":[…]`.
-fn fragment(a: &Assignments, catalog: &Catalog, list: u32) -> String {
-    let states: &[State] = a.lists.get(list as usize).map_or(&[], Vec::as_slice);
-    let sku_id = |s: u32| a.skus.get(s as usize).map_or("", |k| k.sku_id.as_str());
+fn fragment(a: &Assignments, catalog: &Catalog, states: &[State]) -> String {
+    let sku_id = |s| a.sku_id(s);
     let assigned: Vec<serde_json::Value> = a
         .held(states)
         .into_iter()
         .map(|(k, d)| json!({"disabledPlans": d, "skuId": sku_id(k)}))
         .collect();
-    let lstates = states_json(a, states);
+    let lstates = a.records(states).iter().map(|r| json!(r)).collect();
     // Names keep the file small (a user has up to ~90 plans); `servicePlanId`s are in the
     // catalog and in Microsoft's CSV.
     let plans: Vec<serde_json::Value> = a
@@ -557,7 +515,7 @@ fn fragment(a: &Assignments, catalog: &Catalog, list: u32) -> String {
                 "skuPartNumber": catalog.sku_label(sku_id(s.sku)),
                 "assignedByGroup": a.source_id(s),
                 "error": s.error.map(|e| e.as_str()),
-                "detail": a.details.get(s.detail as usize),
+                "detail": a.detail(s.detail),
             })
         })
         .collect();
@@ -594,15 +552,17 @@ pub fn write_licenses(
     let assigned = users.licenses(crate::table::ColumnKey::AssignedLicenses);
     // Each distinct state list rendered once, in parallel; then rows in parallel batches,
     // written in order.
-    let fragments: Vec<String> = (0..assignments.lists.len() as u32)
+    let fragments: Vec<String> = assignments
+        .lists()
+        .collect::<Vec<_>>()
         .into_par_iter()
-        .map(|code| fragment(assignments, &tenant.catalog, code))
+        .map(|(_, states)| fragment(assignments, &tenant.catalog, states))
         .collect();
     let line = |row: usize, buf: &mut Vec<u8>| {
-        let code = assignments.per_user.get(row).copied().unwrap_or(0);
+        let code = assignments.list_of(row);
         let had = states.is_some_and(|c| c.get(row).is_some_and(|s| !s.is_empty()))
             || assigned.is_some_and(|c| c.get(row).is_some_and(|s| !s.is_empty()));
-        if code == 0 && !had {
+        if code == ListIx::default() && !had {
             return;
         }
         let own = usage
@@ -629,7 +589,7 @@ pub fn write_licenses(
         );
         buf.extend_from_slice(
             fragments
-                .get(code as usize)
+                .get(code.index())
                 .map_or("", String::as_str)
                 .as_bytes(),
         );

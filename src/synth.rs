@@ -1069,15 +1069,10 @@ pub fn sample_tenant() -> Result<crate::tenant::Tenant, String> {
         if states.is_empty() {
             continue;
         }
-        let sku_id = |s: u32| {
-            a.skus
-                .get(s as usize)
-                .map(|k| k.sku_id.clone())
-                .unwrap_or_default()
-        };
+        let sku_id = |s| a.sku_id(s);
         let lstates: Vec<Value> = states
             .iter()
-            .map(|s| json!({"assignedByGroup": a.source_id(s), "disabledPlans": a.disabled.get(s.disabled as usize), "error": s.error.map_or("None", |e| e.as_str()), "lastUpdatedDateTime": "2026-10-01T08:00:00Z", "skuId": sku_id(s.sku), "state": s.state.as_str()}))
+            .map(|s| json!({"assignedByGroup": a.source_id(s), "disabledPlans": a.disabled_plans(s.disabled), "error": s.error.map_or("None", |e| e.as_str()), "lastUpdatedDateTime": "2026-10-01T08:00:00Z", "skuId": sku_id(s.sku), "state": s.state.as_str()}))
             .collect();
         let assigned: Vec<Value> = a
             .held(states)

@@ -975,6 +975,20 @@ impl LicenseColumn {
             c => self.sets.get(c as usize).map(Vec::as_slice),
         }
     }
+
+    /// The position of row `row`'s list in [`LicenseColumn::lists`]; `None` when the row had no
+    /// value. Rows with equal lists share one position.
+    pub fn list_code(&self, row: usize) -> Option<usize> {
+        match self.set_codes.get(row).copied().unwrap_or(0) {
+            0 => None,
+            c => Some(c as usize),
+        }
+    }
+
+    /// The distinct entry lists, each sorted (position 0, no value, is empty).
+    pub fn lists(&self) -> &[Vec<LicenseEntry>] {
+        &self.sets
+    }
 }
 
 #[derive(Default)]

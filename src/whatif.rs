@@ -15,7 +15,7 @@
 
 use crate::bitmap::Bitmap;
 use crate::catalog::PlanIx;
-use crate::licensing::{Assignments, LicenseError, State};
+use crate::licensing::{Assignments, ListIx, SkuIx, State, StateRecord};
 use crate::recompute::{self, Keep, Overlay, RecomputeOptions, Recomputed, reads_plans};
 use crate::tenant::{Group, GroupLicense, Tenant, TenantIssue};
 use serde::Serialize;
@@ -614,38 +614,9 @@ pub struct ChangeSummary {
     pub change: Change,
 }
 
-/// One state in comparable form: (skuId, source group id, disabledPlans, state, error).
-type StateKey = (
-    String,
-    Option<String>,
-    Vec<String>,
-    &'static str,
-    Option<LicenseError>,
-);
-
 /// Comparable form of a state list (the two sides intern their lists separately).
-fn signature(a: &Assignments, list: u32) -> Vec<StateKey> {
-    let mut v: Vec<_> = a
-        .lists
-        .get(list as usize)
-        .map_or(&[][..], Vec::as_slice)
-        .iter()
-        .map(|s: &State| {
-            (
-                a.skus
-                    .get(s.sku as usize)
-                    .map(|k| k.sku_id.clone())
-                    .unwrap_or_default(),
-                a.source_id(s).map(str::to_string),
-                a.disabled
-                    .get(s.disabled as usize)
-                    .cloned()
-                    .unwrap_or_default(),
-                s.state.as_str(),
-                s.error,
-            )
-        })
-        .collect();
+fn signature(a: &Assignments, list: ListIx) -> Vec<StateRecord> {
+    let mut v = a.records(a.list(list));
     v.sort();
     v
 }
@@ -916,9 +887,9 @@ fn diff(
 
     // Users: compare state lists by content; only differing users are examined.
     let (ab, aa) = (&before.assignments, &after.assignments);
-    let mut sig_b: HashMap<u32, Vec<_>> = HashMap::new();
-    let mut sig_a: HashMap<u32, Vec<_>> = HashMap::new();
-    let mut same_pair: HashMap<(u32, u32), bool> = HashMap::new();
+    let mut sig_b: HashMap<ListIx, Vec<_>> = HashMap::new();
+    let mut sig_a: HashMap<ListIx, Vec<_>> = HashMap::new();
+    let mut same_pair: HashMap<(ListIx, ListIx), bool> = HashMap::new();
     let mut users_out = Vec::new();
     let mut risks = Risks {
         iterations_before: before.iterations,
@@ -928,9 +899,8 @@ fn diff(
         ..Risks::default()
     };
     let data_label = |p: PlanIx| catalog.plan_label(p).to_string();
-    let sku_name = |a: &Assignments, s: u32| {
-        a.skus
-            .get(s as usize)
+    let sku_name = |a: &Assignments, s: SkuIx| {
+        a.sku(s)
             .map(|k| catalog.sku_label(&k.sku_id).to_string())
             .unwrap_or_default()
     };
@@ -944,7 +914,7 @@ fn diff(
                     (None, _) => "direct".to_string(),
                     (Some(g), id) => tenant
                         .groups
-                        .get(g as usize)
+                        .get(g.index())
                         .map_or_else(|| id.unwrap_or("").to_string(), |g| g.display_name.clone()),
                 };
                 Some((sku_name(a, s.sku), src, e.as_str().to_string()))
@@ -955,8 +925,7 @@ fn diff(
         if test.is_some_and(|t| !t.get(row)) {
             continue;
         }
-        let cb = ab.per_user.get(row).copied().unwrap_or(0);
-        let ca = aa.per_user.get(row).copied().unwrap_or(0);
+        let (cb, ca) = (ab.list_of(row), aa.list_of(row));
         let same = *same_pair.entry((cb, ca)).or_insert_with(|| {
             let b = sig_b.entry(cb).or_insert_with(|| signature(ab, cb)).clone();
             let a = sig_a.entry(ca).or_insert_with(|| signature(aa, ca));

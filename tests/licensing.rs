@@ -309,9 +309,9 @@ fn recomputing_a_generated_snapshot_changes_nothing() {
             .map(|s| {
                 assert_eq!(s.error, None);
                 (
-                    a.skus[s.sku as usize].sku_id.clone(),
+                    a.sku_id(s.sku).to_string(),
                     a.source_id(s).map(str::to_string),
-                    a.disabled[s.disabled as usize].clone(),
+                    a.disabled_plans(s.disabled).to_vec(),
                 )
             })
             .collect();

@@ -154,9 +154,9 @@ fn tenant_with(s: &Spec, after: Option<&licensing::Assignments>) -> Tenant {
                     .iter()
                     .map(|x| {
                         json!({
-                            "skuId": a.skus[x.sku as usize].sku_id,
+                            "skuId": a.sku_id(x.sku),
                             "assignedByGroup": a.source_id(x),
-                            "disabledPlans": a.disabled[x.disabled as usize],
+                            "disabledPlans": a.disabled_plans(x.disabled),
                             "state": x.state.as_str(),
                             "error": x.error.map_or("None", |e| e.as_str()),
                         })
@@ -273,7 +273,7 @@ proptest! {
         let key = |a: &licensing::Assignments, row: usize| -> BTreeSet<String> {
             a.states(row)
                 .iter()
-                .map(|x| format!("{}/{:?}/{:?}/{}/{}", a.skus[x.sku as usize].sku_id, a.source_id(x), a.disabled[x.disabled as usize], x.state.as_str(), x.error.is_some()))
+                .map(|x| format!("{}/{:?}/{:?}/{}/{}", a.sku_id(x.sku), a.source_id(x), a.disabled_plans(x.disabled), x.state.as_str(), x.error.is_some()))
                 .collect()
         };
         for row in 0..t.users.len() {
@@ -301,11 +301,11 @@ proptest! {
             let after_direct: BTreeSet<String> = states
                 .iter()
                 .filter(|s| s.source.is_none())
-                .map(|s| format!("{}/{:?}", a.skus[s.sku as usize].sku_id, Some(s.state.as_str())))
+                .map(|s| format!("{}/{:?}", a.sku_id(s.sku), Some(s.state.as_str())))
                 .collect();
             prop_assert_eq!(before_direct, after_direct, "row {}", row);
             for (gi, g) in t.groups.iter().enumerate() {
-                let mine: Vec<_> = states.iter().filter(|s| s.source == Some(gi as u32)).collect();
+                let mine: Vec<_> = states.iter().filter(|s| s.source.map(|g| g.index()) == Some(gi)).collect();
                 // All or nothing per (user, group): never one SKU applied and another failed
                 // for the first time.
                 let active = mine.iter().any(|s| s.state == StateKind::Active);
@@ -317,11 +317,11 @@ proptest! {
                 let member = m.groups[gi].members.get(row);
                 if member && a.groups[gi].processed {
                     let skus: BTreeSet<&str> = g.assigned_licenses.iter().map(|l| l.sku_id.as_str()).collect();
-                    let got: BTreeSet<&str> = mine.iter().map(|s| a.skus[s.sku as usize].sku_id.as_str()).collect();
+                    let got: BTreeSet<&str> = mine.iter().map(|s| a.sku_id(s.sku)).collect();
                     prop_assert!(skus.is_subset(&got), "row {} group {}", row, gi);
                     // A SKU the group no longer assigns stays only when a dependency holds it.
                     for s in &mine {
-                        if !skus.contains(a.skus[s.sku as usize].sku_id.as_str()) {
+                        if !skus.contains(a.sku_id(s.sku)) {
                             prop_assert_eq!(s.error, Some(licensing::LicenseError::DependencyViolation));
                         }
                     }

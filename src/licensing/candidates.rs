@@ -1,0 +1,374 @@
+//! Pass 1, per user in parallel: the candidate (user, group) pairs with the checks that do not
+//! depend on seats, one function per documented check; the snapshot states kept as they are;
+//! and the departures, with a dependency that blocks them.
+
+use super::groups::{GroupPlan, GroupPlans, UserGroups};
+use super::intern::{DisabledIx, SkuIx, SourceIx};
+use super::inventory::{SnapState, Snapshot, sorted_union};
+use super::model::{EnabledPlans, LicenseError};
+use super::uniqueness::Duplicates;
+use crate::catalog::PlanIx;
+use crate::table::{ListColumn, StrColumn};
+use crate::tenant::Tenant;
+use rayon::prelude::*;
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+/// A reason not to apply a group to a user: the error and the detail text.
+pub(super) type Violation = (LicenseError, String);
+
+/// What pass 1 decided for one (user, group) pair before seats are counted.
+#[derive(Clone, Debug)]
+pub(super) struct Candidate {
+    pub(super) group: SourceIx,
+    /// The user held a licence from this group in the snapshot.
+    pub(super) established: bool,
+    /// A check that failed.
+    pub(super) error: Option<Violation>,
+    /// SKUs that need a new seat.
+    pub(super) new_skus: Vec<SkuIx>,
+}
+
+/// A snapshot state inherited from a processed group that is no longer a candidate.
+#[derive(Clone, Debug)]
+pub(super) struct Departure {
+    pub(super) state: SnapState,
+    /// Why removing it would break a dependency (D43/D44): it stays, `ActiveWithError`.
+    pub(super) blocked: Option<String>,
+}
+
+/// One user's pass-1 result.
+#[derive(Clone, Debug, Default)]
+pub(super) struct UserCandidates {
+    pub(super) candidates: Vec<Candidate>,
+    /// Snapshot states kept as they are (direct, and groups not processed).
+    pub(super) kept: Vec<SnapState>,
+    /// Snapshot states inherited from processed groups.
+    pub(super) inherited: Vec<SnapState>,
+    pub(super) departures: Vec<Departure>,
+    /// SKUs the user holds in the snapshot, sorted.
+    pub(super) held_before: Vec<SkuIx>,
+    /// SKUs the user would hold with every candidate succeeding, sorted.
+    pub(super) held_after: Vec<SkuIx>,
+    /// The usage location came from the tenant.
+    pub(super) tenant_location: bool,
+    /// Licensing groups and no usage location at all.
+    pub(super) no_location: bool,
+}
+
+impl UserCandidates {
+    /// The snapshot state of (group, SKU) the user had, if any.
+    pub(super) fn inherited_from(&self, group: SourceIx, sku: SkuIx) -> Option<&SnapState> {
+        self.inherited
+            .iter()
+            .find(|s| s.source == Some(group) && s.sku == sku)
+    }
+}
+
+/// The plans a user holds while pass 1 walks their groups, and the part of them add-on
+/// products provide (D44).
+#[derive(Default)]
+struct Holding {
+    plans: Vec<PlanIx>,
+    addon: Vec<PlanIx>,
+}
+
+/// What pass 1 reads for every user (shared, read-only).
+pub(super) struct Candidates<'a> {
+    pub(super) tenant: &'a Tenant,
+    pub(super) groups: &'a UserGroups,
+    pub(super) snapshot: &'a Snapshot<'a>,
+    pub(super) enabled: &'a EnabledPlans,
+    /// Per SKU: an add-on product (D44).
+    pub(super) addon: &'a [bool],
+    pub(super) plans: &'a GroupPlans,
+    pub(super) group_rank: &'a [u32],
+    pub(super) usage: Option<&'a StrColumn>,
+    pub(super) proxies: Option<&'a ListColumn>,
+    /// Computed by the first user who newly gets a mailbox (often nobody).
+    pub(super) duplicates: &'a OnceLock<Duplicates>,
+}
+
+impl Candidates<'_> {
+    /// Every user's candidates, rows `0..users`.
+    pub(super) fn all(&self, users: usize) -> Vec<UserCandidates> {
+        (0..users)
+            .into_par_iter()
+            .map(|row| self.for_user(row))
+            .collect()
+    }
+
+    fn gain(&self, h: &mut Holding, sku: SkuIx, d: DisabledIx) {
+        sorted_union(&mut h.plans, self.enabled.get(sku, d));
+        if self.addon.get(sku.index()).copied().unwrap_or(false) {
+            sorted_union(&mut h.addon, self.enabled.get(sku, d));
+        }
+    }
+
+    /// One user's candidate pairs, kept states and departures.
+    fn for_user(&self, row: usize) -> UserCandidates {
+        let mut w = UserCandidates::default();
+        let groups = self.groups.of(row);
+        let from_assigned = self.snapshot.assigned(row);
+        // No licenseAssignmentStates: assignedLicenses are taken as direct (D41).
+        let snap: &[SnapState] = self.snapshot.states(row).or(from_assigned).unwrap_or(&[]);
+        if groups.is_empty() && snap.is_empty() {
+            return w;
+        }
+        w.held_before = held_before(from_assigned.unwrap_or(&[]), snap);
+        let mut plans_before: Vec<PlanIx> = Vec::new();
+        for s in snap.iter().filter(|s| s.state.holds()) {
+            sorted_union(&mut plans_before, self.enabled.get(s.sku, s.disabled));
+        }
+        let location = self.usage_location(row, groups, &mut w);
+        let mut h = Holding::default();
+        let mut held: Vec<SkuIx> = Vec::new();
+        for s in snap {
+            match s.source {
+                Some(g) if self.plans.get(g).is_some() => w.inherited.push(s.clone()),
+                _ => {
+                    if s.state.holds() {
+                        self.gain(&mut h, s.sku, s.disabled);
+                        held.push(s.sku);
+                    }
+                    w.kept.push(s.clone());
+                }
+            }
+        }
+        // SKUs other sources already give (never a new seat); SKUs that two of the user's
+        // groups both want are shared in pass 2, where the first to succeed takes the seat.
+        let kept_skus = held.clone();
+        for (established, g) in self.in_order(groups, &w.inherited) {
+            let Some(gp) = self.plans.get(g) else {
+                continue;
+            };
+            let error = self
+                .usage_location_violation(gp, location.as_deref())
+                .or_else(|| self.conflict_violation(gp, &h.plans))
+                .or_else(|| self.uniqueness_violation(gp, &plans_before, row));
+            let new_skus: Vec<SkuIx> = gp
+                .skus()
+                .filter(|s| w.held_before.binary_search(s).is_err() && !kept_skus.contains(s))
+                .collect();
+            // D40: what a failed pair leaves the user holding from the group — the SKUs the
+            // group still assigns (one it no longer assigns departs below, as pass 3 has it).
+            let kept_by_d40 =
+                |s: &&SnapState| s.source == Some(g) && s.state.holds() && gp.assigns(s.sku);
+            if error.is_none() {
+                for &(s, d) in &gp.licenses {
+                    self.gain(&mut h, s, d);
+                }
+                if new_skus.is_empty() {
+                    held.extend(gp.skus());
+                } else {
+                    // The pair may still fail on seats (pass 2): until it is granted, the user
+                    // holds only what D40 keeps, so a seat it gives up counts as released.
+                    held.extend(w.inherited.iter().filter(kept_by_d40).map(|s| s.sku));
+                }
+            } else if established {
+                for s in w.inherited.iter().filter(kept_by_d40) {
+                    self.gain(&mut h, s.sku, s.disabled);
+                    held.push(s.sku);
+                }
+            }
+            w.candidates.push(Candidate {
+                group: g,
+                established,
+                error,
+                new_skus,
+            });
+        }
+        // Departures: inherited states whose (group, SKU) is no longer a candidate.
+        for s in w.inherited.clone() {
+            let still = w.candidates.iter().any(|x| {
+                Some(x.group) == s.source
+                    && self.plans.get(x.group).is_some_and(|gp| gp.assigns(s.sku))
+            });
+            if still {
+                continue;
+            }
+            let blocked = s
+                .state
+                .holds()
+                .then(|| self.dependency_blocks_departure(&s, &h))
+                .flatten();
+            if blocked.is_some() {
+                self.gain(&mut h, s.sku, s.disabled);
+                held.push(s.sku);
+            }
+            w.departures.push(Departure { state: s, blocked });
+        }
+        held.sort_unstable();
+        held.dedup();
+        w.held_after = held;
+        w
+    }
+
+    /// The user's effective usage location, upper case: their own `usageLocation`, else the
+    /// tenant's `countryLetterCode` ("users who don't have a usage location specified inherit
+    /// the location of the directory", licensing-groups-assign). Records where it came from.
+    fn usage_location(
+        &self,
+        row: usize,
+        groups: &[SourceIx],
+        w: &mut UserCandidates,
+    ) -> Option<String> {
+        let own = self
+            .usage
+            .and_then(|c| c.get(row))
+            .map(str::trim)
+            .filter(|l| !l.is_empty());
+        match own {
+            Some(l) => Some(l.to_ascii_uppercase()),
+            None => {
+                w.tenant_location = self.tenant.country.is_some();
+                w.no_location = self.tenant.country.is_none() && !groups.is_empty();
+                self.tenant.country.clone()
+            }
+        }
+    }
+
+    /// The user's groups in the documented order (D39): those the snapshot shows as assigned
+    /// first, then by group id. Each with whether it is established.
+    fn in_order(&self, groups: &[SourceIx], inherited: &[SnapState]) -> Vec<(bool, SourceIx)> {
+        let mut mine: Vec<(bool, u32, SourceIx)> = groups
+            .iter()
+            .map(|&g| {
+                let established = inherited
+                    .iter()
+                    .any(|s| s.source == Some(g) && s.state.holds());
+                let rank = self.group_rank.get(g.index()).copied().unwrap_or(0);
+                (!established, rank, g)
+            })
+            .collect();
+        mine.sort_unstable();
+        mine.into_iter().map(|(fresh, _, g)| (!fresh, g)).collect()
+    }
+
+    /// `ProhibitedInUsageLocationViolation`: the group enables a plan that is not allowed in the
+    /// user's usage location (licensing-groups-resolve-problems; the table is
+    /// [`crate::catalog::LicensingRules::prohibited`]).
+    fn usage_location_violation(
+        &self,
+        gp: &GroupPlan,
+        location: Option<&str>,
+    ) -> Option<Violation> {
+        let l = location?;
+        let p = gp.prohibited.iter().find(|p| {
+            self.tenant
+                .rules
+                .prohibited
+                .get(p)
+                .is_some_and(|x| x.usage_locations.contains(l))
+        })?;
+        Some((
+            LicenseError::ProhibitedInUsageLocationViolation,
+            format!(
+                "{} is not allowed in usage location {l}",
+                self.tenant.catalog.plan_label(*p)
+            ),
+        ))
+    }
+
+    /// `MutuallyExclusiveViolation`: the group enables a plan that conflicts with one the user
+    /// already holds from another product (licensing-groups-resolve-problems, "conflicting
+    /// service plans"). Plans of one SKU never conflict among themselves.
+    fn conflict_violation(&self, gp: &GroupPlan, held: &[PlanIx]) -> Option<Violation> {
+        gp.conflicting.iter().find_map(|&p| {
+            let (q, c) = self.tenant.rules.conflict_with(p, held)?;
+            if gp
+                .licenses
+                .iter()
+                .any(|&(s, d)| self.enabled.get(s, d).contains(&q))
+            {
+                return None;
+            }
+            Some((
+                LicenseError::MutuallyExclusiveViolation,
+                format!(
+                    "{} conflicts with {} the user already has ({})",
+                    self.tenant.catalog.plan_label(p),
+                    self.tenant.catalog.plan_label(q),
+                    c.source
+                ),
+            ))
+        })
+    }
+
+    /// `UniquenessViolation`: the group newly gives the user an Exchange mailbox plan while one
+    /// of their proxy addresses is on another user too (licensing-groups-resolve-problems,
+    /// "duplicate proxy addresses").
+    fn uniqueness_violation(
+        &self,
+        gp: &GroupPlan,
+        plans_before: &[PlanIx],
+        row: usize,
+    ) -> Option<Violation> {
+        let p = gp
+            .mailboxes
+            .iter()
+            .find(|p| plans_before.binary_search(p).is_err())?;
+        let proxies = self.proxies?;
+        let duplicates = self
+            .duplicates
+            .get_or_init(|| super::uniqueness::duplicate_addresses(self.tenant));
+        duplicates.has_duplicate(proxies, row).then(|| {
+            (
+                LicenseError::UniquenessViolation,
+                format!(
+                    "a proxy address of this user is also on another user, and {} provisions a mailbox",
+                    self.tenant.catalog.plan_label(*p)
+                ),
+            )
+        })
+    }
+
+    /// `DependencyViolation` on removal (D43/D44): the departing licence provides a plan that an
+    /// add-on plan the user keeps needs, and nothing else the user holds provides it. Returns
+    /// the detail text.
+    fn dependency_blocks_departure(&self, s: &SnapState, h: &Holding) -> Option<String> {
+        let lost: Vec<PlanIx> = self
+            .enabled
+            .get(s.sku, s.disabled)
+            .iter()
+            .copied()
+            .filter(|p| h.plans.binary_search(p).is_err())
+            .collect();
+        if lost.is_empty() {
+            return None;
+        }
+        let rules = &self.tenant.rules;
+        let catalog = &self.tenant.catalog;
+        let now: BTreeSet<PlanIx> = h.plans.iter().copied().collect();
+        let with: BTreeSet<PlanIx> = now.iter().chain(lost.iter()).copied().collect();
+        let p = h
+            .addon
+            .iter()
+            .find(|&&p| rules.unmet(p, &now).is_some() && rules.unmet(p, &with).is_none())?;
+        let need = lost
+            .iter()
+            .filter(|q| !now.contains(q))
+            .map(|q| catalog.plan_label(*q))
+            .collect::<Vec<_>>();
+        Some(format!(
+            "{} needs {}, which only this licence provides",
+            catalog.plan_label(*p),
+            need.join(", ")
+        ))
+    }
+}
+
+/// SKUs held before: those in `assignedLicenses` or in a holding state. The two agree in a
+/// consistent snapshot; where they do not (a state the export shows without its
+/// `assignedLicenses` entry), the seat is taken already, and counting the user as a new holder
+/// would push the SKU over its seats (fuzz finding; D67). Sorted.
+fn held_before(assigned: &[SnapState], states: &[SnapState]) -> Vec<SkuIx> {
+    let mut out: Vec<SkuIx> = assigned
+        .iter()
+        .map(|s| s.sku)
+        .chain(states.iter().filter(|s| s.state.holds()).map(|s| s.sku))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
