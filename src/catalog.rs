@@ -19,6 +19,7 @@
 //! Everything is keyed on GUIDs (lower case), never on names: the CSV spells some plan names in
 //! more than one way.
 
+use crate::formats::is_guid;
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap};
 
@@ -305,16 +306,6 @@ impl Catalog {
     pub fn sku_count(&self) -> usize {
         self.skus.len()
     }
-}
-
-/// True for a GUID in the 8-4-4-4-12 hex form.
-pub fn is_guid(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
 }
 
 /// A prerequisite: `plan` needs every plan of at least one of `requires` (OR of ANDs).

@@ -5,6 +5,7 @@
 //! operator and bad value in the rule; it returns a HIR only when there was no error.
 
 use crate::diag::{Code, Diagnostic};
+use crate::formats::{is_guid, parse_date, parse_duration};
 use crate::hir::{self, Attr, Body, Cmp, Collection, DateValue, PlanField, Test};
 use crate::pattern::Pattern;
 use crate::schema::{self, ObjectType, PropType, Status};
@@ -47,37 +48,6 @@ pub fn check_ast(
         _ => None,
     };
     (hir, object, cx.diags)
-}
-
-/// True for an object id in GUID form `8-4-4-4-12` hex digits (any letter case).
-pub fn is_guid(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() == 5
-        && parts
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-/// Parses a date literal: an RFC 3339 instant, or a date-time or date without offset (read as
-/// UTC; the flag says so).
-pub fn parse_date(s: &str) -> Option<(jiff::Timestamp, bool)> {
-    if let Ok(ts) = s.parse::<jiff::Timestamp>() {
-        return Some((ts, true));
-    }
-    let utc = jiff::tz::TimeZone::UTC;
-    if let Ok(dt) = s.parse::<jiff::civil::DateTime>() {
-        return dt.to_zoned(utc).ok().map(|z| (z.timestamp(), false));
-    }
-    if let Ok(d) = s.parse::<jiff::civil::Date>() {
-        return d.to_zoned(utc).ok().map(|z| (z.timestamp(), false));
-    }
-    None
-}
-
-/// Parses an ISO 8601 duration (`P30D`, `p1d`, `PT12H`), case-insensitively.
-pub fn parse_duration(s: &str) -> Option<jiff::Span> {
-    s.to_ascii_uppercase().parse::<jiff::Span>().ok()
 }
 
 impl<'s> Cx<'s> {
@@ -859,22 +829,5 @@ impl<'s> Cx<'s> {
             test,
             negated,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn guids_and_dates() {
-        assert!(is_guid("62e19b97-8b3d-4d4a-A106-4ce66896a863"));
-        assert!(!is_guid("1111111-1111-1111-1111-111111111111"));
-        assert!(parse_date("2020-06-10T18:13:20Z").is_some_and(|(_, o)| o));
-        assert!(parse_date("2018-01-01T06:00:00").is_some_and(|(_, o)| !o));
-        assert!(parse_date("value").is_none());
-        assert!(parse_duration("p1d").is_some());
-        assert!(parse_duration("P30D").is_some());
-        assert!(parse_duration("30D").is_none());
     }
 }

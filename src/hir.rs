@@ -187,7 +187,7 @@ impl DateValue {
             DateValue::At(t) => Some(*t),
             DateValue::Now(None) => Some(now),
             DateValue::Now(Some((sign, text))) => {
-                let span = crate::check::parse_duration(text)?;
+                let span = crate::formats::parse_duration(text)?;
                 let span = if *sign == crate::syntax::ast::Sign::Minus {
                     span.negate()
                 } else {

@@ -37,6 +37,7 @@ pub mod bitmap;
 pub mod catalog;
 pub mod check;
 pub mod diag;
+pub mod formats;
 #[doc(hidden)]
 pub mod harness;
 pub mod hir;

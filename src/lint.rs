@@ -355,7 +355,7 @@ fn comparison(object: ObjectType, c: &Cmp, span: Span, out: &mut Vec<Diagnostic>
             Attr::Plan(PlanField::ServicePlanId) => true,
             _ => false,
         };
-        if is_id && !v.eq_ignore_ascii_case("null") && !crate::check::is_guid(v) {
+        if is_id && !v.eq_ignore_ascii_case("null") && !crate::formats::is_guid(v) {
             let code = if c.negated {
                 Code::AlwaysTrue
             } else {

@@ -14,6 +14,7 @@
 //! own name at the top level (hand-written records, flattened exports). Keys match
 //! case-insensitively, since `Get-MgUser | ConvertTo-Json` writes PascalCase.
 
+use crate::formats::get_ci;
 use crate::hir::{self, Attr, Body, Collection, DateValue, ExprKind, Test};
 use crate::pattern::Pattern;
 use crate::schema::{GraphKey, PropType, Property};
@@ -160,15 +161,6 @@ fn groups_of(obj: &Map<String, Value>, cx: &Context) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// A key of a JSON object, matched case-insensitively (exact match first).
-pub fn get_ci<'v>(obj: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
-    obj.get(key).or_else(|| {
-        obj.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
 }
 
 /// A scalar as text: strings as they are, numbers and booleans printed, null and the rest `None`.

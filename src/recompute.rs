@@ -159,7 +159,7 @@ fn member_of_snapshot(users: &Table, groups: &[Group]) -> HashMap<usize, Bitmap>
         .map(|(i, g)| (g.id.as_str(), i))
         .collect();
     // Per dictionary value once, then per row.
-    let code_group: Vec<Option<usize>> = (0..=col.dict.len() as u32)
+    let code_group: Vec<Option<usize>> = (0..=col.dict().len() as u32)
         .map(|c| {
             col.value(c)
                 .and_then(|v| gix.get(v.trim().to_ascii_lowercase().as_str()).copied())

@@ -11,7 +11,7 @@ use crate::table::Table;
 use crate::tenant::{Tenant, TenantIssue};
 use serde::Serialize;
 use serde_json::json;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 
 /// Milliseconds per phase.
@@ -647,47 +647,77 @@ fn tally<'a>(items: impl Iterator<Item = &'a String>) -> Vec<String> {
 /// to the first `limit` entries (all of them are in the JSON and CSV formats).
 pub fn whatif_text(w: &crate::whatif::WhatIf, limit: usize) -> String {
     let mut o = String::new();
-    let _ = writeln!(
+    // Writing to a String cannot fail.
+    let _ = write_whatif(&mut o, w, limit);
+    o
+}
+
+/// [`whatif_text`], section by section.
+fn write_whatif(o: &mut String, w: &crate::whatif::WhatIf, limit: usize) -> fmt::Result {
+    whatif_head(o, w)?;
+    whatif_changes(o, w)?;
+    whatif_memberships(o, w, limit)?;
+    whatif_licenses(o, w, limit)?;
+    whatif_seats(o, w)?;
+    whatif_trust(o, w)?;
+    whatif_risks(o, w)?;
+    whatif_explanations(o, w)?;
+    whatif_issues(o, w)?;
+    Ok(())
+}
+
+/// The title line, and the test group when there is one.
+fn whatif_head(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
+    writeln!(
         o,
         "What-if on {} ({}, {})",
         w.tenant,
         plural(w.user_count, "user"),
         plural(w.group_count, "group")
-    );
+    )?;
     if let (Some(g), Some(n)) = (&w.test_group, w.test_group_members) {
-        let _ = writeln!(
+        writeln!(
             o,
             "Test group: {g} ({}): the changes apply to its members only.",
             plural(n, "member")
-        );
+        )?;
     }
+    Ok(())
+}
+
+/// Each change: the rule before and after, licences, processing state.
+fn whatif_changes(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
     for (i, c) in w.changes.iter().enumerate() {
-        let _ = writeln!(o, "\nChange {}: {} ({})", i + 1, c.display_name, c.group);
+        writeln!(o, "\nChange {}: {} ({})", i + 1, c.display_name, c.group)?;
         if let Some(r) = &c.change.membership_rule {
             let before = w
                 .groups
                 .iter()
                 .find(|g| g.id == c.group)
                 .and_then(|g| g.rule_before.clone());
-            let _ = writeln!(o, "  membershipRule");
-            let _ = writeln!(
+            writeln!(o, "  membershipRule")?;
+            writeln!(
                 o,
                 "    before: {}",
                 before.as_deref().unwrap_or("(static group)")
-            );
-            let _ = writeln!(o, "    after:  {r}");
+            )?;
+            writeln!(o, "    after:  {r}")?;
         }
         if let Some(g) = w.groups.iter().find(|g| g.id == c.group) {
             if let (Some(b), Some(a)) = (&g.licenses_before, &g.licenses_after) {
-                let _ = writeln!(o, "  assignedLicenses: {} → {}", b.join(", "), a.join(", "));
+                writeln!(o, "  assignedLicenses: {} → {}", b.join(", "), a.join(", "))?;
             }
         }
         if let Some(s) = &c.change.membership_rule_processing_state {
-            let _ = writeln!(o, "  membershipRuleProcessingState → {s}");
+            writeln!(o, "  membershipRuleProcessingState → {s}")?;
         }
     }
+    Ok(())
+}
 
-    let _ = writeln!(o, "\nMemberships");
+/// Per group: members before and after, joined, left, unchanged; then who joins and leaves.
+fn whatif_memberships(o: &mut String, w: &crate::whatif::WhatIf, limit: usize) -> fmt::Result {
+    writeln!(o, "\nMemberships")?;
     let mut rows = vec![vec![
         "GROUP".to_string(),
         "BEFORE".into(),
@@ -715,16 +745,20 @@ pub fn whatif_text(w: &crate::whatif::WhatIf, limit: usize) -> String {
             g.unchanged.to_string(),
         ]);
     }
-    table(&mut o, &rows, &[false, true, true, true, true, true]);
+    table(o, &rows, &[false, true, true, true, true, true]);
     for g in &w.groups {
         if !g.joined.is_empty() {
-            let _ = writeln!(o, "  {} joins: {}", g.display_name, some(&g.joined, limit));
+            writeln!(o, "  {} joins: {}", g.display_name, some(&g.joined, limit))?;
         }
         if !g.left.is_empty() {
-            let _ = writeln!(o, "  {} leaves: {}", g.display_name, some(&g.left, limit));
+            writeln!(o, "  {} leaves: {}", g.display_name, some(&g.left, limit))?;
         }
     }
+    Ok(())
+}
 
+/// Users whose licences change: SKU and plan tallies, then a table of up to `limit` users.
+fn whatif_licenses(o: &mut String, w: &crate::whatif::WhatIf, limit: usize) -> fmt::Result {
     let lic: Vec<&crate::whatif::UserDiff> = w
         .users
         .iter()
@@ -737,11 +771,11 @@ pub fn whatif_text(w: &crate::whatif::WhatIf, limit: usize) -> String {
                 && u.errors_cleared.is_empty())
         })
         .collect();
-    let _ = writeln!(
+    writeln!(
         o,
         "\nLicences: {} whose licences change",
         plural(lic.len(), "user")
-    );
+    )?;
     let lost: Vec<String> = lic
         .iter()
         .flat_map(|u| u.skus_lost.iter().cloned())
@@ -759,24 +793,24 @@ pub fn whatif_text(w: &crate::whatif::WhatIf, limit: usize) -> String {
         .flat_map(|u| u.plans_gained.iter().cloned())
         .collect();
     if !lost.is_empty() {
-        let _ = writeln!(o, "  SKUs lost: {}", tally(lost.iter()).join(", "));
+        writeln!(o, "  SKUs lost: {}", tally(lost.iter()).join(", "))?;
     }
     if !gained.is_empty() {
-        let _ = writeln!(o, "  SKUs gained: {}", tally(gained.iter()).join(", "));
+        writeln!(o, "  SKUs gained: {}", tally(gained.iter()).join(", "))?;
     }
     if !plans_lost.is_empty() {
-        let _ = writeln!(
+        writeln!(
             o,
             "  service plans lost: {}",
             some(&tally(plans_lost.iter()), 8)
-        );
+        )?;
     }
     if !plans_gained.is_empty() {
-        let _ = writeln!(
+        writeln!(
             o,
             "  service plans gained: {}",
             some(&tally(plans_gained.iter()), 8)
-        );
+        )?;
     }
     if !lic.is_empty() {
         let mut rows = vec![vec![
@@ -803,18 +837,22 @@ pub fn whatif_text(w: &crate::whatif::WhatIf, limit: usize) -> String {
                     .join(", "),
             ]);
         }
-        table(&mut o, &rows, &[false; 5]);
+        table(o, &rows, &[false; 5]);
         if lic.len() > limit {
-            let _ = writeln!(
+            writeln!(
                 o,
                 "  … and {} more (--format csv lists every user)",
                 lic.len() - limit
-            );
+            )?;
         }
     }
+    Ok(())
+}
 
+/// Per SKU whose seats move: assignable, used before and after, needed, shortfall.
+fn whatif_seats(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
     if !w.skus.is_empty() {
-        let _ = writeln!(o, "\nSeats");
+        writeln!(o, "\nSeats")?;
         let mut rows = vec![vec![
             "SKU".to_string(),
             "ASSIGNABLE".into(),
@@ -846,47 +884,56 @@ pub fn whatif_text(w: &crate::whatif::WhatIf, limit: usize) -> String {
         }
         let right = [false, true, true, true, true, true, true];
         let cols = rows.first().map_or(6, Vec::len);
-        table(&mut o, &rows, right.get(..cols).unwrap_or(&right));
+        table(o, &rows, right.get(..cols).unwrap_or(&right));
     }
+    Ok(())
+}
 
+/// When the answer cannot be trusted: why (exit 4).
+fn whatif_trust(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
     if !w.trust.trusted {
-        let _ = writeln!(
+        writeln!(
             o,
             "\nTrust\n  ✗ the answer cannot be trusted (exit 4): {} for the groups it rests on",
             plural(w.trust.undermined_by.len(), "issue")
-        );
+        )?;
         for i in &w.trust.undermined_by {
-            let _ = writeln!(o, "  {i}");
+            writeln!(o, "  {i}")?;
         }
     }
+    Ok(())
+}
+
+/// Data loss, users losing every licence, new errors, static-to-dynamic groups, assignedPlans feedback, thresholds.
+fn whatif_risks(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
     // Under an untrusted answer an all-clear is not one: `?` instead of `✓`.
     let clear = if w.trust.trusted { "✓" } else { "?" };
     let r = &w.risks;
-    let _ = writeln!(o, "\nRisks");
+    writeln!(o, "\nRisks")?;
     if r.data_loss_users > 0 {
         let plans: Vec<String> = r
             .data_plans_lost
             .iter()
             .map(|(p, n)| format!("{p} ({n})"))
             .collect();
-        let _ = writeln!(
+        writeln!(
             o,
             "  ! {} lose plans that hold data: {} (Microsoft 365 keeps such data for about 30 days after the licence goes, then deletes it)",
             plural(r.data_loss_users, "user"),
             plans.join(", ")
-        );
+        )?;
     } else {
-        let _ = writeln!(
+        writeln!(
             o,
             "  {clear} nobody loses a plan that holds data (Exchange, SharePoint/OneDrive, Teams)"
-        );
+        )?;
     }
-    if r.users_losing_every_licence > 0 {
-        let _ = writeln!(
+    if r.users_losing_every_license > 0 {
+        writeln!(
             o,
             "  ! {} lose every licence",
-            plural(r.users_losing_every_licence, "user")
-        );
+            plural(r.users_losing_every_license, "user")
+        )?;
     }
     if r.users_with_new_errors > 0 {
         let errs: Vec<String> = r
@@ -894,21 +941,21 @@ pub fn whatif_text(w: &crate::whatif::WhatIf, limit: usize) -> String {
             .iter()
             .map(|(e, n)| format!("{e} {n}"))
             .collect();
-        let _ = writeln!(
+        writeln!(
             o,
             "  ! {} get new licence errors: {}",
             plural(r.users_with_new_errors, "user"),
             errs.join(", ")
-        );
+        )?;
     }
     for g in &r.static_to_dynamic {
-        let _ = writeln!(
+        writeln!(
             o,
             "  ! {g} turns from static to dynamic: Entra removes every member first, then processes the rule; members lose access (and licences) until it finishes"
-        );
+        )?;
     }
     if !r.feedback_groups.is_empty() {
-        let _ = writeln!(
+        writeln!(
             o,
             "  i rules that read assignedPlans ({}): licences and memberships were iterated: {} before, {} after{}",
             r.feedback_groups.join(", "),
@@ -919,45 +966,54 @@ pub fn whatif_text(w: &crate::whatif::WhatIf, limit: usize) -> String {
             } else {
                 " — NOT settled: licences and memberships keep changing each other (a cycle)"
             }
-        );
+        )?;
     }
     if r.breaches.is_empty() {
-        let _ = writeln!(o, "  {clear} no threshold crossed");
+        writeln!(o, "  {clear} no threshold crossed")?;
     } else {
         for b in &r.breaches {
-            let _ = writeln!(o, "  ✗ {}: {} (over {})", b.what, b.value, b.limit);
+            writeln!(o, "  ✗ {}: {} (over {})", b.what, b.value, b.limit)?;
         }
     }
+    Ok(())
+}
 
+/// The clause-by-clause explanations of a `--test-group` run.
+fn whatif_explanations(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
     for e in &w.explanations {
-        let _ = writeln!(
+        writeln!(
             o,
             "\n{} {} {} (was {}a member)",
             e.user_principal_name,
             if e.member_after { "joins" } else { "leaves" },
             e.group,
             if e.member_before { "" } else { "not " }
-        );
+        )?;
         if let Some(b) = &e.before {
-            let _ = writeln!(o, "  before:");
+            writeln!(o, "  before:")?;
             let mut t = String::new();
             crate::oracle::render_tree(&b.membership_rule_evaluation_details, 2, &mut t);
             o.push_str(&t);
         }
         if let Some(a) = &e.after {
-            let _ = writeln!(o, "  after:");
+            writeln!(o, "  after:")?;
             let mut t = String::new();
             crate::oracle::render_tree(&a.membership_rule_evaluation_details, 2, &mut t);
             o.push_str(&t);
         }
     }
+    Ok(())
+}
+
+/// The issues of both sides.
+fn whatif_issues(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
     if !w.issues.is_empty() {
-        let _ = writeln!(o, "\nIssues ({}):", w.issues.len());
+        writeln!(o, "\nIssues ({}):", w.issues.len())?;
         for i in &w.issues {
-            let _ = writeln!(o, "  {i}");
+            writeln!(o, "  {i}")?;
         }
     }
-    o
+    Ok(())
 }
 
 /// A CSV cell made safe to open in a spreadsheet: a value that begins with `=`, `+`, `-`, `@`, a
@@ -973,7 +1029,7 @@ pub fn csv_cell(s: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// CSV of affected users: `id,userPrincipalName,groupsJoined,groupsLeft,skusGained,skusLost,
-/// plansGained,plansLost,dataPlansLost,losesEveryLicence,errorsNew,errorsCleared` (lists joined
+/// plansGained,plansLost,dataPlansLost,losesEveryLicense,errorsNew,errorsCleared` (lists joined
 /// with `;`, an error as `error:sku:group`).
 ///
 /// Errors: the writer's.
@@ -989,7 +1045,7 @@ pub fn whatif_csv(w: &crate::whatif::WhatIf, out: impl Write) -> io::Result<()> 
         "plansGained",
         "plansLost",
         "dataPlansLost",
-        "losesEveryLicence",
+        "losesEveryLicense",
         "errorsNew",
         "errorsCleared",
     ])?;
@@ -1010,7 +1066,7 @@ pub fn whatif_csv(w: &crate::whatif::WhatIf, out: impl Write) -> io::Result<()> 
             &u.plans_gained.join(";"),
             &u.plans_lost.join(";"),
             &u.data_plans_lost.join(";"),
-            if u.loses_every_licence {
+            if u.loses_every_license {
                 "true"
             } else {
                 "false"

@@ -297,7 +297,7 @@ pub const SKUS: &[Sku] = &[
 ];
 
 /// The id of the group that licenses SKU `s` of [`SKUS`] in a generated snapshot.
-pub fn licence_group_id(s: usize) -> String {
+pub fn license_group_id(s: usize) -> String {
     format!("1ce9b0a1-5e0d-4c3e-9a11-{:012x}", 0xc0ffee000 + s)
 }
 
@@ -467,7 +467,7 @@ impl Gen {
             // keeps a direct assignment (a migration leftover), so the union enables all.
             licenses.push(json!({"disabledPlans": [], "skuId": sku_id}));
             states.push(json!({
-                "assignedByGroup": licence_group_id(s),
+                "assignedByGroup": license_group_id(s),
                 "disabledPlans": [],
                 "error": "None",
                 "lastUpdatedDateTime": "2026-01-05T08:00:00Z",
@@ -713,7 +713,7 @@ pub fn write_snapshot(users: usize, seed: u64, dir: &std::path::Path) -> std::io
     for (s, (part, sku_id, _)) in SKUS.iter().enumerate() {
         let tag = TAGS.get(s).copied().unwrap_or("");
         let mut grp = dynamic(
-            licence_group_id(s),
+            license_group_id(s),
             &format!("Licence {part}"),
             &format!("user.extensionAttribute1 -contains \"{tag}\""),
         );

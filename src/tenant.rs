@@ -13,9 +13,10 @@
 //! Only a missing or unreadable users or groups export is fatal ([`TenantError`]); anything
 //! else that is missing or inconsistent becomes a [`TenantIssue`] and the rest goes on.
 
-use crate::catalog::{Catalog, LicensingRules, is_guid};
+use crate::catalog::{Catalog, LicensingRules};
+use crate::formats::get_ci;
+use crate::formats::is_guid;
 use crate::load::{self, LoadError, LoadOptions};
-use crate::oracle::get_ci;
 use crate::schema::ObjectType;
 use crate::table::Table;
 use serde_json::Value;
@@ -80,7 +81,7 @@ pub enum IssueKind {
     /// The licensing rules (defaults or a file) had an entry that could not be used.
     LicensingRules,
     /// A group's licences could not be processed; its members keep their snapshot states.
-    LicencesNotProcessed,
+    LicensesNotProcessed,
     /// Licensed users without `usageLocation` and no tenant country.
     NoUsageLocation,
     /// A property that rules read is in no record of the export (not selected).
@@ -118,7 +119,7 @@ impl IssueKind {
                 | IssueKind::PropertyAllNull
                 | IssueKind::PropertyNotInGraph
                 | IssueKind::BaselineMismatch
-                | IssueKind::LicencesNotProcessed
+                | IssueKind::LicensesNotProcessed
                 | IssueKind::PatternUndecided
                 | IssueKind::SeatsUnreadable
         )

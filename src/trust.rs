@@ -324,7 +324,7 @@ fn licensed_by(users: &Table, id: &str) -> Option<Bitmap> {
         return None;
     }
     let names: Vec<bool> = col
-        .sets
+        .lists()
         .iter()
         .map(|s| {
             s.iter().any(|e| {
@@ -335,8 +335,11 @@ fn licensed_by(users: &Table, id: &str) -> Option<Bitmap> {
         })
         .collect();
     let mut b = Bitmap::zeros(users.len());
-    for (row, &c) in col.set_codes.iter().enumerate() {
-        if names.get(c as usize).copied().unwrap_or(false) {
+    for row in 0..users.len() {
+        if col
+            .list_code(row)
+            .is_some_and(|c| names.get(c).copied().unwrap_or(false))
+        {
             b.set(row, true);
         }
     }

@@ -115,7 +115,7 @@ pub fn parse_changes(text: &str, tenant: &Tenant) -> Result<Vec<Change>, String>
             None => None,
             Some(ls) => Some(
                 ls.into_iter()
-                    .map(|l| licence(tenant, &l.sku_id, &l.disabled_plans))
+                    .map(|l| license(tenant, &l.sku_id, &l.disabled_plans))
                     .collect::<Result<Vec<_>, String>>()
                     .map_err(at)?,
             ),
@@ -155,15 +155,15 @@ pub fn parse_changes(text: &str, tenant: &Tenant) -> Result<Vec<Change>, String>
 }
 
 /// A group licence from a SKU id or part number and plan ids or names.
-pub fn licence(tenant: &Tenant, sku: &str, disabled: &[String]) -> Result<GroupLicense, String> {
-    let info = if crate::catalog::is_guid(sku.trim()) {
+pub fn license(tenant: &Tenant, sku: &str, disabled: &[String]) -> Result<GroupLicense, String> {
+    let info = if crate::formats::is_guid(sku.trim()) {
         tenant.catalog.sku_by_id(sku)
     } else {
         tenant.catalog.sku_by_part_number(sku)
     };
     let sku_id = match info {
         Some(i) => i.sku_id.clone(),
-        None if crate::catalog::is_guid(sku.trim()) => sku.trim().to_ascii_lowercase(),
+        None if crate::formats::is_guid(sku.trim()) => sku.trim().to_ascii_lowercase(),
         None => {
             // Did you mean: the closest of the tenant's SKUs by skuPartNumber.
             let want = sku.trim().to_ascii_uppercase();
@@ -210,7 +210,7 @@ pub fn licence(tenant: &Tenant, sku: &str, disabled: &[String]) -> Result<GroupL
             .resolve_plan(d)
             .and_then(|p| tenant.catalog.plan_info(p))
             .map(|i| i.service_plan_id.clone())
-            .or_else(|| crate::catalog::is_guid(d.trim()).then(|| d.trim().to_ascii_lowercase()))
+            .or_else(|| crate::formats::is_guid(d.trim()).then(|| d.trim().to_ascii_lowercase()))
             .ok_or_else(|| format!("unknown service plan `{d}`"))?;
         plans.push(p);
     }
@@ -273,7 +273,7 @@ pub struct UserDiff {
     /// Plans lost that hold user data (mailbox, SharePoint/OneDrive, Teams).
     pub data_plans_lost: Vec<String>,
     /// Held at least one licence before and none after.
-    pub loses_every_licence: bool,
+    pub loses_every_license: bool,
     /// Errors that appear: (SKU, group, error).
     pub errors_new: Vec<ErrorKey>,
     /// Errors that clear.
@@ -420,7 +420,7 @@ pub struct Risks {
     /// Data plan → users losing it.
     pub data_plans_lost: BTreeMap<String, usize>,
     /// Users who lose every licence.
-    pub users_losing_every_licence: usize,
+    pub users_losing_every_license: usize,
     /// Users with a licence error they did not have.
     pub users_with_new_errors: usize,
     /// New errors by kind.
@@ -667,15 +667,14 @@ pub fn run(tenant: &Tenant, changes: &[Change], opts: &WhatIfOptions) -> Result<
     let after = recompute::run(tenant, &overlay, &ropts);
     timings.insert("afterMs".to_string(), t1.elapsed().as_secs_f64() * 1e3);
     let t2 = std::time::Instant::now();
-    let mut out = diff(
+    let sides = Sides {
         tenant,
-        &changed_groups,
-        changes,
-        &before,
-        &after,
+        changed_groups: &changed_groups,
+        before: &before,
+        after: &after,
         opts,
-        test.as_ref(),
-    );
+    };
+    let mut out = diff(&sides, changes, test.as_ref());
     if let Some(t) = &test {
         out.explanations = explain_changes(tenant, &changed_groups, &before, &after, t, opts.now)?;
     }
@@ -772,99 +771,92 @@ fn label(tenant: &Tenant, row: usize) -> String {
         .to_string()
 }
 
-#[allow(clippy::too_many_lines, reason = "one pass per section of the report")]
-fn diff(
-    tenant: &Tenant,
-    changed_groups: &[Group],
-    changes: &[Change],
-    before: &Recomputed,
-    after: &Recomputed,
-    opts: &WhatIfOptions,
-    test: Option<&Bitmap>,
-) -> WhatIf {
-    let catalog = &tenant.catalog;
-    let users = &tenant.users;
-    let n = users.len();
-    let changed: BTreeSet<usize> = changes.iter().map(|c| c.group).collect();
-    let name = |g: &Group| {
-        if g.display_name.is_empty() {
-            g.id.clone()
-        } else {
-            g.display_name.clone()
-        }
-    };
-    // Groups.
-    let mut groups = Vec::new();
-    let mut joined_by_user: HashMap<usize, Vec<String>> = HashMap::new();
-    let mut left_by_user: HashMap<usize, Vec<String>> = HashMap::new();
-    let mut breaches = Vec::new();
-    let mut static_to_dynamic = Vec::new();
-    for (gi, (g_before, g_after)) in tenant.groups.iter().zip(changed_groups).enumerate() {
+/// Both sides of a what-if, as the diffs read them.
+struct Sides<'a> {
+    tenant: &'a Tenant,
+    /// The groups after the change (same order as the tenant's).
+    changed_groups: &'a [Group],
+    before: &'a Recomputed,
+    after: &'a Recomputed,
+    opts: &'a WhatIfOptions,
+}
+
+/// A group's name as the report shows it: `displayName`, else its id.
+fn group_name(g: &Group) -> String {
+    if g.display_name.is_empty() {
+        g.id.clone()
+    } else {
+        g.display_name.clone()
+    }
+}
+
+/// What the group diff leaves for the user diff and the risks.
+#[derive(Default)]
+struct GroupDiffs {
+    groups: Vec<GroupDiff>,
+    /// Per user row, the names of the groups they join and leave.
+    joined_by_user: HashMap<usize, Vec<String>>,
+    left_by_user: HashMap<usize, Vec<String>>,
+    breaches: Vec<Breach>,
+    static_to_dynamic: Vec<String>,
+}
+
+/// Every group that changes or whose membership moves, with who joins and leaves; a
+/// `--max-removals` breach per group over it.
+fn group_diffs(x: &Sides<'_>, changed: &BTreeSet<usize>) -> GroupDiffs {
+    let tenant = x.tenant;
+    let mut out = GroupDiffs::default();
+    for (gi, (g_before, g_after)) in tenant.groups.iter().zip(x.changed_groups).enumerate() {
         let (Some(mb), Some(ma)) = (
-            before.memberships.groups.get(gi),
-            after.memberships.groups.get(gi),
+            x.before.memberships.groups.get(gi),
+            x.after.memberships.groups.get(gi),
         ) else {
             continue;
         };
-        let is_user = mb.object == crate::schema::ObjectType::User && ma.object == mb.object;
         let joined = recompute::and_not(&ma.members, &mb.members);
         let left = recompute::and_not(&mb.members, &ma.members);
-        let lic_changed = g_before.assigned_licenses != g_after.assigned_licenses;
         let is_changed = changed.contains(&gi);
         if !is_changed && joined.count_ones() == 0 && left.count_ones() == 0 {
             continue;
         }
-        if is_user {
+        let name = group_name(g_before);
+        if mb.object == crate::schema::ObjectType::User && ma.object == mb.object {
             for r in joined.ones_iter() {
-                joined_by_user.entry(r).or_default().push(name(g_before));
+                out.joined_by_user.entry(r).or_default().push(name.clone());
             }
             for r in left.ones_iter() {
-                left_by_user.entry(r).or_default().push(name(g_before));
+                out.left_by_user.entry(r).or_default().push(name.clone());
             }
         }
         let s2d = !g_before.is_dynamic() && g_after.is_dynamic();
         if s2d {
-            static_to_dynamic.push(name(g_before));
+            out.static_to_dynamic.push(name.clone());
         }
         let removals = left.count_ones() as u64;
-        if let Some(t) = opts.max_removals {
+        if let Some(t) = x.opts.max_removals {
             let before_n = mb.members.count_ones() as f64;
             let over = match t {
                 Threshold::Count(c) => removals > c,
                 Threshold::Percent(p) => before_n > 0.0 && (removals as f64) * 100.0 / before_n > p,
             };
             if over {
-                breaches.push(Breach {
-                    what: format!("members leaving {}", name(g_before)),
+                out.breaches.push(Breach {
+                    what: format!("members leaving {name}"),
                     value: removals,
                     limit: format!("--max-removals {t}"),
                 });
             }
         }
-        let labels = |b: &Bitmap| -> Vec<String> {
-            match mb.object {
-                crate::schema::ObjectType::User => {
-                    b.ones_iter().map(|r| label(tenant, r)).collect()
-                }
-                crate::schema::ObjectType::Device => tenant
-                    .devices
-                    .as_ref()
-                    .map(|d| {
-                        b.ones_iter()
-                            .filter_map(|r| d.name(r).or_else(|| d.id(r)).map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            }
-        };
+        let labels = |b: &Bitmap| member_labels(tenant, mb.object, b);
         let skus = |g: &Group| -> Vec<String> {
             g.assigned_licenses
                 .iter()
-                .map(|l| catalog.sku_label(&l.sku_id).to_string())
+                .map(|l| tenant.catalog.sku_label(&l.sku_id).to_string())
                 .collect()
         };
         let rule_changed = g_before.membership_rule != g_after.membership_rule;
-        groups.push(GroupDiff {
+        let lic_changed = g_before.assigned_licenses != g_after.assigned_licenses;
+        out.groups.push(GroupDiff {
             id: g_before.id.clone(),
             display_name: g_before.display_name.clone(),
             changed: is_changed,
@@ -884,44 +876,60 @@ fn diff(
             licenses_after: lic_changed.then(|| skus(g_after)),
         });
     }
+    out
+}
 
-    // Users: compare state lists by content; only differing users are examined.
-    let (ab, aa) = (&before.assignments, &after.assignments);
+/// Members as the report names them: users by [`label`], devices by name or id.
+fn member_labels(tenant: &Tenant, object: crate::schema::ObjectType, b: &Bitmap) -> Vec<String> {
+    match object {
+        crate::schema::ObjectType::User => b.ones_iter().map(|r| label(tenant, r)).collect(),
+        crate::schema::ObjectType::Device => tenant
+            .devices
+            .as_ref()
+            .map(|d| {
+                b.ones_iter()
+                    .filter_map(|r| d.name(r).or_else(|| d.id(r)).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// A SKU as the report names it.
+fn sku_name(tenant: &Tenant, a: &Assignments, s: SkuIx) -> String {
+    a.sku(s)
+        .map(|k| tenant.catalog.sku_label(&k.sku_id).to_string())
+        .unwrap_or_default()
+}
+
+/// The errors of a state list, as (SKU, source group name or "direct", error).
+fn error_keys(tenant: &Tenant, a: &Assignments, states: &[State]) -> BTreeSet<ErrorKey> {
+    states
+        .iter()
+        .filter_map(|s| {
+            let e = s.error?;
+            // Sources index the tenant's groups first (`SourceIx`).
+            let src = match (s.source, a.source_id(s)) {
+                (None, _) => "direct".to_string(),
+                (Some(g), id) => tenant
+                    .groups
+                    .get(g.index())
+                    .map_or_else(|| id.unwrap_or("").to_string(), |g| g.display_name.clone()),
+            };
+            Some((sku_name(tenant, a, s.sku), src, e.as_str().to_string()))
+        })
+        .collect()
+}
+
+/// Every user (of the test group, when there is one) whose licence states or memberships
+/// differ. State lists are compared by content, once per distinct pair.
+fn user_diffs(x: &Sides<'_>, test: Option<&Bitmap>, g: &mut GroupDiffs) -> Vec<UserDiff> {
+    let (ab, aa) = (&x.before.assignments, &x.after.assignments);
     let mut sig_b: HashMap<ListIx, Vec<_>> = HashMap::new();
     let mut sig_a: HashMap<ListIx, Vec<_>> = HashMap::new();
     let mut same_pair: HashMap<(ListIx, ListIx), bool> = HashMap::new();
-    let mut users_out = Vec::new();
-    let mut risks = Risks {
-        iterations_before: before.iterations,
-        iterations_after: after.iterations,
-        converged: before.converged && after.converged,
-        static_to_dynamic,
-        ..Risks::default()
-    };
-    let data_label = |p: PlanIx| catalog.plan_label(p).to_string();
-    let sku_name = |a: &Assignments, s: SkuIx| {
-        a.sku(s)
-            .map(|k| catalog.sku_label(&k.sku_id).to_string())
-            .unwrap_or_default()
-    };
-    let err_keys = |a: &Assignments, states: &[State]| -> BTreeSet<ErrorKey> {
-        states
-            .iter()
-            .filter_map(|s| {
-                let e = s.error?;
-                // Sources index the tenant's groups first (`Assignments::sources`).
-                let src = match (s.source, a.source_id(s)) {
-                    (None, _) => "direct".to_string(),
-                    (Some(g), id) => tenant
-                        .groups
-                        .get(g.index())
-                        .map_or_else(|| id.unwrap_or("").to_string(), |g| g.display_name.clone()),
-                };
-                Some((sku_name(a, s.sku), src, e.as_str().to_string()))
-            })
-            .collect()
-    };
-    for row in 0..n {
+    let mut out = Vec::new();
+    for row in 0..x.tenant.users.len() {
         if test.is_some_and(|t| !t.get(row)) {
             continue;
         }
@@ -931,62 +939,75 @@ fn diff(
             let a = sig_a.entry(ca).or_insert_with(|| signature(aa, ca));
             b == *a
         });
-        let joined = joined_by_user.remove(&row).unwrap_or_default();
-        let left = left_by_user.remove(&row).unwrap_or_default();
+        let joined = g.joined_by_user.remove(&row).unwrap_or_default();
+        let left = g.left_by_user.remove(&row).unwrap_or_default();
         if same && joined.is_empty() && left.is_empty() {
             continue;
         }
-        let (sb, sa) = (ab.states(row), aa.states(row));
-        let held = |a: &Assignments, states: &[State]| -> BTreeSet<String> {
-            a.held(states)
-                .into_iter()
-                .map(|(s, _)| sku_name(a, s))
-                .collect()
-        };
-        let (hb, ha) = (held(ab, sb), held(aa, sa));
-        let pb: BTreeSet<PlanIx> = ab.effective_plans(sb, catalog).into_iter().collect();
-        let pa: BTreeSet<PlanIx> = aa.effective_plans(sa, catalog).into_iter().collect();
-        let (eb, ea) = (err_keys(ab, sb), err_keys(aa, sa));
-        let lost: Vec<PlanIx> = pb.difference(&pa).copied().collect();
-        let data_lost: Vec<String> = lost
-            .iter()
-            .filter(|p| tenant.rules.data_plans.contains(p))
-            .map(|p| data_label(*p))
-            .collect();
-        // Plans that hold data first, then by name.
-        let order = |v: &mut Vec<String>| {
-            let data: BTreeSet<&str> = data_lost.iter().map(String::as_str).collect();
-            v.sort_by(|a, b| {
-                (!data.contains(a.as_str()), a.to_ascii_lowercase())
-                    .cmp(&(!data.contains(b.as_str()), b.to_ascii_lowercase()))
-            });
-        };
-        let mut plans_gained: Vec<String> = pa.difference(&pb).map(|p| data_label(*p)).collect();
-        let mut plans_lost: Vec<String> = lost.iter().map(|p| data_label(*p)).collect();
-        order(&mut plans_gained);
-        order(&mut plans_lost);
-        let d = UserDiff {
-            id: users.id(row).unwrap_or("").to_string(),
-            user_principal_name: users.name(row).unwrap_or("").to_string(),
-            groups_joined: joined,
-            groups_left: left,
-            skus_gained: ha.difference(&hb).cloned().collect(),
-            skus_lost: hb.difference(&ha).cloned().collect(),
-            plans_gained,
-            plans_lost,
-            loses_every_licence: !hb.is_empty() && ha.is_empty(),
-            data_plans_lost: data_lost,
-            errors_new: ea.difference(&eb).cloned().collect(),
-            errors_cleared: eb.difference(&ea).cloned().collect(),
-        };
+        out.push(user_diff(x, row, joined, left));
+    }
+    out
+}
+
+/// How user `row`'s licences change: SKUs, effective plans (plans that hold data first, then
+/// by name) and errors.
+fn user_diff(x: &Sides<'_>, row: usize, joined: Vec<String>, left: Vec<String>) -> UserDiff {
+    let (tenant, catalog) = (x.tenant, &x.tenant.catalog);
+    let (ab, aa) = (&x.before.assignments, &x.after.assignments);
+    let (sb, sa) = (ab.states(row), aa.states(row));
+    let held = |a: &Assignments, states: &[State]| -> BTreeSet<String> {
+        a.held(states)
+            .into_iter()
+            .map(|(s, _)| sku_name(tenant, a, s))
+            .collect()
+    };
+    let (hb, ha) = (held(ab, sb), held(aa, sa));
+    let pb: BTreeSet<PlanIx> = ab.effective_plans(sb, catalog).into_iter().collect();
+    let pa: BTreeSet<PlanIx> = aa.effective_plans(sa, catalog).into_iter().collect();
+    let (eb, ea) = (error_keys(tenant, ab, sb), error_keys(tenant, aa, sa));
+    let label = |p: &PlanIx| catalog.plan_label(*p).to_string();
+    let lost: Vec<PlanIx> = pb.difference(&pa).copied().collect();
+    let data_lost: Vec<String> = lost
+        .iter()
+        .filter(|p| tenant.rules.data_plans.contains(p))
+        .map(label)
+        .collect();
+    let order = |mut v: Vec<String>| {
+        let data: BTreeSet<&str> = data_lost.iter().map(String::as_str).collect();
+        v.sort_by(|a, b| {
+            (!data.contains(a.as_str()), a.to_ascii_lowercase())
+                .cmp(&(!data.contains(b.as_str()), b.to_ascii_lowercase()))
+        });
+        v
+    };
+    let users = &tenant.users;
+    UserDiff {
+        id: users.id(row).unwrap_or("").to_string(),
+        user_principal_name: users.name(row).unwrap_or("").to_string(),
+        groups_joined: joined,
+        groups_left: left,
+        skus_gained: ha.difference(&hb).cloned().collect(),
+        skus_lost: hb.difference(&ha).cloned().collect(),
+        plans_gained: order(pa.difference(&pb).map(label).collect()),
+        plans_lost: order(lost.iter().map(label).collect()),
+        loses_every_license: !hb.is_empty() && ha.is_empty(),
+        data_plans_lost: data_lost,
+        errors_new: ea.difference(&eb).cloned().collect(),
+        errors_cleared: eb.difference(&ea).cloned().collect(),
+    }
+}
+
+/// The user-level risks: data loss, users losing every licence, new errors.
+fn tally_user_risks(risks: &mut Risks, users: &[UserDiff]) {
+    for d in users {
         if !d.data_plans_lost.is_empty() {
             risks.data_loss_users += 1;
             for p in &d.data_plans_lost {
                 *risks.data_plans_lost.entry(p.clone()).or_default() += 1;
             }
         }
-        if d.loses_every_licence {
-            risks.users_losing_every_licence += 1;
+        if d.loses_every_license {
+            risks.users_losing_every_license += 1;
         }
         if !d.errors_new.is_empty() {
             risks.users_with_new_errors += 1;
@@ -994,30 +1015,17 @@ fn diff(
                 *risks.new_errors.entry(e.clone()).or_default() += 1;
             }
         }
-        users_out.push(d);
     }
-    if let Some(limit) = opts.max_data_loss {
-        if risks.data_loss_users as u64 > limit {
-            breaches.push(Breach {
-                what: "users losing a plan that holds data".into(),
-                value: risks.data_loss_users as u64,
-                limit: format!("--max-data-loss {limit}"),
-            });
-        }
-    }
-    risks.feedback_groups = tenant
-        .groups
-        .iter()
-        .zip(changed_groups)
-        .filter(|(b, a)| reads_plans(b) || reads_plans(a))
-        .map(|(b, _)| name(b))
-        .collect();
+}
 
-    // SKUs: every SKU whose seats move, and any short after.
+/// Every SKU whose seats move, and the seats short after the change beyond any shortage
+/// before it.
+fn sku_diffs(x: &Sides<'_>) -> (Vec<SkuDiff>, u64) {
+    let (ab, aa) = (&x.before.assignments, &x.after.assignments);
     let mut skus = Vec::new();
     let mut added_shortfall = 0u64;
     for s in &aa.skus {
-        let b = ab.skus.iter().find(|x| x.sku_id == s.sku_id);
+        let b = ab.skus.iter().find(|k| k.sku_id == s.sku_id);
         let used_before = b.map_or(0, |b| b.consumed_after);
         let cv_before = b.map_or(0, |b| b.count_violations);
         let needed = s.consumed_after.saturating_add(s.count_violations);
@@ -1032,7 +1040,7 @@ fn diff(
         added_shortfall += shortfall.saturating_sub(shortfall_before);
         skus.push(SkuDiff {
             sku_id: s.sku_id.clone(),
-            sku_part_number: catalog.sku_label(&s.sku_id).to_string(),
+            sku_part_number: x.tenant.catalog.sku_label(&s.sku_id).to_string(),
             assignable: s.assignable,
             used_before,
             used_after: s.consumed_after,
@@ -1043,36 +1051,79 @@ fn diff(
             count_violations_after: s.count_violations,
         });
     }
+    (skus, added_shortfall)
+}
 
-    if let Some(limit) = opts.max_shortfall {
-        if added_shortfall > limit {
-            breaches.push(Breach {
-                what: "seats short after the change (beyond any shortage before it)".into(),
-                value: added_shortfall,
-                limit: format!("--max-shortfall {limit}"),
+/// The tenant-wide thresholds (`--max-data-loss`, `--max-shortfall`, `--max-new-errors`) the
+/// change goes over.
+fn tenant_breaches(opts: &WhatIfOptions, risks: &Risks, added_shortfall: u64) -> Vec<Breach> {
+    let mut out = Vec::new();
+    let mut check = |value: u64, limit: Option<u64>, what: &str, flag: &str| {
+        if let Some(limit) = limit.filter(|&l| value > l) {
+            out.push(Breach {
+                what: what.into(),
+                value,
+                limit: format!("{flag} {limit}"),
             });
         }
-    }
-    if let Some(limit) = opts.max_new_errors {
-        let n: u64 = risks.new_errors.values().map(|&n| n as u64).sum();
-        if n > limit {
-            breaches.push(Breach {
-                what: "licence errors that appear".into(),
-                value: n,
-                limit: format!("--max-new-errors {limit}"),
-            });
-        }
-    }
-    risks.breaches = breaches;
+    };
+    check(
+        risks.data_loss_users as u64,
+        opts.max_data_loss,
+        "users losing a plan that holds data",
+        "--max-data-loss",
+    );
+    check(
+        added_shortfall,
+        opts.max_shortfall,
+        "seats short after the change (beyond any shortage before it)",
+        "--max-shortfall",
+    );
+    check(
+        risks.new_errors.values().map(|&n| n as u64).sum(),
+        opts.max_new_errors,
+        "licence errors that appear",
+        "--max-new-errors",
+    );
+    out
+}
+
+/// The report of a what-if: groups, users and SKUs that change, the risks and breaches, and
+/// the issues of both sides (each once).
+fn diff(x: &Sides<'_>, changes: &[Change], test: Option<&Bitmap>) -> WhatIf {
+    let tenant = x.tenant;
+    let changed: BTreeSet<usize> = changes.iter().map(|c| c.group).collect();
+    let mut g = group_diffs(x, &changed);
+    let users = user_diffs(x, test, &mut g);
+    let (skus, added_shortfall) = sku_diffs(x);
+    let mut risks = Risks {
+        iterations_before: x.before.iterations,
+        iterations_after: x.after.iterations,
+        converged: x.before.converged && x.after.converged,
+        static_to_dynamic: g.static_to_dynamic,
+        feedback_groups: tenant
+            .groups
+            .iter()
+            .zip(x.changed_groups)
+            .filter(|(b, a)| reads_plans(b) || reads_plans(a))
+            .map(|(b, _)| group_name(b))
+            .collect(),
+        ..Risks::default()
+    };
+    tally_user_risks(&mut risks, &users);
+    risks.breaches = g.breaches;
+    risks
+        .breaches
+        .extend(tenant_breaches(x.opts, &risks, added_shortfall));
     let mut issues = tenant.issues.clone();
-    for i in before.issues.iter().chain(&after.issues) {
+    for i in x.before.issues.iter().chain(&x.after.issues) {
         if !issues.contains(i) {
             issues.push(i.clone());
         }
     }
     WhatIf {
         tenant: tenant.dir.display().to_string(),
-        user_count: n,
+        user_count: tenant.users.len(),
         group_count: tenant.groups.len(),
         changes: changes
             .iter()
@@ -1085,13 +1136,14 @@ fn diff(
                 }
             })
             .collect(),
-        test_group: opts
+        test_group: x
+            .opts
             .test_group
             .and_then(|g| tenant.groups.get(g))
             .map(|g| g.display_name.clone()),
         test_group_members: test.map(Bitmap::count_ones),
-        groups,
-        users: users_out,
+        groups: g.groups,
+        users,
         skus,
         risks,
         explanations: Vec::new(),
@@ -1099,7 +1151,7 @@ fn diff(
             trusted: true,
             scope: Vec::new(),
             undermined_by: Vec::new(),
-            baseline_tolerance: opts.baseline_tolerance,
+            baseline_tolerance: x.opts.baseline_tolerance,
         },
         issues,
         timings: BTreeMap::new(),

@@ -390,7 +390,7 @@ proptest! {
     #[test]
     fn raw_bytes_one_answer_per_record(text in raw_users(), rules in proptest::collection::vec(rule(), 1..4)) {
         for r in &rules {
-            if let Err(e) = dynrule::load::differential(r, &text, now()) {
+            if let Err(e) = dynrule::harness::differential(r, &text, now()) {
                 prop_assert!(false, "{}\n{}", e, String::from_utf8_lossy(&text));
             }
         }

@@ -92,7 +92,7 @@ fn differential_regressions() {
         let Ok(rule) = std::str::from_utf8(rule) else {
             continue;
         };
-        if let Err(e) = dynrule::load::differential(rule, users, now) {
+        if let Err(e) = dynrule::harness::differential(rule, users, now) {
             panic!("{name}: {e}");
         }
     }

@@ -431,9 +431,8 @@ fn a_projected_load_evaluates_like_a_full_one() {
 /// Asserts that two user tables hold the same values, column by column (codes resolved to
 /// text, plan sets compared as sorted plans).
 fn assert_same_tables(a: &Table, b: &Table, what: &str) {
-    use dynrule::table::{Column, Dict, Layout};
+    use dynrule::table::{Column, Layout};
     assert_eq!(a.len(), b.len(), "{what}");
-    let text = |d: &Dict, code: u32| (code > 0).then(|| d.get(code as usize - 1).to_string());
     for (key, _) in &Layout::new(ObjectType::User).columns {
         for row in 0..a.len() {
             let same = match (a.column(*key), b.column(*key)) {
@@ -441,36 +440,13 @@ fn assert_same_tables(a: &Table, b: &Table, what: &str) {
                 (Some(Column::Str(x)), Some(Column::Str(y))) => x.get(row) == y.get(row),
                 (Some(Column::List(x)), Some(Column::List(y))) => x.get(row) == y.get(row),
                 (Some(Column::Licenses(x)), Some(Column::Licenses(y))) => x.get(row) == y.get(row),
-                (Some(Column::Bool(x)), Some(Column::Bool(y))) => {
-                    let v = |c: &dynrule::table::BoolColumn| {
-                        (c.valid.len() > row && c.valid.get(row)).then(|| c.value.get(row))
-                    };
-                    v(x) == v(y)
-                }
-                (Some(Column::Date(x)), Some(Column::Date(y))) => {
-                    let v = |c: &dynrule::table::DateColumn| {
-                        (c.valid.len() > row && c.valid.get(row)).then(|| c.value[row])
-                    };
-                    v(x) == v(y)
-                }
+                (Some(Column::Bool(x)), Some(Column::Bool(y))) => x.get(row) == y.get(row),
+                (Some(Column::Date(x)), Some(Column::Date(y))) => x.get(row) == y.get(row),
                 (Some(Column::Plans(x)), Some(Column::Plans(y))) => {
-                    let plans = |c: &dynrule::table::PlanColumn| {
-                        let set = c.set_codes.get(row).copied().unwrap_or(0) as usize;
-                        let mut p: Vec<_> = c
-                            .sets
-                            .plans(set)
-                            .map(|[i, s, st]| {
-                                (
-                                    text(&c.sets.dicts[0], i),
-                                    text(&c.sets.dicts[1], s),
-                                    text(&c.sets.dicts[2], st),
-                                )
-                            })
-                            .collect();
-                        p.sort();
-                        p
-                    };
-                    plans(x) == plans(y)
+                    let (mut p, mut q) = (x.plans_of(row), y.plans_of(row));
+                    p.sort();
+                    q.sort();
+                    p == q
                 }
                 _ => false,
             };

@@ -357,7 +357,7 @@ fn member_of_groups_follow_their_computed_sources() {
         .expect("the memberOf group moves with its source");
     assert_eq!(ripple["after"], 0, "{ripple}");
     assert!(
-        v["risks"]["usersLosingEveryLicence"].as_u64() == Some(3),
+        v["risks"]["usersLosingEveryLicense"].as_u64() == Some(3),
         "{}",
         v["risks"]
     );

@@ -70,7 +70,7 @@ fn narrowed_rule_removes_users_who_lose_exchange() {
             .all(|u| u["skusLost"] == serde_json::json!(["ENTERPRISEPACK"]))
     );
     assert!(
-        lost.iter().all(|u| u["losesEveryLicence"] == false),
+        lost.iter().all(|u| u["losesEveryLicense"] == false),
         "EMS stays"
     );
     // Through serde_json: with `arbitrary_precision`, insta cannot serialize a `Value`'s numbers.

@@ -3,7 +3,7 @@
 //! load path as `eval` (chunk parser, byte scanner, serde visitors; with the rule's projection
 //! and without) and the same record check as `explain`; both must accept the same lines, and
 //! the columnar engine must select exactly the records the reference oracle selects
-//! (`dynrule::load::differential`). Nothing may panic.
+//! (`dynrule::harness::differential`). Nothing may panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let now = jiff::Timestamp::from_second(1_795_000_000).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    if let Err(e) = dynrule::load::differential(rule, users, now) {
+    if let Err(e) = dynrule::harness::differential(rule, users, now) {
         panic!("{e}");
     }
 });

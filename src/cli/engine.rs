@@ -513,7 +513,7 @@ pub fn explain(args: ExplainArgs) -> ExitCode {
                 };
                 let obj = v.as_object();
                 let hit = keys.iter().any(|k| {
-                    obj.and_then(|o| oracle::get_ci(o, k))
+                    obj.and_then(|o| dynrule::formats::get_ci(o, k))
                         .and_then(|x| x.as_str())
                         .is_some_and(|s| s.to_lowercase() == want)
                 });

@@ -89,7 +89,7 @@ fn parse_licenses(
                 .filter(|p| !p.is_empty())
                 .map(str::to_string)
                 .collect();
-            whatif::licence(tenant, sku, &disabled)
+            whatif::license(tenant, sku, &disabled)
         })
         .collect()
 }

@@ -141,7 +141,7 @@ fn plan_group(
             "licences not processed: {reason}; members keep their snapshot licence states from this group"
         );
         issues.push(TenantIssue::about_group(
-            IssueKind::LicencesNotProcessed,
+            IssueKind::LicensesNotProcessed,
             Severity::Error,
             g,
             message,

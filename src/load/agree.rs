@@ -1,12 +1,11 @@
-//! The two record paths and the two evaluators held to one answer per record, for the fuzz
-//! targets and property tests: the byte scanner against the serde visitors
-//! ([`check_record_paths`]), and the columnar engine over a loaded table against the reference
-//! oracle over the same raw records ([`differential`]).
+//! The load's two record paths held to one answer per record, for the fuzz targets and
+//! property tests: the byte scanner against the serde visitors ([`check_record_paths`]), and
+//! the records as `eval` loads them against the records as `explain` reads them
+//! ([`read_both_ways`], compared by [`crate::harness::differential`]).
 
 use super::{KeyMap, Part, Source, parse_part, parse_record, record_value, scan};
-use crate::program::{CompileOptions, Program};
 use crate::schema::ObjectType;
-use crate::table::{Cell, ColumnKey, Layout, Projection, Record, TableBuilder};
+use crate::table::{Cell, ColumnKey, Layout, Projection, Record, Table, TableBuilder};
 use std::path::Path;
 
 /// Reads one JSON record with both record paths — the byte scanner and the serde visitors —
@@ -95,96 +94,54 @@ pub(super) fn record_paths_agree(
     Ok(read)
 }
 
-/// Runs `rule` over JSON Lines `text` both ways and says whether they agree: the records as
-/// `eval` loads them (the chunk parser, byte scanner and serde visitors; with the rule's
-/// projection and without) evaluated by the compiled program on the VM, and each line as
-/// `explain` reads it (the same record check, then a JSON object) evaluated by the oracle. The
-/// two must accept the same lines, read the same ids, and select the same records. `now` is
-/// `system.now`. An invalid rule is no comparison (`Ok(0)`).
-///
-/// Returns how many records were compared.
-///
-/// Errors: a description of the first disagreement.
+/// JSON Lines `text` read the two ways the CLI reads records: as `eval` loads them (the
+/// chunk parser, byte scanner and serde visitors) into a table, and line by line as `explain`
+/// reads them (the same record check, then a JSON object). For the differential harness
+/// ([`crate::harness::differential`]).
 #[doc(hidden)]
-pub fn differential(rule: &str, text: &[u8], now: jiff::Timestamp) -> Result<usize, String> {
-    let checked = crate::check(rule);
-    let Some(hir) = checked.hir.as_ref().filter(|_| checked.is_valid()) else {
-        return Ok(0);
-    };
-    let object = hir.object;
-    let Ok(program) = Program::compile(hir, &CompileOptions { now }) else {
-        return Ok(0);
-    };
+pub struct TwoReads {
+    /// The lines `explain` reads: (line number, the record as JSON).
+    pub values: Vec<(usize, serde_json::Value)>,
+    /// The table `eval` loads.
+    pub table: Table,
+    /// The lines the load refused.
+    pub rejected: Vec<super::LoadError>,
+}
+
+/// Reads JSON Lines `text` both ways, holding `object` records with `projection` (`None`: every
+/// column).
+///
+/// Errors: the table cannot be built (a description).
+#[doc(hidden)]
+pub fn read_both_ways(
+    text: &[u8],
+    object: ObjectType,
+    projection: Option<&Projection>,
+) -> Result<TwoReads, String> {
     let file = Path::new("-");
-    let cx = crate::oracle::Context::at(now);
-    let mut projection = Projection::default();
-    program.add_reads(&mut projection);
-    projection.columns.insert(ColumnKey::Prop("objectId"));
-    let mut compared = 0;
-    for projection in [None, Some(projection)] {
-        let projected = projection.is_some();
-        let keys = KeyMap::new(object, projection.as_ref());
-        // The oracle's side: every non-blank line, read as `explain` reads it.
-        let mut lines: Vec<(usize, serde_json::Value)> = Vec::new();
-        for (i, bytes) in text.split(|&c| c == b'\n').enumerate() {
-            let Ok(line) = std::str::from_utf8(bytes) else {
-                continue;
-            };
-            let line = line.trim_start_matches('\u{feff}');
-            if line.trim().is_empty() {
-                continue;
-            }
-            if let Ok(v) = record_value(&keys, line, file, i + 1) {
-                lines.push((i + 1, v));
-            }
+    let keys = KeyMap::new(object, projection);
+    let mut values: Vec<(usize, serde_json::Value)> = Vec::new();
+    for (i, bytes) in text.split(|&c| c == b'\n').enumerate() {
+        let Ok(line) = std::str::from_utf8(bytes) else {
+            continue;
+        };
+        let line = line.trim_start_matches('\u{feff}');
+        if line.trim().is_empty() {
+            continue;
         }
-        // The engine's side: the lines as `eval` loads them.
-        let template = TableBuilder::projected(object, projection.as_ref());
-        let Part {
-            builder, errors, ..
-        } = parse_part(&keys, &template, file, Source::Lines(text), true);
-        let mut table = template;
-        table.append(builder);
-        let table = table.finish()?;
-        let rejected: std::collections::HashSet<usize> = errors.iter().map(|e| e.line).collect();
-        if let Some((l, _)) = lines.iter().find(|(l, _)| rejected.contains(l)) {
-            let e = errors
-                .iter()
-                .find(|e| e.line == *l)
-                .map(ToString::to_string);
-            return Err(format!(
-                "the load rejects line {l}, which the oracle reads (projected: {projected}): {}",
-                e.unwrap_or_default()
-            ));
+        if let Ok(v) = record_value(&keys, line, file, i + 1) {
+            values.push((i + 1, v));
         }
-        if table.len() != lines.len() {
-            return Err(format!(
-                "the load holds {} records, the oracle reads {} lines (projected: {projected})",
-                table.len(),
-                lines.len()
-            ));
-        }
-        let members = crate::vm::evaluate(std::slice::from_ref(&program), &table);
-        for (row, (line, v)) in lines.iter().enumerate() {
-            let id = table.id(row);
-            // An id as the oracle reads it: a string, or a number or boolean as its JSON text.
-            let want_id =
-                crate::oracle::text_of(v.as_object().and_then(|o| crate::oracle::get_ci(o, "id")));
-            let want_id = want_id.as_deref();
-            if id != want_id {
-                return Err(format!(
-                    "line {line}: the load read id {id:?}, the oracle {want_id:?} (projected: {projected})"
-                ));
-            }
-            let want = crate::oracle::evaluate(hir, v, &cx);
-            let got = members.first().is_some_and(|m| m.get(row));
-            if got != want {
-                return Err(format!(
-                    "line {line}: the engine says {got}, the oracle {want} (projected: {projected}) for {rule:?} on {v}"
-                ));
-            }
-        }
-        compared += lines.len();
     }
-    Ok(compared)
+    let template = TableBuilder::projected(object, projection);
+    let Part {
+        builder, errors, ..
+    } = parse_part(&keys, &template, file, Source::Lines(text), true);
+    let mut table = template;
+    table.append(builder);
+    Ok(TwoReads {
+        values,
+        table: table.finish()?,
+        rejected: errors,
+    })
 }
