@@ -875,252 +875,17 @@ impl Tenant {
             user_bytes,
             user_records,
             devices,
-            groups: group_objects,
-            skus: sku_objects,
+            groups,
+            skus,
             organization,
             licensing_rules,
             mut issues,
         } = parts;
-        let issue = TenantIssue::at;
-        // Groups: one bad group is reported and left out; the others go on.
-        let mut groups: Vec<Group> = Vec::new();
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut no_security = 0usize;
-        let mut no_group_types = 0usize;
-        for (file, line, v) in group_objects {
-            match group_of(&file, line, &v) {
-                Ok(g) => {
-                    if !seen.insert(g.id.clone()) {
-                        issues.push(issue(
-                            IssueKind::DuplicateGroup,
-                            Severity::Warning,
-                            Some(&file),
-                            line,
-                            Some(&g.id),
-                            "duplicate group id; the first one is used".into(),
-                        ));
-                        continue;
-                    }
-                    if !is_guid(&g.id) {
-                        issues.push(issue(
-                            IssueKind::GroupIdNotGuid,
-                            Severity::Warning,
-                            Some(&file),
-                            line,
-                            Some(&g.id),
-                            "the group id is not a GUID".into(),
-                        ));
-                    }
-                    if g.security_enabled.is_none() && !g.assigned_licenses.is_empty() {
-                        no_security += 1;
-                    }
-                    if v.as_object()
-                        .is_some_and(|o| get_ci(o, "members@odata.nextLink").is_some())
-                    {
-                        issues.push(issue(
-                            IssueKind::MembersIncomplete,
-                            Severity::Warning,
-                            Some(&file),
-                            line,
-                            Some(&g.label()),
-                            "`members` stops at members@odata.nextLink ($expand returns at most 20): page GET /groups/{id}/members?$select=id and put every member in `members`; the snapshot membership is taken as unknown".into(),
-                        ));
-                    }
-                    if !g.group_types_exported && g.is_dynamic() {
-                        no_group_types += 1;
-                    }
-                    if g.is_dynamic() && g.membership_rule.is_none() {
-                        issues.push(issue(IssueKind::DynamicWithoutRule,
-                            Severity::Error,
-                            Some(&file),
-                            line,
-                            Some(&g.label()),
-                            "dynamic group without `membershipRule` (export it with $select); its snapshot membership is kept".into(),
-                        ));
-                    }
-                    groups.push(g);
-                }
-                Err(m) => issues.push(issue(
-                    IssueKind::GroupUnreadable,
-                    Severity::Error,
-                    Some(&file),
-                    line,
-                    None,
-                    format!("group left out: {m}"),
-                )),
-            }
-        }
-        if no_group_types > 0 {
-            issues.push(issue(
-                IssueKind::GroupTypesMissing,
-                Severity::Warning,
-                Some(&groups_path),
-                0,
-                None,
-                format!("{no_group_types} group(s) have no `groupTypes` in the export and are taken as dynamic because they have a membershipRule (add groupTypes to $select to be sure)"),
-            ));
-        }
-        if no_security > 0 {
-            issues.push(issue(IssueKind::SecurityEnabledMissing,
-                Severity::Warning,
-                Some(&groups_path),
-                0,
-                None,
-                format!("{no_security} licensed group(s) have no `securityEnabled`; taken as security groups (export it to be sure)"),
-            ));
-        }
-
+        let groups = read_groups(groups, &groups_path, &mut issues);
         let mut catalog = Catalog::microsoft();
-        let skus = match sku_objects {
-            None => {
-                issues.push(issue(IssueKind::NoSubscribedSkus,
-                    Severity::Warning,
-                    None,
-                    0,
-                    None,
-                    "no subscribedSkus.json: seats are not counted (no CountViolation) and plan lists come from Microsoft's CSV".into(),
-                ));
-                None
-            }
-            Some(objs) => {
-                let mut out = Vec::new();
-                match objs {
-                    Err(e) => issues.push(issue(
-                        IssueKind::SkuUnreadable,
-                        Severity::Error,
-                        Some(&e.file),
-                        e.line,
-                        None,
-                        format!("{}; seats are not counted", e.message),
-                    )),
-                    Ok(objs) => {
-                        for (file, line, v) in objs {
-                            match sku_of(&v) {
-                                Ok((s, plans, unreadable)) => {
-                                    for (field, why) in unreadable {
-                                        issues.push(issue(
-                                            IssueKind::SeatsUnreadable,
-                                            Severity::Error,
-                                            Some(&file),
-                                            line,
-                                            Some(&s.sku_id),
-                                            format!(
-                                                "`{field}` of {} {why}: {}",
-                                                if s.sku_part_number.is_empty() { &s.sku_id } else { &s.sku_part_number },
-                                                if field == "consumedUnits" {
-                                                    "the SKU's holders in the users export are counted instead"
-                                                } else {
-                                                    "the SKU's seats are not counted, and an answer about them cannot be trusted"
-                                                }
-                                            ),
-                                        ));
-                                    }
-                                    if plans.is_empty() {
-                                        if catalog.sku_by_id(&s.sku_id).is_none() {
-                                            issues.push(issue(IssueKind::SkuPlansUnknown,
-                                                Severity::Warning,
-                                                Some(&file),
-                                                line,
-                                                Some(&s.sku_id),
-                                                "no servicePlans, and Microsoft's CSV does not know this SKU: its plans are unknown".into(),
-                                            ));
-                                        }
-                                    } else {
-                                        catalog.set_subscribed(
-                                            &s.sku_id,
-                                            &s.sku_part_number,
-                                            &plans,
-                                        );
-                                    }
-                                    out.push(s);
-                                }
-                                Err(m) => issues.push(issue(
-                                    IssueKind::SkuUnreadable,
-                                    Severity::Error,
-                                    Some(&file),
-                                    line,
-                                    None,
-                                    format!("SKU left out: {m}"),
-                                )),
-                            }
-                        }
-                    }
-                }
-                Some(out)
-            }
-        };
-
-        let country = match organization {
-            None => None,
-            Some(objs) => match objs {
-                Err(e) => {
-                    issues.push(issue(
-                        IssueKind::OrganizationUnreadable,
-                        Severity::Warning,
-                        Some(&e.file),
-                        e.line,
-                        None,
-                        e.message,
-                    ));
-                    None
-                }
-                Ok(objs) => objs.iter().find_map(|(_, _, v)| {
-                    v.as_object()
-                        .and_then(|o| str_of(o, "countryLetterCode"))
-                        .map(|c| c.trim().to_ascii_uppercase())
-                        .filter(|c| !c.is_empty())
-                }),
-            },
-        };
-
-        let (mut rules, rule_issues) = LicensingRules::defaults(&mut catalog);
-        for r in rule_issues {
-            issues.push(issue(
-                IssueKind::LicensingRules,
-                Severity::Warning,
-                None,
-                0,
-                None,
-                format!("{}: {}", r.file, r.message),
-            ));
-        }
-        if let Some((p, text)) = licensing_rules {
-            let name = p.display().to_string();
-            match text {
-                Err(e) => issues.push(issue(
-                    IssueKind::LicensingRules,
-                    Severity::Error,
-                    Some(&p),
-                    0,
-                    None,
-                    e.to_string(),
-                )),
-                Ok(text) => {
-                    let mut ri = Vec::new();
-                    if let Err(e) = rules.add_file(&mut catalog, &name, &text, &mut ri) {
-                        issues.push(issue(
-                            IssueKind::LicensingRules,
-                            Severity::Error,
-                            Some(&p),
-                            0,
-                            None,
-                            format!("{}; the built-in rules are used", e.message),
-                        ));
-                    }
-                    for r in ri {
-                        issues.push(issue(
-                            IssueKind::LicensingRules,
-                            Severity::Warning,
-                            Some(&p),
-                            0,
-                            None,
-                            r.message,
-                        ));
-                    }
-                }
-            }
-        }
-
+        let skus = read_skus(skus, &mut catalog, &mut issues);
+        let country = read_country(organization, &mut issues);
+        let rules = read_rules(licensing_rules, &mut catalog, &mut issues);
         Tenant {
             dir,
             users,
@@ -1193,4 +958,275 @@ impl Tenant {
             )),
         }
     }
+}
+
+/// The groups of `groups.json`: one bad group is reported and left out; the others go on.
+/// Duplicate ids, non-GUID ids, truncated `members`, and dynamic groups without a rule are
+/// issues; so are fields missing from the whole export (`groupTypes`, `securityEnabled`).
+fn read_groups(
+    group_objects: Objects,
+    groups_path: &Path,
+    issues: &mut Vec<TenantIssue>,
+) -> Vec<Group> {
+    let issue = TenantIssue::at;
+    // Groups: one bad group is reported and left out; the others go on.
+    let mut groups: Vec<Group> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut no_security = 0usize;
+    let mut no_group_types = 0usize;
+    for (file, line, v) in group_objects {
+        match group_of(&file, line, &v) {
+            Ok(g) => {
+                if !seen.insert(g.id.clone()) {
+                    issues.push(issue(
+                        IssueKind::DuplicateGroup,
+                        Severity::Warning,
+                        Some(&file),
+                        line,
+                        Some(&g.id),
+                        "duplicate group id; the first one is used".into(),
+                    ));
+                    continue;
+                }
+                if !is_guid(&g.id) {
+                    issues.push(issue(
+                        IssueKind::GroupIdNotGuid,
+                        Severity::Warning,
+                        Some(&file),
+                        line,
+                        Some(&g.id),
+                        "the group id is not a GUID".into(),
+                    ));
+                }
+                if g.security_enabled.is_none() && !g.assigned_licenses.is_empty() {
+                    no_security += 1;
+                }
+                if v.as_object()
+                    .is_some_and(|o| get_ci(o, "members@odata.nextLink").is_some())
+                {
+                    issues.push(issue(
+                        IssueKind::MembersIncomplete,
+                        Severity::Warning,
+                        Some(&file),
+                        line,
+                        Some(&g.label()),
+                        "`members` stops at members@odata.nextLink ($expand returns at most 20): page GET /groups/{id}/members?$select=id and put every member in `members`; the snapshot membership is taken as unknown".into(),
+                    ));
+                }
+                if !g.group_types_exported && g.is_dynamic() {
+                    no_group_types += 1;
+                }
+                if g.is_dynamic() && g.membership_rule.is_none() {
+                    issues.push(issue(IssueKind::DynamicWithoutRule,
+                        Severity::Error,
+                        Some(&file),
+                        line,
+                        Some(&g.label()),
+                        "dynamic group without `membershipRule` (export it with $select); its snapshot membership is kept".into(),
+                    ));
+                }
+                groups.push(g);
+            }
+            Err(m) => issues.push(issue(
+                IssueKind::GroupUnreadable,
+                Severity::Error,
+                Some(&file),
+                line,
+                None,
+                format!("group left out: {m}"),
+            )),
+        }
+    }
+    if no_group_types > 0 {
+        issues.push(issue(
+            IssueKind::GroupTypesMissing,
+            Severity::Warning,
+            Some(groups_path),
+            0,
+            None,
+            format!("{no_group_types} group(s) have no `groupTypes` in the export and are taken as dynamic because they have a membershipRule (add groupTypes to $select to be sure)"),
+        ));
+    }
+    if no_security > 0 {
+        issues.push(issue(IssueKind::SecurityEnabledMissing,
+            Severity::Warning,
+            Some(groups_path),
+            0,
+            None,
+            format!("{no_security} licensed group(s) have no `securityEnabled`; taken as security groups (export it to be sure)"),
+        ));
+    }
+    groups
+}
+
+/// The SKUs of `subscribedSkus.json` (`None` without the file: seats are not counted), their
+/// plans recorded in `catalog`.
+fn read_skus(
+    sku_objects: Option<Result<Objects, LoadError>>,
+    catalog: &mut Catalog,
+    issues: &mut Vec<TenantIssue>,
+) -> Option<Vec<SubscribedSku>> {
+    let issue = TenantIssue::at;
+    match sku_objects {
+        None => {
+            issues.push(issue(IssueKind::NoSubscribedSkus,
+                Severity::Warning,
+                None,
+                0,
+                None,
+                "no subscribedSkus.json: seats are not counted (no CountViolation) and plan lists come from Microsoft's CSV".into(),
+            ));
+            None
+        }
+        Some(objs) => {
+            let mut out = Vec::new();
+            match objs {
+                Err(e) => issues.push(issue(
+                    IssueKind::SkuUnreadable,
+                    Severity::Error,
+                    Some(&e.file),
+                    e.line,
+                    None,
+                    format!("{}; seats are not counted", e.message),
+                )),
+                Ok(objs) => {
+                    for (file, line, v) in objs {
+                        match sku_of(&v) {
+                            Ok((s, plans, unreadable)) => {
+                                for (field, why) in unreadable {
+                                    issues.push(issue(
+                                        IssueKind::SeatsUnreadable,
+                                        Severity::Error,
+                                        Some(&file),
+                                        line,
+                                        Some(&s.sku_id),
+                                        format!(
+                                            "`{field}` of {} {why}: {}",
+                                            if s.sku_part_number.is_empty() { &s.sku_id } else { &s.sku_part_number },
+                                            if field == "consumedUnits" {
+                                                "the SKU's holders in the users export are counted instead"
+                                            } else {
+                                                "the SKU's seats are not counted, and an answer about them cannot be trusted"
+                                            }
+                                        ),
+                                    ));
+                                }
+                                if plans.is_empty() {
+                                    if catalog.sku_by_id(&s.sku_id).is_none() {
+                                        issues.push(issue(IssueKind::SkuPlansUnknown,
+                                            Severity::Warning,
+                                            Some(&file),
+                                            line,
+                                            Some(&s.sku_id),
+                                            "no servicePlans, and Microsoft's CSV does not know this SKU: its plans are unknown".into(),
+                                        ));
+                                    }
+                                } else {
+                                    catalog.set_subscribed(&s.sku_id, &s.sku_part_number, &plans);
+                                }
+                                out.push(s);
+                            }
+                            Err(m) => issues.push(issue(
+                                IssueKind::SkuUnreadable,
+                                Severity::Error,
+                                Some(&file),
+                                line,
+                                None,
+                                format!("SKU left out: {m}"),
+                            )),
+                        }
+                    }
+                }
+            }
+            Some(out)
+        }
+    }
+}
+
+/// The tenant's `countryLetterCode` from `organization.json`, upper case.
+fn read_country(
+    organization: Option<Result<Objects, LoadError>>,
+    issues: &mut Vec<TenantIssue>,
+) -> Option<String> {
+    let issue = TenantIssue::at;
+    match organization {
+        None => None,
+        Some(objs) => match objs {
+            Err(e) => {
+                issues.push(issue(
+                    IssueKind::OrganizationUnreadable,
+                    Severity::Warning,
+                    Some(&e.file),
+                    e.line,
+                    None,
+                    e.message,
+                ));
+                None
+            }
+            Ok(objs) => objs.iter().find_map(|(_, _, v)| {
+                v.as_object()
+                    .and_then(|o| str_of(o, "countryLetterCode"))
+                    .map(|c| c.trim().to_ascii_uppercase())
+                    .filter(|c| !c.is_empty())
+            }),
+        },
+    }
+}
+
+/// The licensing rules: the built-in tables, then the snapshot's `licensing-rules.json` when
+/// there is one.
+fn read_rules(
+    licensing_rules: Option<(PathBuf, std::io::Result<String>)>,
+    catalog: &mut Catalog,
+    issues: &mut Vec<TenantIssue>,
+) -> LicensingRules {
+    let issue = TenantIssue::at;
+    let (mut rules, rule_issues) = LicensingRules::defaults(catalog);
+    for r in rule_issues {
+        issues.push(issue(
+            IssueKind::LicensingRules,
+            Severity::Warning,
+            None,
+            0,
+            None,
+            format!("{}: {}", r.file, r.message),
+        ));
+    }
+    if let Some((p, text)) = licensing_rules {
+        let name = p.display().to_string();
+        match text {
+            Err(e) => issues.push(issue(
+                IssueKind::LicensingRules,
+                Severity::Error,
+                Some(&p),
+                0,
+                None,
+                e.to_string(),
+            )),
+            Ok(text) => {
+                let mut ri = Vec::new();
+                if let Err(e) = rules.add_file(catalog, &name, &text, &mut ri) {
+                    issues.push(issue(
+                        IssueKind::LicensingRules,
+                        Severity::Error,
+                        Some(&p),
+                        0,
+                        None,
+                        format!("{}; the built-in rules are used", e.message),
+                    ));
+                }
+                for r in ri {
+                    issues.push(issue(
+                        IssueKind::LicensingRules,
+                        Severity::Warning,
+                        Some(&p),
+                        0,
+                        None,
+                        r.message,
+                    ));
+                }
+            }
+        }
+    }
+    rules
 }
