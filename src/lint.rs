@@ -236,8 +236,20 @@ fn invisible(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}' | '\u{202A}'..='\u{202E}')
 }
 
+/// The lints of one comparison `c` (named `name` in the rule), each pushing its diagnostics.
 fn comparison(object: ObjectType, c: &Cmp, span: Span, out: &mut Vec<Diagnostic>) {
     let name = attr_text(object, &c.attr);
+    invisible_characters(c, span, out);
+    constant_tests(c, span, &name, out);
+    duplicate_list_items(c, span, out);
+    if let Test::Eq(v) = &c.test {
+        equality(c, v, span, &name, out);
+    }
+    enum_values(c, span, out);
+}
+
+/// DR314: a value holding a character that does not show.
+fn invisible_characters(c: &Cmp, span: Span, out: &mut Vec<Diagnostic>) {
     let values: Vec<&str> = match &c.test {
         Test::Eq(v)
         | Test::StartsWith(v)
@@ -266,6 +278,11 @@ fn comparison(object: ObjectType, c: &Cmp, span: Span, out: &mut Vec<Diagnostic>
             .with_help("retype the value, or delete the character (it came with a copy from a web page or document)"),
         );
     }
+}
+
+/// `-match` that is a plain text test (DR309), a backtracking pattern (DR312), and tests that
+/// are always true or false (a pattern matching "", an empty substring, an empty list).
+fn constant_tests(c: &Cmp, span: Span, name: &str, out: &mut Vec<Diagnostic>) {
     let written = if c.negated { "-notMatch" } else { "-match" };
     match &c.test {
         Test::Match(p) => {
@@ -295,7 +312,7 @@ fn comparison(object: ObjectType, c: &Cmp, span: Span, out: &mut Vec<Diagnostic>
                 out.push(always(
                     c.negated,
                     span,
-                    &name,
+                    name,
                     "its pattern matches the empty string",
                 ));
             }
@@ -304,7 +321,7 @@ fn comparison(object: ObjectType, c: &Cmp, span: Span, out: &mut Vec<Diagnostic>
             out.push(always(
                 c.negated,
                 span,
-                &name,
+                name,
                 "every value contains the empty string",
             ));
         }
@@ -318,6 +335,10 @@ fn comparison(object: ObjectType, c: &Cmp, span: Span, out: &mut Vec<Diagnostic>
         }
         _ => {}
     }
+}
+
+/// A list item given twice (case-insensitively).
+fn duplicate_list_items(c: &Cmp, span: Span, out: &mut Vec<Diagnostic>) {
     if let Test::In(vs) = &c.test {
         for (i, v) in vs.iter().enumerate() {
             if vs.iter().take(i).any(|w| w.eq_ignore_ascii_case(v)) {
@@ -333,83 +354,90 @@ fn comparison(object: ObjectType, c: &Cmp, span: Span, out: &mut Vec<Diagnostic>
             }
         }
     }
-    if let Test::Eq(v) = &c.test {
-        if v.eq_ignore_ascii_case("null") {
-            out.push(
-                Diagnostic::new(
-                    Code::QuotedNull,
-                    span,
-                    format!(
-                        "{} compares with the text \"null\", not with a missing value",
-                        quote(v)
-                    ),
-                )
-                .with_help(format!(
-                    "write `{name} {} null` without quotes",
-                    if c.negated { "-ne" } else { "-eq" }
-                )),
-            );
-        }
-        let is_id = match &c.attr {
-            Attr::Prop(p) => matches!(p.name, "objectId" | "deviceId" | "deviceManagementAppId"),
-            Attr::Plan(PlanField::ServicePlanId) => true,
-            _ => false,
-        };
-        if is_id && !v.eq_ignore_ascii_case("null") && !crate::formats::is_guid(v) {
-            let code = if c.negated {
-                Code::AlwaysTrue
-            } else {
-                Code::AlwaysFalse
-            };
-            let d = Diagnostic::new(
-                code,
+}
+
+/// `-eq` lints: the quoted "null", an id that is not a GUID (with the servicePlanId of a
+/// servicePlanName), and PowerShell's `*` wildcard (DR313).
+fn equality(c: &Cmp, v: &str, span: Span, name: &str, out: &mut Vec<Diagnostic>) {
+    if v.eq_ignore_ascii_case("null") {
+        out.push(
+            Diagnostic::new(
+                Code::QuotedNull,
                 span,
                 format!(
-                    "{} is not a GUID, so it never equals `{}`",
-                    quote(v),
-                    c.attr.name()
+                    "{} compares with the text \"null\", not with a missing value",
+                    quote(v)
                 ),
-            );
-            // A service plan's name where its id belongs: the catalogue knows the id.
-            let plan_id = matches!(c.attr, Attr::Plan(PlanField::ServicePlanId))
-                .then(|| {
-                    let catalog = crate::catalog::Catalog::microsoft();
-                    catalog
-                        .resolve_plan(v)
-                        .and_then(|p| catalog.plan_info(p))
-                        .map(|i| i.service_plan_id.clone())
-                })
-                .flatten();
-            out.push(match plan_id {
-                Some(id) => d.with_help(format!(
-                    "{} is a servicePlanName; its servicePlanId is {} (Microsoft's product and service plan identifiers)",
-                    quote(v),
-                    quote(&id)
-                )),
-                None => d,
-            });
-        }
-        // PowerShell's wildcard in an equality: `*` is a literal character here.
-        if !is_id && (v.starts_with('*') || v.ends_with('*')) && !v.trim_matches('*').is_empty() {
-            let core = v.trim_matches('*');
-            let op = match (v.starts_with('*'), v.ends_with('*'), c.negated) {
-                (true, true, false) => "-contains",
-                (true, true, true) => "-notContains",
-                (false, true, false) => "-startsWith",
-                (false, true, true) => "-notStartsWith",
-                (true, false, false) => "-endsWith",
-                _ => "-notEndsWith",
-            };
-            out.push(
-                Diagnostic::new(
-                    Code::WildcardInEquality,
-                    span,
-                    format!("`*` in {} is a literal star, not a wildcard", quote(v)),
-                )
-                .with_help(format!("write `{name} {op} {}`", quote(core))),
-            );
-        }
+            )
+            .with_help(format!(
+                "write `{name} {} null` without quotes",
+                if c.negated { "-ne" } else { "-eq" }
+            )),
+        );
     }
+    let is_id = match &c.attr {
+        Attr::Prop(p) => matches!(p.name, "objectId" | "deviceId" | "deviceManagementAppId"),
+        Attr::Plan(PlanField::ServicePlanId) => true,
+        _ => false,
+    };
+    if is_id && !v.eq_ignore_ascii_case("null") && !crate::formats::is_guid(v) {
+        let code = if c.negated {
+            Code::AlwaysTrue
+        } else {
+            Code::AlwaysFalse
+        };
+        let d = Diagnostic::new(
+            code,
+            span,
+            format!(
+                "{} is not a GUID, so it never equals `{}`",
+                quote(v),
+                c.attr.name()
+            ),
+        );
+        // A service plan's name where its id belongs: the catalogue knows the id.
+        let plan_id = matches!(c.attr, Attr::Plan(PlanField::ServicePlanId))
+            .then(|| {
+                let catalog = crate::catalog::Catalog::microsoft();
+                catalog
+                    .resolve_plan(v)
+                    .and_then(|p| catalog.plan_info(p))
+                    .map(|i| i.service_plan_id.clone())
+            })
+            .flatten();
+        out.push(match plan_id {
+            Some(id) => d.with_help(format!(
+                "{} is a servicePlanName; its servicePlanId is {} (Microsoft's product and service plan identifiers)",
+                quote(v),
+                quote(&id)
+            )),
+            None => d,
+        });
+    }
+    // PowerShell's wildcard in an equality: `*` is a literal character here.
+    if !is_id && (v.starts_with('*') || v.ends_with('*')) && !v.trim_matches('*').is_empty() {
+        let core = v.trim_matches('*');
+        let op = match (v.starts_with('*'), v.ends_with('*'), c.negated) {
+            (true, true, false) => "-contains",
+            (true, true, true) => "-notContains",
+            (false, true, false) => "-startsWith",
+            (false, true, true) => "-notStartsWith",
+            (true, false, false) => "-endsWith",
+            _ => "-notEndsWith",
+        };
+        out.push(
+            Diagnostic::new(
+                Code::WildcardInEquality,
+                span,
+                format!("`*` in {} is a literal star, not a wildcard", quote(v)),
+            )
+            .with_help(format!("write `{name} {op} {}`", quote(core))),
+        );
+    }
+}
+
+/// Values of a property with a fixed set of documented values.
+fn enum_values(c: &Cmp, span: Span, out: &mut Vec<Diagnostic>) {
     if let Attr::Prop(p) = &c.attr {
         if !p.values.is_empty() {
             let values: Vec<&str> = match &c.test {

@@ -307,8 +307,6 @@ pub fn memberships(
     users: &Table,
     opts: &RecomputeOptions,
 ) -> (Memberships, Vec<TenantIssue>) {
-    let user_rows = RowIndex::new(users);
-    let device_rows = tenant.devices.as_ref().map(RowIndex::new);
     // With `$expand=members` the groups carry their members; only an export without any
     // members says something through the users' own `memberOf`.
     let any_members = groups.iter().any(|g| g.members.is_some());
@@ -329,8 +327,46 @@ pub fn memberships(
         .iter()
         .map(|g| plan_group(g, &index, tenant.devices.is_some(), &copts, &mut issues))
         .collect();
+    let mut out = snapshot_memberships(
+        tenant,
+        groups,
+        users,
+        &plans,
+        &from_member_of,
+        any_members,
+        &mut issues,
+    );
+    let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let t1 = std::time::Instant::now();
+    evaluate_rules(tenant, groups, users, &plans, &mut out, &mut issues);
+    let evaluate_ms = t1.elapsed().as_secs_f64() * 1e3;
+    issues.extend(undecided_issues(groups, &plans));
+    (
+        Memberships {
+            groups: out,
+            compile_ms,
+            evaluate_ms,
+        },
+        issues,
+    )
+}
+
+/// Every group's membership before its rule runs: the snapshot's members (from `members`, else
+/// the users' own `memberOf`), kept as the membership of a group that is not evaluated;
+/// members outside the export and unknown memberships are issues.
+fn snapshot_memberships(
+    tenant: &Tenant,
+    groups: &[Group],
+    users: &Table,
+    plans: &[Plan],
+    from_member_of: &HashMap<usize, Bitmap>,
+    any_members: bool,
+    issues: &mut Vec<TenantIssue>,
+) -> Vec<GroupMembership> {
+    let user_rows = RowIndex::new(users);
+    let device_rows = tenant.devices.as_ref().map(RowIndex::new);
     let mut out: Vec<GroupMembership> = Vec::with_capacity(groups.len());
-    for ((gi, g), plan) in groups.iter().enumerate().zip(&plans) {
+    for ((gi, g), plan) in groups.iter().enumerate().zip(plans) {
         let (rows, len) = match plan.object {
             ObjectType::User => (Some(&user_rows), users.len()),
             ObjectType::Device => (
@@ -396,9 +432,19 @@ pub fn memberships(
             nested,
         });
     }
-    let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
-    let t1 = std::time::Instant::now();
-    // Attribute rules first; then memberOf rules over the memberships computed so far.
+    out
+}
+
+/// Runs the rules into `out`, per object type: attribute rules first; then memberOf rules over
+/// the memberships computed so far, repeated until they settle (at most `MEMBER_OF_ROUNDS`).
+fn evaluate_rules(
+    tenant: &Tenant,
+    groups: &[Group],
+    users: &Table,
+    plans: &[Plan],
+    out: &mut [GroupMembership],
+    issues: &mut Vec<TenantIssue>,
+) {
     for (object, table) in [
         (ObjectType::User, Some(users)),
         (ObjectType::Device, tenant.devices.as_ref()),
@@ -412,62 +458,19 @@ pub fn memberships(
                 .filter_map(|(gi, p)| p.program.clone().map(|p| (gi, p)))
                 .collect()
         };
-        evaluate_into(&mut out, &pick(false), table);
+        evaluate_into(out, &pick(false), table);
         let member_of = pick(true);
         if member_of.is_empty() {
             continue;
         }
-        for (gi, _) in &member_of {
-            let (Some(g), Some(Some(sources))) =
-                (groups.get(*gi), plans.get(*gi).map(|p| p.sources.as_ref()))
-            else {
-                continue;
-            };
-            let unknown: Vec<&str> = sources
-                .iter()
-                .filter(|&&s| out.get(s).is_some_and(|m| !m.known))
-                .filter_map(|&s| groups.get(s).map(|g| g.display_name.as_str()))
-                .collect();
-            let nested: Vec<&str> = sources
-                .iter()
-                .filter(|&&s| plans.get(s).is_some_and(|p| p.sources.is_some()))
-                .filter_map(|&s| groups.get(s).map(|g| g.display_name.as_str()))
-                .collect();
-            let mut message = format!(
-                "a memberOf rule: evaluated over the computed direct members of its {} source group(s) in this export (D56). Maester (MT.1197) reports that memberOf groups stop updating after 2026-11-03; Microsoft's memberOf page does not say so: if it holds for this tenant, the real membership stays as exported",
-                sources.len()
-            );
-            if !nested.is_empty() {
-                message.push_str(&format!(
-                    "; its sources include memberOf groups ({}), which Entra does not allow",
-                    nested.join(", ")
-                ));
-            }
-            issues.push(TenantIssue::about_group(
-                IssueKind::MemberOfRule,
-                Severity::Warning,
-                g,
-                message,
-            ));
-            if !unknown.is_empty() {
-                issues.push(TenantIssue::about_group(
-                    IssueKind::MembershipUnknown,
-                    Severity::Warning,
-                    g,
-                    format!(
-                        "source group(s) with unknown membership: {}; this group's computed membership is incomplete",
-                        unknown.join(", ")
-                    ),
-                ));
-            }
-        }
+        issues.extend(member_of_issues(groups, plans, out, &member_of));
         for _ in 0..MEMBER_OF_ROUNDS {
-            let view = member_of_view(table, object, groups, &out);
+            let view = member_of_view(table, object, groups, out);
             let before: Vec<Bitmap> = member_of
                 .iter()
                 .filter_map(|(gi, _)| out.get(*gi).map(|m| m.members.clone()))
                 .collect();
-            evaluate_into(&mut out, &member_of, &view);
+            evaluate_into(out, &member_of, &view);
             let settled = member_of
                 .iter()
                 .zip(&before)
@@ -477,8 +480,67 @@ pub fn memberships(
             }
         }
     }
-    let evaluate_ms = t1.elapsed().as_secs_f64() * 1e3;
-    // Values a `-match` could not decide (D63): the group's membership rests on a guess.
+}
+
+/// The issues of memberOf groups (D56): each is one, and so are source groups whose membership
+/// is unknown.
+fn member_of_issues(
+    groups: &[Group],
+    plans: &[Plan],
+    out: &[GroupMembership],
+    member_of: &[(usize, Program)],
+) -> Vec<TenantIssue> {
+    let mut issues = Vec::new();
+    for (gi, _) in member_of {
+        let (Some(g), Some(Some(sources))) =
+            (groups.get(*gi), plans.get(*gi).map(|p| p.sources.as_ref()))
+        else {
+            continue;
+        };
+        let unknown: Vec<&str> = sources
+            .iter()
+            .filter(|&&s| out.get(s).is_some_and(|m| !m.known))
+            .filter_map(|&s| groups.get(s).map(|g| g.display_name.as_str()))
+            .collect();
+        let nested: Vec<&str> = sources
+            .iter()
+            .filter(|&&s| plans.get(s).is_some_and(|p| p.sources.is_some()))
+            .filter_map(|&s| groups.get(s).map(|g| g.display_name.as_str()))
+            .collect();
+        let mut message = format!(
+            "a memberOf rule: evaluated over the computed direct members of its {} source group(s) in this export (D56). Maester (MT.1197) reports that memberOf groups stop updating after 2026-11-03; Microsoft's memberOf page does not say so: if it holds for this tenant, the real membership stays as exported",
+            sources.len()
+        );
+        if !nested.is_empty() {
+            message.push_str(&format!(
+                "; its sources include memberOf groups ({}), which Entra does not allow",
+                nested.join(", ")
+            ));
+        }
+        issues.push(TenantIssue::about_group(
+            IssueKind::MemberOfRule,
+            Severity::Warning,
+            g,
+            message,
+        ));
+        if !unknown.is_empty() {
+            issues.push(TenantIssue::about_group(
+                IssueKind::MembershipUnknown,
+                Severity::Warning,
+                g,
+                format!(
+                    "source group(s) with unknown membership: {}; this group's computed membership is incomplete",
+                    unknown.join(", ")
+                ),
+            ));
+        }
+    }
+    issues
+}
+
+/// Groups whose `-match` could not decide values (D63): their membership rests on a guess.
+fn undecided_issues(groups: &[Group], plans: &[Plan]) -> Vec<TenantIssue> {
+    let mut issues = Vec::new();
     let compiled: Vec<(usize, &Program)> = plans
         .iter()
         .enumerate()
@@ -495,14 +557,7 @@ pub fn memberships(
             ));
         }
     }
-    (
-        Memberships {
-            groups: out,
-            compile_ms,
-            evaluate_ms,
-        },
-        issues,
-    )
+    issues
 }
 
 /// What an issue or warning says about `n` values a rule's `-match` could not decide (D63).

@@ -287,71 +287,7 @@ impl RecomputeReport {
             "LICENSED".into(),
             "FAILED".into(),
         ]];
-        for g in &self.groups {
-            let name = if g.display_name.is_empty() {
-                g.id.clone()
-            } else {
-                g.display_name.clone()
-            };
-            let processing = match &g.processing {
-                Processing::Evaluated => "rule",
-                Processing::Paused => "paused",
-                Processing::Static => "static",
-                Processing::Kept(_) => "kept (error)",
-            };
-            let lic = g.licensing.processed;
-            rows.push(vec![
-                name,
-                processing.into(),
-                g.members.map_or("?".into(), |n| n.to_string()),
-                g.snapshot_members.map_or("?".into(), |n| n.to_string()),
-                if g.snapshot_members.is_some() {
-                    g.joined.to_string()
-                } else {
-                    "-".into()
-                },
-                if g.snapshot_members.is_some() {
-                    g.left.to_string()
-                } else {
-                    "-".into()
-                },
-                if g.licenses.is_empty() {
-                    "-".into()
-                } else {
-                    g.licenses.join(", ")
-                },
-                if lic {
-                    g.licensing.users_succeeded.to_string()
-                } else {
-                    "-".into()
-                },
-                if lic {
-                    let mut f = g.licensing.users_failed.to_string();
-                    if !g.licensing.errors.is_empty() {
-                        let _ = write!(
-                            f,
-                            " ({})",
-                            g.licensing
-                                .errors
-                                .iter()
-                                .map(|(e, n)| format!("{e} {n}"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        );
-                    }
-                    if g.licensing.removals_blocked > 0 {
-                        let _ = write!(
-                            f,
-                            "; {} removal(s) blocked (DependencyViolation)",
-                            g.licensing.removals_blocked
-                        );
-                    }
-                    f
-                } else {
-                    "-".into()
-                },
-            ]);
-        }
+        rows.extend(self.groups.iter().map(group_row));
         table(
             &mut o,
             &rows,
@@ -414,6 +350,73 @@ impl RecomputeReport {
         }
         o
     }
+}
+
+/// One group's row of the recompute report's table.
+fn group_row(g: &GroupSummary) -> Vec<String> {
+    let name = if g.display_name.is_empty() {
+        g.id.clone()
+    } else {
+        g.display_name.clone()
+    };
+    let processing = match &g.processing {
+        Processing::Evaluated => "rule",
+        Processing::Paused => "paused",
+        Processing::Static => "static",
+        Processing::Kept(_) => "kept (error)",
+    };
+    let lic = g.licensing.processed;
+    vec![
+        name,
+        processing.into(),
+        g.members.map_or("?".into(), |n| n.to_string()),
+        g.snapshot_members.map_or("?".into(), |n| n.to_string()),
+        if g.snapshot_members.is_some() {
+            g.joined.to_string()
+        } else {
+            "-".into()
+        },
+        if g.snapshot_members.is_some() {
+            g.left.to_string()
+        } else {
+            "-".into()
+        },
+        if g.licenses.is_empty() {
+            "-".into()
+        } else {
+            g.licenses.join(", ")
+        },
+        if lic {
+            g.licensing.users_succeeded.to_string()
+        } else {
+            "-".into()
+        },
+        if lic {
+            let mut f = g.licensing.users_failed.to_string();
+            if !g.licensing.errors.is_empty() {
+                let _ = write!(
+                    f,
+                    " ({})",
+                    g.licensing
+                        .errors
+                        .iter()
+                        .map(|(e, n)| format!("{e} {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            if g.licensing.removals_blocked > 0 {
+                let _ = write!(
+                    f,
+                    "; {} removal(s) blocked (DependencyViolation)",
+                    g.licensing.removals_blocked
+                );
+            }
+            f
+        } else {
+            "-".into()
+        },
+    ]
 }
 
 /// `1 user`, `2 users`.

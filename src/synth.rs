@@ -360,51 +360,10 @@ impl Gen {
             .collect()
     }
 
-    fn user(&mut self, i: usize) -> Value {
-        let id = self.guid();
-        let given = self.pick(GIVEN).to_string();
-        let surname = self.pick(SURNAMES).to_string();
-        let guest = self.chance(0.05);
-        let base = format!("{}.{}", Self::ascii(&given), Self::ascii(&surname));
-        let n = self.upns.entry(base.to_lowercase()).or_insert(0);
-        *n += 1;
-        let local = if *n == 1 {
-            base.clone()
-        } else {
-            format!("{base}{n}")
-        };
-        let (upn, mail) = if guest {
-            let m = format!("{}@fabrikam.com", local.to_lowercase());
-            (
-                format!(
-                    "{}_fabrikam.com#EXT#@contoso.onmicrosoft.com",
-                    local.to_lowercase()
-                ),
-                m,
-            )
-        } else {
-            (
-                format!("{local}@contoso.com"),
-                format!("{local}@contoso.com"),
-            )
-        };
-        let d = (self.dept.sample(&mut self.rng) as usize).saturating_sub(1);
-        let (dept, titles) = DEPARTMENTS.get(d).copied().unwrap_or(("Sales", &[]));
-        let title = self.pick(titles).to_string();
-        let c = (self.city.sample(&mut self.rng) as usize).saturating_sub(1);
-        let (city, state, country, usage) =
-            CITIES
-                .get(c)
-                .copied()
-                .unwrap_or(("Seattle", "WA", "United States", "US"));
-        let usage_location = if self.chance(0.02) {
-            Value::Null
-        } else {
-            json!(usage)
-        };
-        let enabled = !self.chance(0.07);
-        let synced = !guest && self.chance(0.7);
-        // Licences: tags in extensionAttribute1 drive group-based licensing in many tenants.
+    /// A user's licences: the SKUs drawn (none for a guest), their tags for
+    /// `extensionAttribute1` (which drive group-based licensing in many tenants),
+    /// `assignedLicenses`, `licenseAssignmentStates` and `assignedPlans`.
+    fn licenses(&mut self, guest: bool, enabled: bool) -> UserLicenses {
         let roll: f64 = self.rng.random();
         let mut skus: Vec<usize> = Vec::new();
         if !guest {
@@ -485,7 +444,17 @@ impl Gen {
                 }));
             }
         }
-        let alias = local.to_lowercase();
+        UserLicenses {
+            tags,
+            licenses,
+            states,
+            plans,
+        }
+    }
+
+    /// `proxyAddresses`: the primary SMTP address, the onmicrosoft.com alias, and sometimes a
+    /// SIP address and a legacy domain.
+    fn proxies(&mut self, mail: &str, alias: &str) -> Vec<String> {
         let mut proxies = vec![
             format!("SMTP:{mail}"),
             format!("smtp:{alias}@contoso.onmicrosoft.com"),
@@ -496,6 +465,61 @@ impl Gen {
         if self.chance(0.1) {
             proxies.push(format!("smtp:{alias}@contoso-legacy.com"));
         }
+        proxies
+    }
+
+    fn user(&mut self, i: usize) -> Value {
+        let id = self.guid();
+        let given = self.pick(GIVEN).to_string();
+        let surname = self.pick(SURNAMES).to_string();
+        let guest = self.chance(0.05);
+        let base = format!("{}.{}", Self::ascii(&given), Self::ascii(&surname));
+        let n = self.upns.entry(base.to_lowercase()).or_insert(0);
+        *n += 1;
+        let local = if *n == 1 {
+            base.clone()
+        } else {
+            format!("{base}{n}")
+        };
+        let (upn, mail) = if guest {
+            let m = format!("{}@fabrikam.com", local.to_lowercase());
+            (
+                format!(
+                    "{}_fabrikam.com#EXT#@contoso.onmicrosoft.com",
+                    local.to_lowercase()
+                ),
+                m,
+            )
+        } else {
+            (
+                format!("{local}@contoso.com"),
+                format!("{local}@contoso.com"),
+            )
+        };
+        let d = (self.dept.sample(&mut self.rng) as usize).saturating_sub(1);
+        let (dept, titles) = DEPARTMENTS.get(d).copied().unwrap_or(("Sales", &[]));
+        let title = self.pick(titles).to_string();
+        let c = (self.city.sample(&mut self.rng) as usize).saturating_sub(1);
+        let (city, state, country, usage) =
+            CITIES
+                .get(c)
+                .copied()
+                .unwrap_or(("Seattle", "WA", "United States", "US"));
+        let usage_location = if self.chance(0.02) {
+            Value::Null
+        } else {
+            json!(usage)
+        };
+        let enabled = !self.chance(0.07);
+        let synced = !guest && self.chance(0.7);
+        let UserLicenses {
+            tags,
+            licenses,
+            states,
+            plans,
+        } = self.licenses(guest, enabled);
+        let alias = local.to_lowercase();
+        let proxies = self.proxies(&mail, &alias);
         let manager = if i > 0 && !self.managers.is_empty() && !guest {
             let m = self.rng.random_range(0..self.managers.len());
             self.managers
@@ -593,6 +617,14 @@ impl Gen {
         }
         u
     }
+}
+
+/// What [`Gen::licenses`] draws for one user.
+struct UserLicenses {
+    tags: String,
+    licenses: Vec<Value>,
+    states: Vec<Value>,
+    plans: Vec<Value>,
 }
 
 /// Writes `users` Graph user objects as JSON Lines to `out`, deterministically from `seed`.
@@ -697,6 +729,45 @@ pub fn write_snapshot(users: usize, seed: u64, dir: &std::path::Path) -> std::io
         Ok(())
     })?;
 
+    let groups = snapshot_groups(seed, project);
+    folder.stage("groups.json", |f| {
+        serde_json::to_writer_pretty(f, &json!({"value": groups})).map_err(std::io::Error::from)
+    })?;
+
+    let catalog = crate::catalog::Catalog::microsoft();
+    let headroom = [1.05, 1.03, 1.10, 1.0, 1.2];
+    let skus: Vec<Value> = SKUS
+        .iter()
+        .enumerate()
+        .map(|(s, (part, sku_id, _))| {
+            let h = holders.get(s).copied().unwrap_or(0);
+            let extra = headroom.get(s).copied().unwrap_or(1.0);
+            subscribed_sku(
+                &catalog,
+                part,
+                sku_id,
+                h,
+                ((h as f64) * extra).ceil() as u64,
+            )
+        })
+        .collect();
+    folder.stage("subscribedSkus.json", |f| {
+        serde_json::to_writer_pretty(f, &json!({"value": skus})).map_err(std::io::Error::from)
+    })?;
+    folder.stage("organization.json", |f| {
+        serde_json::to_writer_pretty(
+            f,
+            &json!({"value": [{"id": "00000000-0000-0000-0000-00000000c0de", "displayName": "Contoso", "countryLetterCode": "US"}]}),
+        )
+        .map_err(std::io::Error::from)
+    })?;
+    folder.commit()
+}
+
+/// The generated snapshot's groups: one licensing group per SKU (its tag in
+/// `extensionAttribute1`), groups per department, city and both, a few rule shapes admins
+/// write, a paused group, a Microsoft 365 group and a static group with `project` as members.
+fn snapshot_groups(seed: u64, project: Vec<Value>) -> Vec<Value> {
     let mut n = 0u64;
     let mut id = || {
         n += 1;
@@ -804,38 +875,7 @@ pub fn write_snapshot(users: usize, seed: u64, dir: &std::path::Path) -> std::io
         "groupTypes": [], "securityEnabled": true, "mailEnabled": false,
         "assignedLicenses": [], "members": project,
     }));
-    folder.stage("groups.json", |f| {
-        serde_json::to_writer_pretty(f, &json!({"value": groups})).map_err(std::io::Error::from)
-    })?;
-
-    let catalog = crate::catalog::Catalog::microsoft();
-    let headroom = [1.05, 1.03, 1.10, 1.0, 1.2];
-    let skus: Vec<Value> = SKUS
-        .iter()
-        .enumerate()
-        .map(|(s, (part, sku_id, _))| {
-            let h = holders.get(s).copied().unwrap_or(0);
-            let extra = headroom.get(s).copied().unwrap_or(1.0);
-            subscribed_sku(
-                &catalog,
-                part,
-                sku_id,
-                h,
-                ((h as f64) * extra).ceil() as u64,
-            )
-        })
-        .collect();
-    folder.stage("subscribedSkus.json", |f| {
-        serde_json::to_writer_pretty(f, &json!({"value": skus})).map_err(std::io::Error::from)
-    })?;
-    folder.stage("organization.json", |f| {
-        serde_json::to_writer_pretty(
-            f,
-            &json!({"value": [{"id": "00000000-0000-0000-0000-00000000c0de", "displayName": "Contoso", "countryLetterCode": "US"}]}),
-        )
-        .map_err(std::io::Error::from)
-    })?;
-    folder.commit()
+    groups
 }
 
 /// `skuId`s of the sample tenant's products (Microsoft's identifier CSV).
@@ -879,6 +919,74 @@ pub fn sample_tenant() -> Result<crate::tenant::Tenant, String> {
             o.remove("assignedPlans");
         }
     }
+    let catalog = crate::catalog::Catalog::microsoft();
+    let groups = sample_groups(&users, &catalog);
+    let skus_of = |consumed: &[(String, u64)]| -> Vec<Value> {
+        [
+            ("ENTERPRISEPACK", ENTERPRISEPACK, 1.03, 0u64),
+            ("ENTERPRISEPREMIUM", ENTERPRISEPREMIUM, 1.0, 0),
+            ("EMS", EMS, 1.0, 5),
+            ("STANDARDPACK", STANDARDPACK, 1.1, 0),
+            ("POWER_BI_PRO", POWER_BI_PRO, 1.2, 0),
+        ]
+        .iter()
+        .map(|(part, id, headroom, extra)| {
+            let used = consumed.iter().find(|(s, _)| s == id).map_or(0, |c| c.1);
+            let prepaid = if consumed.is_empty() {
+                1_000_000
+            } else {
+                ((used as f64) * headroom).ceil() as u64 + extra
+            };
+            subscribed_sku(&catalog, part, id, used, prepaid)
+        })
+        .collect()
+    };
+    let objects = |vs: Vec<Value>, file: &str| -> crate::tenant::Objects {
+        vs.into_iter()
+            .enumerate()
+            .map(|(i, v)| (std::path::PathBuf::from(file), i + 1, v))
+            .collect()
+    };
+    let org = json!({"id": "00000000-0000-0000-0000-00000000c0de", "displayName": "Contoso (sample)", "countryLetterCode": "US"});
+    let build = |users: &[Value], skus: Vec<Value>| -> Result<Tenant, String> {
+        let table = crate::load::table_from_values(users, crate::schema::ObjectType::User)
+            .map_err(|e| format!("the sample tenant: {e}"))?;
+        Ok(Tenant::assemble(Parts {
+            dir: std::path::PathBuf::from("sample"),
+            groups_path: std::path::PathBuf::from("sample/groups.json"),
+            users: table,
+            user_bytes: 0,
+            user_records: UserRecords::Values(std::sync::Arc::new(users.to_vec())),
+            devices: None,
+            groups: objects(groups.clone(), "sample/groups.json"),
+            skus: Some(Ok(objects(skus, "sample/subscribedSkus.json"))),
+            organization: Some(Ok(objects(vec![org.clone()], "sample/organization.json"))),
+            licensing_rules: None,
+            issues: Vec::new(),
+        }))
+    };
+    // First pass: what licensing gives these groups with unlimited seats.
+    let first = build(&users, skus_of(&[]))?;
+    let now = jiff::Timestamp::from_second(1_793_491_200).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let a = crate::recompute::run(
+        &first,
+        &crate::recompute::Overlay::default(),
+        &crate::recompute::RecomputeOptions { now },
+    )
+    .assignments;
+    write_license_fields(&mut users, &a, &first.catalog);
+    let consumed: Vec<(String, u64)> = a
+        .skus
+        .iter()
+        .map(|s| (s.sku_id.clone(), s.holders_after))
+        .collect();
+    build(&users, skus_of(&consumed))
+}
+
+/// The sample tenant's groups: a static "Kiosk users" group (its members listed) and dynamic
+/// groups with the licences and `disabledPlans` of a typical Microsoft 365 estate.
+fn sample_groups(users: &[Value], catalog: &crate::catalog::Catalog) -> Vec<Value> {
+    use sample_skus::*;
     let kiosk: Vec<Value> = users
         .iter()
         .filter(|u| {
@@ -889,7 +997,6 @@ pub fn sample_tenant() -> Result<crate::tenant::Tenant, String> {
         })
         .map(|u| json!({"@odata.type": "#microsoft.graph.user", "id": u.get("id")}))
         .collect();
-    let catalog = crate::catalog::Catalog::microsoft();
     let plan = |name: &str| {
         catalog
             .resolve_plan(name)
@@ -1011,59 +1118,16 @@ pub fn sample_tenant() -> Result<crate::tenant::Tenant, String> {
             json!([]),
         ),
     ];
-    let skus_of = |consumed: &[(String, u64)]| -> Vec<Value> {
-        [
-            ("ENTERPRISEPACK", ENTERPRISEPACK, 1.03, 0u64),
-            ("ENTERPRISEPREMIUM", ENTERPRISEPREMIUM, 1.0, 0),
-            ("EMS", EMS, 1.0, 5),
-            ("STANDARDPACK", STANDARDPACK, 1.1, 0),
-            ("POWER_BI_PRO", POWER_BI_PRO, 1.2, 0),
-        ]
-        .iter()
-        .map(|(part, id, headroom, extra)| {
-            let used = consumed.iter().find(|(s, _)| s == id).map_or(0, |c| c.1);
-            let prepaid = if consumed.is_empty() {
-                1_000_000
-            } else {
-                ((used as f64) * headroom).ceil() as u64 + extra
-            };
-            subscribed_sku(&catalog, part, id, used, prepaid)
-        })
-        .collect()
-    };
-    let objects = |vs: Vec<Value>, file: &str| -> crate::tenant::Objects {
-        vs.into_iter()
-            .enumerate()
-            .map(|(i, v)| (std::path::PathBuf::from(file), i + 1, v))
-            .collect()
-    };
-    let org = json!({"id": "00000000-0000-0000-0000-00000000c0de", "displayName": "Contoso (sample)", "countryLetterCode": "US"});
-    let build = |users: &[Value], skus: Vec<Value>| -> Result<Tenant, String> {
-        let table = crate::load::table_from_values(users, crate::schema::ObjectType::User)
-            .map_err(|e| format!("the sample tenant: {e}"))?;
-        Ok(Tenant::assemble(Parts {
-            dir: std::path::PathBuf::from("sample"),
-            groups_path: std::path::PathBuf::from("sample/groups.json"),
-            users: table,
-            user_bytes: 0,
-            user_records: UserRecords::Values(std::sync::Arc::new(users.to_vec())),
-            devices: None,
-            groups: objects(groups.clone(), "sample/groups.json"),
-            skus: Some(Ok(objects(skus, "sample/subscribedSkus.json"))),
-            organization: Some(Ok(objects(vec![org.clone()], "sample/organization.json"))),
-            licensing_rules: None,
-            issues: Vec::new(),
-        }))
-    };
-    // First pass: what licensing gives these groups with unlimited seats.
-    let first = build(&users, skus_of(&[]))?;
-    let now = jiff::Timestamp::from_second(1_793_491_200).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    let a = crate::recompute::run(
-        &first,
-        &crate::recompute::Overlay::default(),
-        &crate::recompute::RecomputeOptions { now },
-    )
-    .assignments;
+    groups
+}
+
+/// Sets each user's `assignedLicenses`, `licenseAssignmentStates` and `assignedPlans` to what
+/// licensing `a` gives them, so the sample's snapshot agrees with its own recomputation.
+fn write_license_fields(
+    users: &mut [Value],
+    a: &crate::licensing::Assignments,
+    catalog: &crate::catalog::Catalog,
+) {
     for (row, u) in users.iter_mut().enumerate() {
         let states = a.states(row);
         if states.is_empty() {
@@ -1080,9 +1144,9 @@ pub fn sample_tenant() -> Result<crate::tenant::Tenant, String> {
             .map(|(s, d)| json!({"disabledPlans": d, "skuId": sku_id(s)}))
             .collect();
         let plans: Vec<Value> = a
-            .effective_plans(states, &first.catalog)
+            .effective_plans(states, catalog)
             .into_iter()
-            .filter_map(|p| first.catalog.plan_info(p))
+            .filter_map(|p| catalog.plan_info(p))
             .map(|p| json!({"assignedDateTime": "2026-10-01T08:00:00Z", "capabilityStatus": "Enabled", "service": null, "servicePlanId": p.service_plan_id}))
             .collect();
         if let Some(o) = u.as_object_mut() {
@@ -1091,10 +1155,4 @@ pub fn sample_tenant() -> Result<crate::tenant::Tenant, String> {
             o.insert("assignedPlans".into(), json!(plans));
         }
     }
-    let consumed: Vec<(String, u64)> = a
-        .skus
-        .iter()
-        .map(|s| (s.sku_id.clone(), s.holders_after))
-        .collect();
-    build(&users, skus_of(&consumed))
 }

@@ -12,6 +12,8 @@
     reason = "a test fails by panicking, helpers included"
 )]
 
+mod common;
+
 use dynrule::load::table_from_values;
 use dynrule::oracle::{self, Context};
 use dynrule::program::{CompileOptions, Program};
@@ -256,9 +258,7 @@ fn rule() -> impl Strategy<Value = String> {
     ]
 }
 
-fn now() -> jiff::Timestamp {
-    "2026-11-21T12:00:00Z".parse().expect("timestamp")
-}
+use common::now;
 
 fn users() -> impl Strategy<Value = Vec<Value>> {
     (1usize..24).prop_flat_map(|n| (0..n).map(user).collect::<Vec<_>>())

@@ -9,15 +9,15 @@
     reason = "a test fails by panicking, helpers included"
 )]
 
+mod common;
+
 use dynrule::load::table_from_values;
 use dynrule::oracle::{self, Context};
 use dynrule::program::{CompileOptions, Program};
 use dynrule::schema::ObjectType;
 use serde_json::{Value, json};
 
-fn now() -> jiff::Timestamp {
-    "2026-11-21T12:00:00Z".parse().expect("timestamp")
-}
+use common::now;
 
 fn users() -> Vec<Value> {
     vec![

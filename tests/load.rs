@@ -9,6 +9,8 @@
     reason = "a test fails by panicking, helpers included"
 )]
 
+mod common;
+
 use dynrule::load::{LoadOptions, load, table_from_values};
 use dynrule::schema::ObjectType;
 use dynrule::table::{ColumnKey, Table};
@@ -16,10 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("dynrule-load-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+    common::temp_dir("load", name)
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {

@@ -11,16 +11,11 @@
     reason = "a test fails by panicking, helpers included"
 )]
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dynrule"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("spawn dynrule")
-}
+use std::path::Path;
+
+use common::dynrule as run;
 
 /// What a command concluded about user `u1`.
 #[derive(Debug, PartialEq)]

@@ -10,9 +10,10 @@
     reason = "a test fails by panicking, helpers included"
 )]
 
+mod common;
+
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 const NOW: &str = "2026-11-01T00:00:00Z";
 const EMS: &str = "efccb6f7-5641-4e0e-bd10-b4976e1bf68e";
@@ -20,10 +21,7 @@ const G1: &str = "e9f4a701-e7b5-4401-a0ca-5bd5f3cdcf4b";
 const G2: &str = "0b7f7e4e-1111-4c2b-9d3a-5a6b7c8d9e01";
 
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("dynrule-trust-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+    common::temp_dir("trust", name)
 }
 
 fn write(dir: &Path, name: &str, v: &Value) {
@@ -34,13 +32,7 @@ fn write(dir: &Path, name: &str, v: &Value) {
     .expect("write");
 }
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dynrule"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run dynrule")
-}
+use common::dynrule as run;
 
 fn whatif_json(tenant: &Path, extra: &[&str]) -> (Option<i32>, Value, String) {
     let mut args = vec![

@@ -9,19 +9,16 @@
     reason = "a test fails by panicking, helpers included"
 )]
 
+mod common;
+
 use serde_json::Value;
-use std::process::{Command, Output};
+use std::process::Output;
 
 const TENANT: &str = "corpus/whatif/contoso";
 const NOW: &str = "2026-11-01T00:00:00Z";
 
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dynrule"))
-        .arg("whatif")
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap_or_else(|e| panic!("spawn: {e}"))
+    common::dynrule(&[&["whatif"], args].concat())
 }
 
 fn text(args: &[&str]) -> (i32, String) {
