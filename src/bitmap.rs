@@ -9,6 +9,17 @@ pub struct Bitmap {
 }
 
 impl Bitmap {
+    /// `self AND NOT other`, bit for bit (`other` shorter counts as zeros past its end).
+    pub fn and_not(&self, other: &Bitmap) -> Bitmap {
+        let words = self
+            .words()
+            .iter()
+            .zip(other.words().iter().chain(std::iter::repeat(&0)))
+            .map(|(x, y)| x & !y)
+            .collect();
+        Bitmap::from_words(words, self.len())
+    }
+
     /// `len` zero bits.
     pub fn zeros(len: usize) -> Self {
         Bitmap {

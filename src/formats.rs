@@ -1,5 +1,6 @@
-//! Value formats of Graph and of the rule language, in one leaf module: GUIDs, ISO 8601 dates
-//! and durations, and JSON object keys matched as Graph matches them (case-insensitively).
+//! Value formats of Graph, of the exports admins make and of the rule language, in one leaf
+//! module: GUIDs, ISO 8601 dates and durations, PowerShell's `/Date(ms)/` and the text it writes
+//! in place of values, and JSON object keys matched as Graph matches them (case-insensitively).
 //! Everything here is a pure function of its input; nothing imports back into the crate.
 
 use serde_json::{Map, Value};
@@ -44,6 +45,59 @@ pub fn get_ci<'v>(obj: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
             .find(|(k, _)| k.eq_ignore_ascii_case(key))
             .map(|(_, v)| v)
     })
+}
+
+/// Text PowerShell writes in place of a value it did not serialise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PowerShellText {
+    /// `ConvertTo-Json` past its depth (default 2): `"@{id=…}"`, `"class AssignedPlan {…"`,
+    /// `"Microsoft.Graph.PowerShell.Models.MicrosoftGraphAssignedPlan"`,
+    /// `"System.Collections.Hashtable"`.
+    Depth,
+    /// `Export-Csv` of a collection: `System.String[]`, `System.Object[]`.
+    TypeName,
+}
+
+/// Whether `s` is PowerShell's text for an object or collection rather than a value, and which.
+pub fn powershell_text(s: &str) -> Option<PowerShellText> {
+    let t = s.trim();
+    if t.starts_with("System.") && t.ends_with("[]") && !t.contains(' ') {
+        return Some(PowerShellText::TypeName);
+    }
+    let class = t
+        .strip_prefix("class ")
+        .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_uppercase()) && r.contains(" {"));
+    if (t.starts_with("@{") && t.ends_with('}'))
+        || class
+        || t.starts_with("Microsoft.Graph.PowerShell.Models.")
+        || t.starts_with("System.Collections.")
+    {
+        return Some(PowerShellText::Depth);
+    }
+    None
+}
+
+/// A date-time as exports write it: ISO 8601, or Windows PowerShell 5.1's
+/// `"\/Date(1700000000000)\/"` (milliseconds since 1970, UTC; decoded from JSON it reads
+/// `/Date(1700000000000)/`). Both engines read dates through it (D68).
+pub fn export_date(s: &str) -> Option<jiff::Timestamp> {
+    if let Some(ms) = s
+        .trim()
+        .strip_prefix("/Date(")
+        .and_then(|r| r.strip_suffix(")/"))
+    {
+        // `/Date(ms+hhmm)/` (a DateTimeOffset) carries an offset for display only: the
+        // milliseconds are UTC either way.
+        let digits = ms
+            .char_indices()
+            .find(|&(i, c)| i > 0 && (c == '+' || c == '-'))
+            .map_or(ms, |(i, _)| ms.get(..i).unwrap_or(ms));
+        return digits
+            .parse::<i64>()
+            .ok()
+            .and_then(|n| jiff::Timestamp::from_millisecond(n).ok());
+    }
+    parse_date(s).map(|(t, _)| t)
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ pub mod hir;
 pub mod licensing;
 pub mod lint;
 pub mod load;
+pub mod membership;
 pub mod oracle;
 pub mod output;
 pub mod pattern;

@@ -350,7 +350,7 @@ impl<'a> Eval<'a> {
                 xs.iter().any(|x| fold(x) == v)
             }
             (Test::DateEq(d) | Test::DateGe(d) | Test::DateLe(d), Some(v)) => {
-                match (crate::load::export_date(v), self.date(d)) {
+                match (crate::formats::export_date(v), self.date(d)) {
                     (Some(t), Some(rhs)) => match c.test {
                         Test::DateEq(_) => t == rhs,
                         Test::DateGe(_) => t >= rhs,

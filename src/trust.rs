@@ -388,8 +388,8 @@ pub fn baseline_issues(
             },
             None => continue,
         };
-        let missing = crate::recompute::and_not(&recorded, &m.members);
-        let extra = crate::recompute::and_not(&m.members, &recorded);
+        let missing = recorded.and_not(&m.members);
+        let extra = m.members.and_not(&recorded);
         let (nm, ne) = (missing.count_ones(), extra.count_ones());
         let (computed, recorded_n) = (m.members.count_ones(), recorded.count_ones());
         if tolerance.allows(nm + ne, computed, recorded_n) {

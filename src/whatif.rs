@@ -813,8 +813,8 @@ fn group_diffs(x: &Sides<'_>, changed: &BTreeSet<usize>) -> GroupDiffs {
         ) else {
             continue;
         };
-        let joined = recompute::and_not(&ma.members, &mb.members);
-        let left = recompute::and_not(&mb.members, &ma.members);
+        let joined = ma.members.and_not(&mb.members);
+        let left = mb.members.and_not(&ma.members);
         let is_changed = changed.contains(&gi);
         if !is_changed && joined.count_ones() == 0 && left.count_ones() == 0 {
             continue;

@@ -6,7 +6,7 @@ use super::intern::{DisabledIx, Idx, SkuIx, SourceIx};
 use super::inventory::{Inventory, sorted_union};
 use super::model::GroupLicensing;
 use crate::catalog::PlanIx;
-use crate::recompute::Memberships;
+use crate::membership::Memberships;
 use crate::schema::ObjectType;
 use crate::tenant::{Group, IssueKind, Severity, Tenant, TenantIssue};
 use std::collections::BTreeSet;

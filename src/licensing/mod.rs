@@ -60,7 +60,7 @@ pub use model::{
     Assignments, GroupLicensing, LicenseError, SkuSeats, State, StateKind, StateRecord,
 };
 
-use crate::recompute::Memberships;
+use crate::membership::Memberships;
 use crate::table::{Column, ColumnKey};
 use crate::tenant::{Group, Tenant, TenantIssue};
 use candidates::Candidates;

@@ -376,17 +376,7 @@ pub(super) fn json_units<'b>(
     if fmt == Format::JsonLines {
         return Ok((lines(), PageInfo::default()));
     }
-    let syntax = |e: serde_json::Error| LoadError {
-        file: file.to_path_buf(),
-        line: e.line(),
-        column: e.column(),
-        message: e
-            .to_string()
-            .split(" at line")
-            .next()
-            .unwrap_or("")
-            .to_string(),
-    };
+    let syntax = |e: serde_json::Error| LoadError::json(file, 1, &e);
     // One parse of the whole file: an array, a page (or a single object), or, when more
     // values follow the first, JSON Lines.
     let trailing = |e: &serde_json::Error| e.to_string().starts_with("trailing characters");

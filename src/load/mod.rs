@@ -40,9 +40,8 @@ mod record;
 mod records;
 mod scan;
 
+pub(crate) use crate::formats::{PowerShellText, export_date, powershell_text};
 pub use files::{Format, files_of, format_of, ignored_in};
-pub use record::export_date;
-pub(crate) use record::{PowerShellText, powershell_text};
 pub use records::{
     for_each_record, for_each_record_where, group_memberships, json_objects, records_by_id,
     table_from_values,
@@ -77,6 +76,25 @@ impl fmt::Display for LoadError {
             (0, _) => write!(f, "{}: {}", self.file.display(), self.message),
             (l, 0) => write!(f, "{}:{l}: {}", self.file.display(), self.message),
             (l, c) => write!(f, "{}:{l}:{c}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+impl LoadError {
+    /// serde_json's syntax error `e` in text that starts at line `first_line` of `file`: its
+    /// message without serde_json's own "at line … column …", which the error carries as
+    /// fields.
+    pub(crate) fn json(file: &Path, first_line: usize, e: &serde_json::Error) -> LoadError {
+        LoadError {
+            file: file.to_path_buf(),
+            line: first_line + e.line().saturating_sub(1),
+            column: e.column(),
+            message: e
+                .to_string()
+                .split(" at line")
+                .next()
+                .unwrap_or("")
+                .to_string(),
         }
     }
 }

@@ -266,36 +266,6 @@ pub(super) enum TextWant {
     PowerShell(PowerShellText),
 }
 
-/// Text PowerShell writes in place of a value it did not serialise.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum PowerShellText {
-    /// `ConvertTo-Json` past its depth (default 2): `"@{id=…}"`, `"class AssignedPlan {…"`,
-    /// `"Microsoft.Graph.PowerShell.Models.MicrosoftGraphAssignedPlan"`,
-    /// `"System.Collections.Hashtable"`.
-    Depth,
-    /// `Export-Csv` of a collection: `System.String[]`, `System.Object[]`.
-    TypeName,
-}
-
-/// Whether `s` is PowerShell's text for an object or collection rather than a value, and which.
-pub(crate) fn powershell_text(s: &str) -> Option<PowerShellText> {
-    let t = s.trim();
-    if t.starts_with("System.") && t.ends_with("[]") && !t.contains(' ') {
-        return Some(PowerShellText::TypeName);
-    }
-    let class = t
-        .strip_prefix("class ")
-        .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_uppercase()) && r.contains(" {"));
-    if (t.starts_with("@{") && t.ends_with('}'))
-        || class
-        || t.starts_with("Microsoft.Graph.PowerShell.Models.")
-        || t.starts_with("System.Collections.")
-    {
-        return Some(PowerShellText::Depth);
-    }
-    None
-}
-
 /// The error for PowerShell's text in `name` (D68).
 pub(super) fn powershell_error(name: &str, kind: PowerShellText, s: &str) -> String {
     let shown: String = s.trim().chars().take(40).collect();
@@ -307,29 +277,6 @@ pub(super) fn powershell_error(name: &str, kind: PowerShellText, s: &str) -> Str
             "`{name}` holds {shown:?}, the type name Export-Csv writes for a collection, not its values: export with a calculated property (`@{{n='{name}';e={{$_.{name} -join ';'}}}}`) or as JSON (`ConvertTo-Json -Depth 10`)"
         ),
     }
-}
-
-/// A date-time as exports write it: ISO 8601, or Windows PowerShell 5.1's
-/// `"\/Date(1700000000000)\/"` (milliseconds since 1970, UTC; decoded from JSON it reads
-/// `/Date(1700000000000)/`). Both engines read dates through it (D68).
-pub fn export_date(s: &str) -> Option<jiff::Timestamp> {
-    if let Some(ms) = s
-        .trim()
-        .strip_prefix("/Date(")
-        .and_then(|r| r.strip_suffix(")/"))
-    {
-        // `/Date(ms+hhmm)/` (a DateTimeOffset) carries an offset for display only: the
-        // milliseconds are UTC either way.
-        let digits = ms
-            .char_indices()
-            .find(|&(i, c)| i > 0 && (c == '+' || c == '-'))
-            .map_or(ms, |(i, _)| ms.get(..i).unwrap_or(ms));
-        return digits
-            .parse::<i64>()
-            .ok()
-            .and_then(|n| jiff::Timestamp::from_millisecond(n).ok());
-    }
-    crate::formats::parse_date(s).map(|(t, _)| t)
 }
 
 /// A string read into a column of `kind` (both record paths use it): as itself, a one-element

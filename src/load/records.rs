@@ -260,17 +260,8 @@ pub fn json_objects(
         let (units, page) = json_units(&file, &bytes, fmt)?;
         check_not_partial(&file, &page, i == last)?;
         for (line, raw) in units {
-            let v: serde_json::Value = serde_json::from_str(raw).map_err(|e| LoadError {
-                file: file.clone(),
-                line: line + e.line().saturating_sub(1),
-                column: e.column(),
-                message: e
-                    .to_string()
-                    .split(" at line")
-                    .next()
-                    .unwrap_or("")
-                    .to_string(),
-            })?;
+            let v: serde_json::Value =
+                serde_json::from_str(raw).map_err(|e| LoadError::json(&file, line, &e))?;
             // An EntraExporter group's `Members/` folder is its `members` (D72).
             let v = match v {
                 serde_json::Value::Object(mut o)
