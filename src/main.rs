@@ -49,6 +49,10 @@ enum Command {
     /// List a snapshot's groups (id, name, dynamic/static/paused, members, licences, rule), to
     /// find the names and ids the other commands take. Exit 2 when the snapshot cannot be read.
     Groups(cli::groups::GroupsArgs),
+    /// Pull a tenant snapshot from Microsoft Graph: the folder `recompute` and `whatif` read,
+    /// with every property the tenant's rules and licensing read, and a manifest.json. Exit 2
+    /// when signing in or a request fails (the previous snapshot is left whole).
+    Pull(cli::pull::PullArgs),
     /// Print a shell completion script (`dynrule completions bash > /etc/bash_completion.d/dynrule`;
     /// PowerShell: `dynrule completions powershell | Out-String | Invoke-Expression`).
     Completions {
@@ -67,6 +71,7 @@ fn main() -> ExitCode {
         Command::Recompute(args) => cli::recompute::recompute(args),
         Command::Whatif(args) => cli::whatif::whatif(args),
         Command::Groups(args) => cli::groups::groups(args),
+        Command::Pull(args) => cli::pull::pull(args),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

@@ -7,6 +7,7 @@ pub mod eval;
 pub mod explain;
 pub mod gen_tenant;
 pub mod groups;
+pub mod pull;
 pub mod recompute;
 pub mod whatif;
 
