@@ -1,4 +1,5 @@
-//! `dynrule pull` against a loopback server that behaves as Microsoft Graph does: it honours
+//! `dynrule pull` against a loopback server (a few lines of `std::net`, one request per
+//! connection) that behaves as Microsoft Graph does: it honours
 //! `$select` (properties not asked for are absent; without `$select` only Graph's default set),
 //! caps `$expand=members` at 20, pages by absolute opaque `@odata.nextLink`, answers 429 with
 //! `Retry-After` and an occasional 503, refuses a request without the right bearer token (401),
@@ -18,12 +19,15 @@ mod common;
 
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
 const TOKEN: &str = "tok-Graph-7f3a9c21-secret";
 const CLIENT_SECRET: &str = "s3cret-Client-Value";
+const FEDERATED: &str = "eyJhbGciOiJSUzI1NiJ9.federated-assertion.sig";
 const TENANT: &str = "contoso.onmicrosoft.com";
 const PAGE: usize = 7;
 const NOW: &str = "2026-11-21T12:00:00Z";
@@ -50,6 +54,8 @@ struct Directory {
     groups: Vec<Value>,
     skus: Vec<Value>,
     organization: Vec<Value>,
+    /// The changes each delta listing (`users`, `groups`) returns in its first round.
+    delta: HashMap<String, Vec<Value>>,
 }
 
 /// How the fake Graph misbehaves.
@@ -130,25 +136,129 @@ fn selected(o: &Value, select: Option<&String>, default: &[&str]) -> Value {
     Value::Object(out)
 }
 
-fn respond(req: tiny_http::Request, status: u16, body: &Value, headers: &[(&str, &str)]) {
-    let mut r = tiny_http::Response::from_string(body.to_string()).with_status_code(status);
-    r.add_header(
-        tiny_http::Header::from_bytes(&b"Content-Type"[..], &b"application/json"[..]).unwrap(),
+/// One HTTP request, as the fake Graph reads it.
+struct Request {
+    method: String,
+    url: String,
+    authorization: Option<String>,
+    body: String,
+}
+
+/// Reads one request (request line, headers, a `Content-Length` body) from a connection.
+fn read_request(stream: &mut TcpStream) -> Option<Request> {
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut parts = line.split_whitespace();
+    let (method, url) = (parts.next()?.to_string(), parts.next()?.to_string());
+    let (mut length, mut authorization) = (0usize, None);
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h).ok()?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':')?;
+        if k.eq_ignore_ascii_case("content-length") {
+            length = v.trim().parse().ok()?;
+        } else if k.eq_ignore_ascii_case("authorization") {
+            authorization = Some(v.trim().to_string());
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some(Request {
+        method,
+        url,
+        authorization,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+/// Answers with a JSON body and closes the connection (one request per connection).
+fn respond(stream: &mut TcpStream, status: u16, body: &Value, headers: &[(&str, &str)]) {
+    let body = body.to_string();
+    let mut head = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        if status < 400 { "OK" } else { "Error" },
+        body.len()
     );
     for (k, v) in headers {
-        r.add_header(tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).unwrap());
+        head.push_str(&format!("{k}: {v}\r\n"));
     }
-    let _ = req.respond(r);
+    head.push_str("\r\n");
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(body.as_bytes());
+    let _ = stream.flush();
+    let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
 fn graph_error(code: &str, message: &str) -> Value {
     json!({"error": {"code": code, "message": message, "innerError": {"request-id": "00000000-0000-0000-0000-000000000000"}}})
 }
 
+/// The sign-in service's answer to a form posted to `path`: client credentials (with the
+/// secret, or with the federated assertion `FEDERATED`), and device code (pending once, then
+/// signed in).
+fn sign_in(path: &str, form: &HashMap<String, String>, device_polls: &mut usize) -> (u16, Value) {
+    let field = |k: &str| form.get(k).map(String::as_str);
+    let token = json!({"token_type": "Bearer", "expires_in": 3599, "access_token": TOKEN});
+    let refused = |code: &str, text: &str| (400, json!({"error": code, "error_description": text}));
+    if !field("scope").is_none_or(|s| s.ends_with("/.default"))
+        || field("client_id") != Some("app-1")
+    {
+        return refused(
+            "invalid_request",
+            "AADSTS90014: The request is missing a required field.",
+        );
+    }
+    if path.ends_with("/devicecode") {
+        return (
+            200,
+            json!({"device_code": "dc-1", "user_code": "ABCD-1234", "verification_uri": "https://microsoft.com/devicelogin", "expires_in": 900, "interval": 1, "message": "To sign in, use a web browser"}),
+        );
+    }
+    match (
+        field("grant_type"),
+        field("client_secret"),
+        field("client_assertion"),
+    ) {
+        (Some("client_credentials"), Some(CLIENT_SECRET), None) => (200, token),
+        (Some("client_credentials"), None, Some(FEDERATED))
+            if field("client_assertion_type")
+                == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") =>
+        {
+            (200, token)
+        }
+        (Some("client_credentials"), None, Some(_)) => refused(
+            "invalid_client",
+            "AADSTS700213: No matching federated identity record found.",
+        ),
+        (Some("urn:ietf:params:oauth:grant-type:device_code"), _, _)
+            if field("device_code") == Some("dc-1") =>
+        {
+            *device_polls += 1;
+            if *device_polls == 1 {
+                refused(
+                    "authorization_pending",
+                    "AADSTS70016: OAuth 2.0 device flow error. Authorization is pending.",
+                )
+            } else {
+                (200, token)
+            }
+        }
+        _ => (
+            401,
+            json!({"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."}),
+        ),
+    }
+}
+
 /// Starts the fake Graph on a loopback port.
 fn serve(dir: Directory, faults: Faults) -> Server {
-    let server = tiny_http::Server::http("127.0.0.1:0").expect("bind loopback");
-    let port = server.server_addr().to_ip().expect("ip").port();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let port = listener.local_addr().expect("address").port();
     let base = format!("http://127.0.0.1:{port}");
     let log = Arc::new(Mutex::new(Vec::new()));
     let state_log = Arc::clone(&log);
@@ -157,45 +267,28 @@ fn serve(dir: Directory, faults: Faults) -> Server {
         // Opaque page tokens: token → (collection, query, offset).
         let mut pages: HashMap<String, (String, HashMap<String, String>, usize)> = HashMap::new();
         let mut graph_requests = 0usize;
-        for mut req in server.incoming_requests() {
-            let url = req.url().to_string();
+        let mut device_polls = 0usize;
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let Some(req) = read_request(&mut stream) else {
+                continue;
+            };
+            let url = req.url.clone();
             state_log
                 .lock()
                 .unwrap()
-                .push(format!("{} {url}", req.method()));
+                .push(format!("{} {url}", req.method));
             let (path, mut params) = query(&url);
-            if req.method() == &tiny_http::Method::Post && path.ends_with("/oauth2/v2.0/token") {
-                let mut body = String::new();
-                let _ = req.as_reader().read_to_string(&mut body);
-                let (_, form) = query(&format!("?{body}"));
-                let ok = path == format!("/{TENANT}/oauth2/v2.0/token")
-                    && form.get("grant_type").map(String::as_str) == Some("client_credentials")
-                    && form.get("client_id").map(String::as_str) == Some("app-1")
-                    && form.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET)
-                    && form.get("scope").is_some_and(|s| s.ends_with("/.default"));
-                if ok {
-                    respond(
-                        req,
-                        200,
-                        &json!({"token_type": "Bearer", "expires_in": 3599, "access_token": TOKEN}),
-                        &[],
-                    );
-                } else {
-                    respond(
-                        req,
-                        401,
-                        &json!({"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."}),
-                        &[],
-                    );
-                }
+            if req.method == "POST" && path.starts_with(&format!("/{TENANT}/oauth2/v2.0/")) {
+                let (_, form) = query(&format!("?{}", req.body));
+                let (status, body) = sign_in(&path, &form, &mut device_polls);
+                respond(&mut stream, status, &body, &[]);
                 continue;
             }
-            let authorized = req.headers().iter().any(|h| {
-                h.field.equiv("Authorization") && h.value.as_str() == format!("Bearer {TOKEN}")
-            });
+            let authorized = req.authorization.as_deref() == Some(&format!("Bearer {TOKEN}"));
             if !authorized {
                 respond(
-                    req,
+                    &mut stream,
                     401,
                     &graph_error(
                         "InvalidAuthenticationToken",
@@ -208,7 +301,7 @@ fn serve(dir: Directory, faults: Faults) -> Server {
             graph_requests += 1;
             if faults.throttle_every > 0 && graph_requests % faults.throttle_every == 0 {
                 respond(
-                    req,
+                    &mut stream,
                     429,
                     &graph_error("TooManyRequests", "Too many requests."),
                     &[("Retry-After", "0")],
@@ -217,7 +310,7 @@ fn serve(dir: Directory, faults: Faults) -> Server {
             }
             if faults.unavailable_every > 0 && graph_requests % faults.unavailable_every == 0 {
                 respond(
-                    req,
+                    &mut stream,
                     503,
                     &graph_error("serviceNotAvailable", "Service unavailable."),
                     &[],
@@ -230,7 +323,7 @@ fn serve(dir: Directory, faults: Faults) -> Server {
             if let Some(t) = params.get("$skiptoken").cloned() {
                 let Some((c, q, o)) = pages.get(&t).cloned() else {
                     respond(
-                        req,
+                        &mut stream,
                         400,
                         &graph_error("Request_BadRequest", "Invalid paging token."),
                         &[],
@@ -246,6 +339,9 @@ fn serve(dir: Directory, faults: Faults) -> Server {
                 .and_then(|t| t.parse::<usize>().ok())
                 .unwrap_or(100)
                 .min(PAGE);
+            // Delta rounds: `latest` starts at round 1; round 1 gives the configured changes,
+            // later rounds nothing.
+            let round = params.get("$deltatoken").cloned();
             let select = params.get("$select");
             let items: Vec<Value> = match collection.as_str() {
                 "users" => dir
@@ -293,6 +389,15 @@ fn serve(dir: Directory, faults: Faults) -> Server {
                         o
                     })
                     .collect(),
+                c if c.ends_with("/delta") => {
+                    let what = c.trim_end_matches("/delta");
+                    match round.as_deref() {
+                        Some(r) if r == format!("R1-{what}") => {
+                            dir.delta.get(what).cloned().unwrap_or_default()
+                        }
+                        _ => Vec::new(),
+                    }
+                }
                 "subscribedSkus" => dir.skus.clone(),
                 "organization" => dir
                     .organization
@@ -320,7 +425,7 @@ fn serve(dir: Directory, faults: Faults) -> Server {
                             .collect(),
                         None => {
                             respond(
-                                req,
+                                &mut stream,
                                 404,
                                 &graph_error(
                                     "Request_ResourceNotFound",
@@ -334,7 +439,7 @@ fn serve(dir: Directory, faults: Faults) -> Server {
                 }
                 _ => {
                     respond(
-                        req,
+                        &mut stream,
                         400,
                         &graph_error("BadRequest", "Resource not found for the segment."),
                         &[],
@@ -363,7 +468,17 @@ fn serve(dir: Directory, faults: Faults) -> Server {
                 page["@odata.nextLink"] =
                     json!(format!("{root}/v1.0/{collection}?$skiptoken={token}"));
             }
-            respond(req, 200, &page, &[]);
+            if end >= items.len() && collection.ends_with("/delta") {
+                let next = match round.as_deref() {
+                    Some("latest") => "R1",
+                    _ => "R2",
+                };
+                let what = collection.trim_end_matches("/delta");
+                page["@odata.deltaLink"] = json!(format!(
+                    "{root}/v1.0/{collection}?$deltatoken={next}-{what}"
+                ));
+            }
+            respond(&mut stream, 200, &page, &[]);
         }
     });
     Server { url: base, log }
@@ -426,6 +541,7 @@ fn tenant(name: &str) -> (PathBuf, Directory) {
             .as_array()
             .cloned()
             .unwrap(),
+        delta: HashMap::new(),
     };
     (dir, d)
 }
@@ -467,8 +583,9 @@ const CLIENT_CREDENTIALS: &[(&str, &str)] = &[
     ("AZURE_CLIENT_SECRET", CLIENT_SECRET),
 ];
 
-/// `recompute --out` of a snapshot: its output files, timings and the folder's name left out.
-fn recompute(tenant: &Path, out: &Path) -> Vec<(String, String)> {
+/// `recompute --out` of a snapshot: its exit code and output files, with timings left out and
+/// the snapshot's folder named `<tenant>`.
+fn recompute(tenant: &Path, out: &Path) -> (Option<i32>, Vec<(String, String)>) {
     let o = common::dynrule(&[
         "recompute",
         "--tenant",
@@ -478,9 +595,9 @@ fn recompute(tenant: &Path, out: &Path) -> Vec<(String, String)> {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
+    let code = o.status.code();
+    assert!(
+        matches!(code, Some(0 | 4)),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
@@ -493,14 +610,15 @@ fn recompute(tenant: &Path, out: &Path) -> Vec<(String, String)> {
             if name == "summary.json" {
                 let mut v: Value = serde_json::from_str(&text).unwrap();
                 v.as_object_mut().unwrap().remove("timings");
-                v.as_object_mut().unwrap().remove("tenant");
-                text = serde_json::to_string_pretty(&v).unwrap();
+                text = serde_json::to_string_pretty(&v)
+                    .unwrap()
+                    .replace(tenant.to_str().unwrap(), "<tenant>");
             }
             (name, text)
         })
         .collect();
     files.sort();
-    files
+    (code, files)
 }
 
 fn all_text(dir: &Path) -> String {
@@ -684,4 +802,266 @@ fn the_fake_graph_honours_select_and_the_member_cap() {
     assert_eq!(page["value"][0].as_object().unwrap().len(), 2);
     let page = client.get(&client.url("/groups?$expand=members")).unwrap();
     assert_eq!(page["value"][0]["members"].as_array().unwrap().len(), 20);
+}
+
+/// One delta round: a user's department changes, one is deleted (and leaves every group), one is
+/// added (and joins a group), and a group's rule changes. `--delta` must give the snapshot that
+/// the same changes give written as files.
+#[test]
+fn a_delta_refresh_recomputes_as_the_changed_files_do() {
+    let (dir, mut data) = tenant("delta");
+    let id = |u: &Value| u["id"].as_str().unwrap().to_string();
+    let (moved, gone) = (id(&data.users[3]), id(&data.users[5]));
+    let mut added = data.users[7].clone();
+    added["id"] = json!("0badc0de-0000-4000-8000-000000000001");
+    added["userPrincipalName"] = json!("new.hire@contoso.com");
+    let licensed = data
+        .groups
+        .iter()
+        .position(|g| g["members"].as_array().is_some_and(|m| m.len() > 2))
+        .unwrap();
+    let sales = data
+        .groups
+        .iter()
+        .position(|g| g["displayName"] == "Department Sales")
+        .unwrap();
+    let rule = r#"(user.department -in ["Sales", "Legal"]) -and (user.accountEnabled -eq true)"#;
+    let mut user_changes = vec![
+        json!({"id": moved, "department": "Legal"}),
+        json!({"id": gone, "@removed": {"reason": "deleted"}}),
+        added.clone(),
+    ];
+    user_changes.rotate_left(1);
+    let mut group_changes: Vec<Value> = data
+        .groups
+        .iter()
+        .filter(|g| g["members"].as_array().unwrap().iter().any(|m| m["id"] == gone.as_str()))
+        .map(|g| json!({"id": g["id"], "members@delta": [{"@odata.type": "#microsoft.graph.user", "id": gone, "@removed": {"reason": "deleted"}}]}))
+        .collect();
+    group_changes.push(json!({"id": data.groups[licensed]["id"], "members@delta": [{"@odata.type": "#microsoft.graph.user", "id": added["id"]}]}));
+    group_changes.push(json!({"id": data.groups[sales]["id"], "membershipRule": rule}));
+    data.delta.insert("users".into(), user_changes);
+    data.delta.insert("groups".into(), group_changes);
+    // The same changes, written as files.
+    let files = dir.join("files");
+    let mut users = data.users.clone();
+    users.retain(|u| u["id"] != gone.as_str());
+    for u in &mut users {
+        if u["id"] == moved.as_str() {
+            u["department"] = json!("Legal");
+        }
+    }
+    users.push(added.clone());
+    let lines: Vec<String> = users.iter().map(Value::to_string).collect();
+    std::fs::write(files.join("users.jsonl"), lines.join("\n") + "\n").unwrap();
+    let mut groups = data.groups.clone();
+    for g in &mut groups {
+        g["members"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["id"] != gone.as_str());
+    }
+    groups[licensed]["members"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"@odata.type": "#microsoft.graph.user", "id": added["id"]}));
+    groups[sales]["membershipRule"] = json!(rule);
+    std::fs::write(
+        files.join("groups.json"),
+        json!({"value": groups}).to_string(),
+    )
+    .unwrap();
+
+    let server = serve(
+        data,
+        Faults {
+            throttle_every: 7,
+            ..Faults::default()
+        },
+    );
+    let snap = dir.join("snap");
+    let token = [("DYNRULE_GRAPH_TOKEN", TOKEN)];
+    let o = pull(&server, &snap, &token, &["--delta"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "--delta without a snapshot must ask for a full pull"
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("run a full `dynrule pull`"));
+    let o = pull(&server, &snap, &token, &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let links = read_json(&snap.join("manifest.json"))["deltaLinks"].clone();
+    assert!(
+        links["users"]
+            .as_str()
+            .is_some_and(|l| l.contains("R1-users")),
+        "{links}"
+    );
+    let o = pull(&server, &snap, &token, &["--delta"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("users: 2 changed, 1 removed"), "{err}");
+    let manifest = read_json(&snap.join("manifest.json"));
+    assert!(
+        manifest["deltaLinks"]["groups"]
+            .as_str()
+            .is_some_and(|l| l.contains("R2-groups")),
+        "{manifest}"
+    );
+    assert_eq!(manifest["counts"]["users"], users.len());
+    assert_eq!(
+        recompute(&snap, &dir.join("r-snap")),
+        recompute(&files, &dir.join("r-files")),
+        "the refreshed snapshot recomputes differently"
+    );
+    // The next round has nothing new.
+    let o = pull(&server, &snap, &token, &["--delta"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("users: 0 changed, 0 removed"), "{err}");
+}
+
+/// A delta round whose rule change reads a property the snapshot's users were not pulled with
+/// cannot be applied: the refresh asks for a full pull and leaves the snapshot as it was.
+#[test]
+fn a_delta_round_that_needs_new_properties_asks_for_a_full_pull() {
+    let (dir, mut data) = tenant("delta-select");
+    let g = data.groups[0]["id"].clone();
+    data.delta.insert(
+        "groups".into(),
+        vec![json!({"id": g, "membershipRule": "user.jobTitle -eq \"CEO\""})],
+    );
+    let server = serve(data, Faults::default());
+    let snap = dir.join("snap");
+    let token = [("DYNRULE_GRAPH_TOKEN", TOKEN)];
+    let o = pull(&server, &snap, &token, &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let before = all_text(&snap);
+    let o = pull(&server, &snap, &token, &["--delta"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("jobTitle") && err.contains("run a full `dynrule pull`"),
+        "{err}"
+    );
+    assert_eq!(all_text(&snap), before);
+}
+
+/// Device code and workload identity federation, through the library: the person is shown the
+/// code, the pending answer is polled past, and the federated file is sent as the assertion.
+#[test]
+fn device_code_and_federated_sign_in() {
+    use dynrule::graph::auth::{self, AuthError, Credential};
+    let server = serve(Directory::default(), Faults::default());
+    let agent = dynrule::graph::client::agent();
+    let shown = Mutex::new(Vec::new());
+    let show = |m: &str| shown.lock().unwrap().push(m.to_string());
+    let device = Credential::DeviceCode {
+        tenant: TENANT.into(),
+        client_id: "app-1".into(),
+    };
+    let token = auth::token(&device, &agent, &server.url, &server.url, show).expect("device code");
+    assert!(
+        shown
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|m| m.contains("ABCD-1234") && m.contains("devicelogin"))
+    );
+    let client = dynrule::graph::Client::new(
+        token,
+        dynrule::graph::ClientOptions {
+            graph_url: server.url.clone(),
+            ..Default::default()
+        },
+    );
+    assert!(
+        client.get(&client.url("/organization")).is_ok(),
+        "the device-code token is refused"
+    );
+    let dir = common::temp_dir("pull", "federated");
+    let file = dir.join("token");
+    std::fs::write(&file, format!("{FEDERATED}\n")).unwrap();
+    let federated = Credential::Federated {
+        tenant: TENANT.into(),
+        client_id: "app-1".into(),
+        token_file: file.clone(),
+    };
+    assert!(auth::token(&federated, &agent, &server.url, &server.url, |_| ()).is_ok());
+    std::fs::write(&file, "another-assertion").unwrap();
+    match auth::token(&federated, &agent, &server.url, &server.url, |_| ()) {
+        Err(AuthError::SignIn { message, .. }) => {
+            assert!(message.contains("AADSTS700213"), "{message}")
+        }
+        other => panic!("a wrong assertion signed in: {other:?}"),
+    }
+}
+
+/// The environment's credentials, in the documented order.
+#[test]
+fn credentials_come_from_the_environment_in_order() {
+    use dynrule::graph::auth::{Credential, from_env};
+    let env = |pairs: &[(&str, &str)]| {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k: &str| m.get(k).cloned()
+    };
+    let all = [
+        ("DYNRULE_GRAPH_TOKEN", "tok-visible-42"),
+        ("AZURE_TENANT_ID", "x"),
+        ("AZURE_CLIENT_ID", "y"),
+        ("AZURE_CLIENT_SECRET", "z"),
+    ];
+    assert!(matches!(
+        from_env(env(&all), false),
+        Ok(Credential::Token(_))
+    ));
+    assert!(matches!(
+        from_env(env(&all[1..]), false),
+        Ok(Credential::ClientSecret { .. })
+    ));
+    let fed = [
+        ("AZURE_TENANT_ID", "x"),
+        ("AZURE_CLIENT_ID", "y"),
+        ("AZURE_FEDERATED_TOKEN_FILE", "/f"),
+    ];
+    assert!(matches!(
+        from_env(env(&fed), false),
+        Ok(Credential::Federated { .. })
+    ));
+    let err = from_env(env(&[("AZURE_CLIENT_SECRET", "z")]), false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("AZURE_TENANT_ID and AZURE_CLIENT_ID"), "{err}");
+    let err = from_env(
+        env(&[
+            ("AZURE_TENANT_ID", "x"),
+            ("AZURE_CLIENT_ID", "y"),
+            ("AZURE_CLIENT_CERTIFICATE_PATH", "/c.pem"),
+        ]),
+        false,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("not supported yet"), "{err}");
+    assert!(matches!(
+        from_env(env(&[("DYNRULE_GRAPH_TOKEN", "  ")]), true),
+        Ok(Credential::DeviceCode { .. })
+    ));
+    assert!(from_env(env(&[]), false).is_err());
+    // The token is never in a Debug print.
+    let printed = format!("{:?}", from_env(env(&all), false));
+    assert!(!printed.contains("tok-visible-42"), "{printed}");
 }

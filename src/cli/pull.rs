@@ -27,6 +27,10 @@ pub struct PullArgs {
     /// Another user property to select (repeat it); rules' properties are selected already.
     #[arg(long = "property", value_name = "NAME")]
     properties: Vec<String>,
+    /// Refresh the snapshot in --out with the delta links its manifest.json keeps (users/delta,
+    /// groups/delta with members, devices/delta) instead of pulling everything.
+    #[arg(long)]
+    delta: bool,
     /// Member listings in flight at once.
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
@@ -97,6 +101,7 @@ pub fn pull(args: PullArgs) -> ExitCode {
         devices: args.devices,
         properties: args.properties.clone(),
         concurrency: args.concurrency,
+        delta: args.delta,
     };
     let result = graph::pull(&client, &opts, &progress);
     bar.finish_and_clear();
@@ -106,6 +111,21 @@ pub fn pull(args: PullArgs) -> ExitCode {
             for g in &m.rules_not_compiled {
                 eprintln!(
                     "warning: the rule of {g} does not compile: what it reads may be missing from the users' $select (add it with --property)"
+                );
+            }
+            for (what, c) in &m.changes {
+                eprintln!(
+                    "{what}: {} changed, {} removed{}",
+                    c.changed,
+                    c.removed,
+                    if what == "groups" {
+                        format!(
+                            ", {} memberships added, {} removed",
+                            c.members_added, c.members_removed
+                        )
+                    } else {
+                        String::new()
+                    }
                 );
             }
             eprintln!(

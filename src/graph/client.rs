@@ -279,12 +279,16 @@ impl Client {
     }
 }
 
-/// The HTTP agent Graph and sign-in requests go through: statuses are answers, not errors (the client reads
-/// 429's `Retry-After` and Graph's error body); generous timeouts for large pages.
+/// The HTTP agent Graph and sign-in requests go through: statuses are answers, not errors (the
+/// client reads 429's `Retry-After` and Graph's error body); 30 s to connect, 120 s for an
+/// answer to begin (a stalled request is retried), 300 s for a whole request.
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(300)))
+        .timeout_connect(Some(Duration::from_secs(30)))
+        // A connection that takes the request and never answers is a fault to retry.
+        .timeout_recv_response(Some(Duration::from_secs(120)))
         .user_agent(concat!("dynrule/", env!("CARGO_PKG_VERSION")))
         .build()
         .into()
