@@ -38,6 +38,7 @@ pub mod catalog;
 pub mod check;
 pub mod diag;
 pub mod formats;
+pub mod generate;
 pub mod graph;
 #[doc(hidden)]
 pub mod harness;

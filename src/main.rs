@@ -53,6 +53,10 @@ enum Command {
     /// with every property the tenant's rules and licensing read, and a manifest.json. Exit 2
     /// when signing in or a request fails (the previous snapshot is left whole).
     Pull(cli::pull::PullArgs),
+    /// Fuzz the rule grammar for your own tools: `fuzz gen` writes rules drawn from the grammar
+    /// (valid, invalid, or mutated as admins break them) with dynrule's verdict; `fuzz diff`
+    /// runs another checker over them and shrinks every disagreement.
+    Fuzz(cli::fuzz::FuzzArgs),
     /// Print a shell completion script (`dynrule completions bash > /etc/bash_completion.d/dynrule`;
     /// PowerShell: `dynrule completions powershell | Out-String | Invoke-Expression`).
     Completions {
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         Command::Whatif(args) => cli::whatif::whatif(args),
         Command::Groups(args) => cli::groups::groups(args),
         Command::Pull(args) => cli::pull::pull(args),
+        Command::Fuzz(args) => cli::fuzz::fuzz(args),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

@@ -5,6 +5,7 @@
 pub mod check;
 pub mod eval;
 pub mod explain;
+pub mod fuzz;
 pub mod gen_tenant;
 pub mod groups;
 pub mod pull;
