@@ -16,10 +16,15 @@
 //!   operator in another language, a misspelt property); the checker decides.
 //!
 //! Strategies are `proptest`'s, so a disagreement found by `fuzz diff` shrinks as a failing
-//! property test does.
+//! property test does. [`syntax_tree`] draws syntax trees instead (any shape the parser builds,
+//! values of every lexical kind), for the parser/printer round trip.
 
 use crate::schema::{self, ObjectType, PropType, Status};
-use crate::syntax::print::quote;
+use crate::syntax::ast::{
+    CmpOp, Compare, Expr, ExprKind, Op, Operand, OperandKind, Quantified, Quantifier, Sign,
+    Value as AstValue, ValueKind,
+};
+use crate::syntax::print::{NO_SPAN, quote};
 use proptest::prelude::*;
 use proptest::strategy::{BoxedStrategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -381,4 +386,126 @@ pub fn reduce(rule: &str, mut still: impl FnMut(&str) -> bool) -> String {
             None => return best,
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Syntax trees, for the parser/printer round trip.
+
+fn e(kind: ExprKind) -> Expr {
+    Expr {
+        kind,
+        span: NO_SPAN,
+    }
+}
+
+fn path() -> impl Strategy<Value = Operand> {
+    prop_oneof![
+        Just(vec!["user", "department"]),
+        Just(vec!["user", "accountEnabled"]),
+        Just(vec!["User", "employeehiredate"]),
+        Just(vec!["device", "deviceOSType"]),
+        Just(vec![
+            "user",
+            "extension_c272a57b722d4eb29bfe327874ae79cb_OfficeNumber"
+        ]),
+        Just(vec!["assignedPlan", "service"]),
+        Just(vec!["group", "objectId"]),
+        Just(vec!["department"]),
+    ]
+    .prop_map(|segs| Operand {
+        kind: OperandKind::Path(segs.into_iter().map(String::from).collect()),
+        span: NO_SPAN,
+    })
+}
+
+fn operand() -> impl Strategy<Value = Operand> {
+    prop_oneof![4 => path(), 1 => Just(Operand { kind: OperandKind::Element, span: NO_SPAN })]
+}
+
+fn scalar() -> impl Strategy<Value = AstValue> {
+    prop_oneof![
+        any::<String>().prop_map(ValueKind::Str),
+        "[a-zA-Z0-9 '\"`\\\\@.:;-]{0,12}".prop_map(ValueKind::Str),
+        Just(ValueKind::Null),
+        any::<bool>().prop_map(ValueKind::Bool),
+        "[0-9]{1,5}".prop_map(ValueKind::Number),
+        prop_oneof![
+            Just("2020-06-10T18:13:20Z"),
+            Just("2018-01-01"),
+            Just("2021-02-03T04:05:06+01:00")
+        ]
+        .prop_map(|s| ValueKind::DateTime(s.into())),
+        Just(ValueKind::Guid(
+            "62e19b97-8b3d-4d4a-a106-4ce66896a863".into()
+        )),
+        prop_oneof![Just("Sales"), Just("user.city"), Just("waar"), Just("P1D")]
+            .prop_map(|s| ValueKind::Bare(s.into())),
+    ]
+    .prop_map(|kind| AstValue {
+        kind,
+        span: NO_SPAN,
+    })
+}
+
+fn value() -> impl Strategy<Value = AstValue> {
+    prop_oneof![
+        6 => scalar(),
+        1 => prop::collection::vec(scalar(), 0..4).prop_map(|v| AstValue { kind: ValueKind::List(v), span: NO_SPAN }),
+        1 => prop::option::of((prop_oneof![Just(Sign::Plus), Just(Sign::Minus)], prop_oneof![Just("P30D"), Just("p1d"), Just("PT12H")]))
+            .prop_map(|o| AstValue { kind: ValueKind::Now(o.map(|(s, d)| (s, d.to_string()))), span: NO_SPAN }),
+    ]
+}
+
+fn compare() -> impl Strategy<Value = Expr> {
+    (
+        operand(),
+        prop::sample::select(CmpOp::ALL.to_vec()),
+        value(),
+    )
+        .prop_map(|(lhs, (kind, _), rhs)| {
+            e(ExprKind::Compare(Compare {
+                lhs,
+                op: Op {
+                    kind,
+                    span: NO_SPAN,
+                },
+                rhs,
+            }))
+        })
+}
+
+fn primary_leaf() -> impl Strategy<Value = Expr> {
+    prop_oneof![
+        8 => compare(),
+        1 => scalar().prop_map(|v| e(ExprKind::DirectReports(v))),
+    ]
+}
+
+/// Syntax trees of every shape the parser builds, with values of every lexical kind (any
+/// string, numbers, dates, GUIDs, bare words, lists, `system.now` offsets) on arbitrary paths:
+/// the parser/printer round trip's generator (`tests/roundtrip.rs`, the `roundtrip` fuzz
+/// target's sibling). Restricted to what the parser builds: no `Or` directly in `Or`, no `And` or `Or`
+/// directly in `And` or `Not`.
+pub fn syntax_tree() -> impl Strategy<Value = Expr> {
+    primary_leaf().prop_recursive(5, 40, 4, |inner| {
+        let primary = prop_oneof![
+            3 => inner.clone().prop_map(|x| e(ExprKind::Paren(Box::new(x)))),
+            1 => (path(), prop_oneof![Just(Quantifier::Any), Just(Quantifier::All)], prop_oneof![
+                    inner.clone().prop_map(|x| e(ExprKind::Paren(Box::new(x)))),
+                    compare(),
+                ])
+                .prop_map(|(collection, quantifier, p)| e(ExprKind::Quantified(Quantified { collection, quantifier, quantifier_span: NO_SPAN, predicate: Box::new(p) }))),
+            2 => primary_leaf(),
+        ];
+        let unary = (0..3usize, primary).prop_map(|(n, mut x)| {
+            for _ in 0..n {
+                x = e(ExprKind::Not(Box::new(x)));
+            }
+            x
+        });
+        let and = prop::collection::vec(unary.clone(), 2..4).prop_map(|xs| e(ExprKind::And(xs)));
+        let or_child = prop_oneof![unary.clone(), and.clone()];
+        let or = prop::collection::vec(or_child, 2..4).prop_map(|xs| e(ExprKind::Or(xs)));
+        prop_oneof![unary, and, or]
+    })
 }

@@ -180,3 +180,35 @@ fn fuzz_diff_finds_and_shrinks_a_planted_disagreement() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("neither `valid`, `invalid`"));
 }
+
+/// With `--tenant`, an evaluator's members are compared too: one that finds nobody disagrees
+/// on every rule that selects someone in the sample tenant, and each finding names members only
+/// dynrule has.
+#[test]
+fn fuzz_diff_compares_an_evaluators_members() {
+    let nobody = r#"while IFS= read -r l; do echo '{"valid": true, "members": []}'; done"#;
+    let o = common::dynrule(&[
+        "fuzz",
+        "diff",
+        "--command",
+        nobody,
+        "--count",
+        "30",
+        "--mode",
+        "valid",
+        "--tenant",
+        "sample",
+        "--now",
+        "2026-11-21T12:00:00Z",
+        "--max-shrink",
+        "100",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let found = lines(&o.stdout);
+    assert!(!found.is_empty(), "{err}");
+    for f in &found {
+        assert!(!f["onlyDynrule"].as_array().unwrap().is_empty(), "{f}");
+        assert!(f["onlyOther"].as_array().unwrap().is_empty(), "{f}");
+    }
+}

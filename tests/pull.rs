@@ -255,6 +255,41 @@ fn sign_in(path: &str, form: &HashMap<String, String>, device_polls: &mut usize)
     }
 }
 
+/// `evaluateDynamicMembership` as the fake service answers it: a rule dynrule refuses is
+/// refused, and so is every `-notIn` (the planted disagreement); an accepted rule holds for the
+/// member when it mentions "Sales".
+fn evaluate(dir: &Directory, body: &str) -> (u16, Value) {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let (Some(member), Some(rule)) = (v["memberId"].as_str(), v["membershipRule"].as_str()) else {
+        return (
+            400,
+            graph_error(
+                "Request_BadRequest",
+                "memberId and membershipRule are required.",
+            ),
+        );
+    };
+    if !dir.users.iter().any(|u| u["id"] == member) {
+        return (
+            404,
+            graph_error("Request_ResourceNotFound", "The member does not exist."),
+        );
+    }
+    if rule.contains("-notIn") || !dynrule::check(rule).is_valid() {
+        return (
+            400,
+            graph_error(
+                "Request_BadRequest",
+                "Invalid membership rule: Query compilation error.",
+            ),
+        );
+    }
+    (
+        200,
+        json!({"membershipRule": rule, "membershipRuleEvaluationResult": rule.contains("Sales"), "membershipRuleEvaluationDetails": {}}),
+    )
+}
+
 /// Starts the fake Graph on a loopback port.
 fn serve(dir: Directory, faults: Faults) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
@@ -315,6 +350,11 @@ fn serve(dir: Directory, faults: Faults) -> Server {
                     &graph_error("serviceNotAvailable", "Service unavailable."),
                     &[],
                 );
+                continue;
+            }
+            if req.method == "POST" && path == "/beta/groups/evaluateDynamicMembership" {
+                let (status, body) = evaluate(&dir, &req.body);
+                respond(&mut stream, status, &body, &[]);
                 continue;
             }
             // A next page: the token stands for the listing and where it was.
@@ -1064,4 +1104,142 @@ fn credentials_come_from_the_environment_in_order() {
     // The token is never in a Debug print.
     let printed = format!("{:?}", from_env(env(&all), false));
     assert!(!printed.contains("tok-visible-42"), "{printed}");
+}
+
+/// `fuzz probe` records the service's answer beside dynrule's for each rule, resumes where it
+/// stopped, and writes no secret.
+#[test]
+fn probe_records_the_service_answers_and_resumes() {
+    let (dir, data) = tenant("probe");
+    let member = data.users[0]["id"].as_str().unwrap().to_string();
+    let department = data.users[0]["department"]
+        .as_str()
+        .unwrap_or("Sales")
+        .to_string();
+    let server = serve(
+        data,
+        Faults {
+            throttle_every: 3,
+            ..Faults::default()
+        },
+    );
+    let rules = dir.join("rules.txt");
+    let first = format!(
+        "user.department -eq \"Sales\"\nuser.city -notIn [\"Oslo\"]\nuser.departmentt -eq \"x\"\nuser.department -eq \"{department}\"\n"
+    );
+    std::fs::write(&rules, &first).unwrap();
+    let out = dir.join("probe.jsonl");
+    let probe = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_dynrule"));
+        c.args([
+            "fuzz",
+            "probe",
+            "--member",
+            &member,
+            "--rules",
+            rules.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args([
+            "--tenant",
+            dir.join("files").to_str().unwrap(),
+            "--now",
+            NOW,
+        ])
+        .args([
+            "--graph-url",
+            &server.url,
+            "--login-url",
+            &server.url,
+            "--rate",
+            "1000",
+            "--backoff-ms",
+            "1",
+        ])
+        .env("DYNRULE_GRAPH_TOKEN", TOKEN)
+        .env("NO_COLOR", "1");
+        c.output().expect("run dynrule fuzz probe")
+    };
+    let o = probe();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let lines = read_jsonl(&out);
+    assert_eq!(lines.len(), 4);
+    let by = |r: &str| {
+        lines
+            .iter()
+            .find(|l| l["rule"].as_str().unwrap().starts_with(r))
+            .unwrap()
+            .clone()
+    };
+    let sales = by("user.department -eq \"Sales\"");
+    assert_eq!(
+        (
+            sales["expect"].as_str(),
+            sales["entra"]["member"].as_bool(),
+            sales["agree"].as_bool()
+        ),
+        (Some("valid"), Some(true), Some(true))
+    );
+    let not_in = by("user.city -notIn");
+    assert_eq!(
+        (not_in["expect"].as_str(), not_in["agree"].as_bool()),
+        (Some("invalid"), Some(false))
+    );
+    assert!(
+        not_in["entra"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("Query compilation error")
+    );
+    let unknown = by("user.departmentt");
+    assert_eq!(
+        (
+            unknown["expect"].as_str(),
+            unknown["dynrule"]["valid"].as_bool(),
+            unknown["agree"].as_bool()
+        ),
+        (Some("invalid"), Some(false), Some(true))
+    );
+    // dynrule's own answer for the member, from the snapshot: its department holds.
+    let own = lines
+        .iter()
+        .find(|l| l["rule"].as_str() == Some(&format!("user.department -eq \"{department}\"")))
+        .unwrap();
+    assert_eq!(own["dynrule"]["member"].as_bool(), Some(true), "{own}");
+    // Resume: one more rule, one more question.
+    std::fs::write(&rules, format!("{first}user.accountEnabled -eq true\n")).unwrap();
+    let o = probe();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(read_jsonl(&out).len(), 5);
+    assert!(
+        err.contains("1 rule(s) asked (4 already recorded)"),
+        "{err}"
+    );
+    assert!(!std::fs::read_to_string(&out).unwrap().contains(TOKEN));
+    assert!(!err.contains(TOKEN));
+    // The built-in set covers the decisions.
+    let builtin = dynrule::graph::probe::builtin();
+    assert!(builtin.len() > 60, "{}", builtin.len());
+    assert!(builtin.iter().any(|r| r.decision.as_deref() == Some("D17")));
+    assert!(builtin.iter().any(|r| r.decision.as_deref() == Some("D1")));
+    for d in ["D8", "D10", "D13", "D14", "D16", "D18", "D27", "D28", "D29"] {
+        assert!(
+            builtin.iter().any(|r| r.decision.as_deref() == Some(d)),
+            "no probe for {d}"
+        );
+    }
+    // D14's probes are 3,072 and 3,073 characters: one inside the limit, one past it.
+    let long: Vec<usize> = builtin
+        .iter()
+        .filter(|r| r.decision.as_deref() == Some("D14"))
+        .map(|r| r.rule.chars().count())
+        .collect();
+    assert_eq!(long, [3072, 3073]);
 }

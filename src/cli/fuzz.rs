@@ -25,6 +25,45 @@ enum FuzzCommand {
     /// Run another checker over generated rules and report, shrunk, every rule where its verdict
     /// differs from dynrule's. Exit 0 when none differ, 1 when some do, 2 when the command fails.
     Diff(DiffArgs),
+    /// Ask Microsoft's service: each rule through Graph's evaluateDynamicMembership (beta) for
+    /// one member, recorded beside dynrule's verdict as a corpus line; resumable (rules already
+    /// in --out are skipped). Exit 2 when signing in or a request fails.
+    Probe(ProbeArgs),
+}
+
+#[derive(clap::Args)]
+struct ProbeArgs {
+    /// The member the service evaluates each rule for (a user's or device's object id).
+    #[arg(long)]
+    member: String,
+    /// The corpus file to append to (JSON Lines); rules it already has are not asked again.
+    #[arg(long)]
+    out: PathBuf,
+    /// Rules to ask about (one a line: rule text, a JSON string, or an object with "rule");
+    /// default: the built-in set (every unknown corpus rule and the semantics table).
+    #[arg(long)]
+    rules: Option<PathBuf>,
+    /// A tenant snapshot folder holding the member: dynrule's own answer for it is recorded too.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// The instant `system.now` stands for in dynrule's answers; default: now.
+    #[arg(long)]
+    now: Option<jiff::Timestamp>,
+    /// Requests per second at most.
+    #[arg(long, default_value_t = 2.0)]
+    rate: f64,
+    /// Microsoft Graph's service root, without the version.
+    #[arg(long, default_value = "https://graph.microsoft.com")]
+    graph_url: String,
+    /// The sign-in endpoint's root.
+    #[arg(long, default_value = "https://login.microsoftonline.com")]
+    login_url: String,
+    /// Retries of one request after throttling or a fault.
+    #[arg(long, default_value_t = 8)]
+    retries: u32,
+    /// The first wait in milliseconds when Graph gives no Retry-After.
+    #[arg(long, default_value_t = 1000)]
+    backoff_ms: u64,
 }
 
 #[derive(clap::Args)]
@@ -79,6 +118,13 @@ struct DiffArgs {
     /// The most candidates tried while shrinking one disagreement.
     #[arg(long, default_value_t = 2000)]
     max_shrink: usize,
+    /// A tenant snapshot folder, or `sample`: for an evaluator whose answers carry `"members"`
+    /// (object ids), the members are compared too.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// The instant `system.now` stands for in dynrule's members; default: now.
+    #[arg(long)]
+    now: Option<jiff::Timestamp>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -101,6 +147,7 @@ pub fn fuzz(args: FuzzArgs) -> ExitCode {
     match args.command {
         FuzzCommand::Gen(a) => gen_rules(&a),
         FuzzCommand::Diff(a) => diff(&a),
+        FuzzCommand::Probe(a) => probe(&a),
     }
 }
 
@@ -211,6 +258,57 @@ fn member_counts(
         .collect())
 }
 
+/// What the other checker said about a rule.
+struct Said {
+    valid: bool,
+    /// The members it computed (object ids, lower case), when it said.
+    members: Option<std::collections::BTreeSet<String>>,
+}
+
+/// The members dynrule computes for rules on one snapshot.
+struct Members {
+    tenant: dynrule::tenant::Tenant,
+    object: ObjectType,
+    opts: CompileOptions,
+}
+
+impl Members {
+    /// The object ids (lower case) `rule` selects; `None` when it does not compile for `object`.
+    fn of(&self, rule: &str) -> Option<std::collections::BTreeSet<String>> {
+        let checked = dynrule::check(rule);
+        let program = checked
+            .hir
+            .as_ref()
+            .filter(|_| checked.is_valid())
+            .and_then(|h| Program::compile(h, &self.opts).ok())
+            .filter(|p| p.object == self.object)?;
+        let table = match self.object {
+            ObjectType::User => Some(&self.tenant.users),
+            ObjectType::Device => self.tenant.devices.as_ref(),
+        }?;
+        let m = dynrule::vm::evaluate(std::slice::from_ref(&program), table);
+        Some(
+            m.first()?
+                .ones_iter()
+                .filter_map(|r| table.id(r).map(str::to_ascii_lowercase))
+                .collect(),
+        )
+    }
+}
+
+/// Whether dynrule and the other checker disagree on `rule`: on the verdict, or (both valid,
+/// members known on both sides) on the members.
+fn disagree(rule: &str, said: &Said, members: Option<&Members>) -> bool {
+    let ours = verdict(rule).0;
+    if ours != said.valid {
+        return true;
+    }
+    match (members, &said.members, ours) {
+        (Some(m), Some(theirs), true) => m.of(rule).is_some_and(|mine| mine != *theirs),
+        _ => false,
+    }
+}
+
 /// The other checker, running.
 struct Other {
     child: Child,
@@ -242,7 +340,7 @@ impl Other {
     /// The other checker's verdict on `rule`.
     ///
     /// Errors: it stopped, or its answer is neither `valid`, `invalid` nor `{"valid": …}`.
-    fn ask(&mut self, rule: &str) -> Result<bool, String> {
+    fn ask(&mut self, rule: &str) -> Result<Said, String> {
         self.asked += 1;
         writeln!(self.stdin, "{rule}")
             .and_then(|()| self.stdin.flush())
@@ -259,17 +357,30 @@ impl Other {
             Ok(_) => {}
         }
         let t = line.trim();
-        if t.eq_ignore_ascii_case("valid") {
-            return Ok(true);
+        if t.eq_ignore_ascii_case("valid") || t.eq_ignore_ascii_case("invalid") {
+            return Ok(Said {
+                valid: t.eq_ignore_ascii_case("valid"),
+                members: None,
+            });
         }
-        if t.eq_ignore_ascii_case("invalid") {
-            return Ok(false);
-        }
-        match serde_json::from_str::<Value>(t)
-            .ok()
+        let v: Option<Value> = serde_json::from_str(t).ok();
+        match v
+            .as_ref()
             .and_then(|v| v.get("valid").and_then(Value::as_bool))
         {
-            Some(v) => Ok(v),
+            Some(valid) => Ok(Said {
+                valid,
+                members: v
+                    .as_ref()
+                    .and_then(|v| v.get("members"))
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_ascii_lowercase)
+                            .collect()
+                    }),
+            }),
             None => Err(format!(
                 "answer {} to rule {} is neither `valid`, `invalid` nor {{\"valid\": …}}",
                 serde_json::Value::String(t.to_string()),
@@ -300,6 +411,19 @@ fn diff(a: &DiffArgs) -> ExitCode {
         .iter()
         .map(|m| strategy(object, *m, Vec::new()))
         .collect();
+    let members = match &a.tenant {
+        Some(t) => match super::recompute::tenant_or_sample(t, None, true, Vec::new()) {
+            Ok(tenant) => Some(Members {
+                tenant,
+                object,
+                opts: CompileOptions {
+                    now: a.now.unwrap_or_else(jiff::Timestamp::now),
+                },
+            }),
+            Err(code) => return code,
+        },
+        None => None,
+    };
     let mut other = match Other::start(&a.command) {
         Ok(o) => o,
         Err(e) => {
@@ -322,22 +446,21 @@ fn diff(a: &DiffArgs) -> ExitCode {
             }
         };
         let (rule, kind) = tree.current();
-        let ours = verdict(&rule).0;
-        let theirs = match other.ask(&rule) {
+        let said = match other.ask(&rule) {
             Ok(v) => v,
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
             }
         };
-        if ours == theirs {
+        if !disagree(&rule, &said, members.as_ref()) {
             continue;
         }
         let mut failure = None;
         let (small, steps) = generate::shrink(
             tree.as_mut(),
             |(r, _)| match other.ask(r) {
-                Ok(t) => t != verdict(r).0,
+                Ok(t) => disagree(r, &t, members.as_ref()),
                 Err(e) => {
                     failure.get_or_insert(e);
                     false
@@ -346,7 +469,7 @@ fn diff(a: &DiffArgs) -> ExitCode {
             a.max_shrink,
         );
         let small = generate::reduce(&small.0, |r| match other.ask(r) {
-            Ok(t) => t != verdict(r).0,
+            Ok(t) => disagree(r, &t, members.as_ref()),
             Err(e) => {
                 failure.get_or_insert(e);
                 false
@@ -360,15 +483,35 @@ fn diff(a: &DiffArgs) -> ExitCode {
         if !seen.insert(small.clone()) {
             continue;
         }
-        found.push(json!({
+        let theirs = match other.ask(&small) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let mut entry = json!({
             "rule": small,
             "dynrule": label(ours),
-            "other": label(!ours),
+            "other": label(theirs.valid),
             "codes": codes,
             "kind": kind,
             "found": rule,
             "shrinkSteps": steps,
-        }));
+        });
+        if let (Some(mine), Some(other_members), Some(o)) = (
+            members.as_ref().and_then(|m| m.of(&small)),
+            &theirs.members,
+            entry.as_object_mut(),
+        ) {
+            let only = |a: &std::collections::BTreeSet<String>,
+                        b: &std::collections::BTreeSet<String>| {
+                a.difference(b).take(5).cloned().collect::<Vec<_>>()
+            };
+            o.insert("onlyDynrule".into(), json!(only(&mine, other_members)));
+            o.insert("onlyOther".into(), json!(only(other_members, &mine)));
+        }
+        found.push(entry);
     }
     let text: String = found.iter().map(|v| format!("{v}\n")).collect();
     let written = match &a.out {
@@ -390,4 +533,147 @@ fn diff(a: &DiffArgs) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+fn probe(a: &ProbeArgs) -> ExitCode {
+    use dynrule::graph::probe::{self, ProbeRule};
+    let rules: Vec<ProbeRule> = match &a.rules {
+        Some(p) => match super::read_rules(p) {
+            Ok(r) => r
+                .into_iter()
+                .map(|r| ProbeRule {
+                    rule: r.text,
+                    decision: None,
+                })
+                .collect(),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => probe::builtin(),
+    };
+    // Resume: rules already recorded are not asked again.
+    let done: std::collections::HashSet<String> = std::fs::read_to_string(&a.out)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v.get("rule").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    let todo: Vec<&ProbeRule> = rules.iter().filter(|r| !done.contains(&r.rule)).collect();
+    let ours = match &a.tenant {
+        Some(t) => match member_answers(t, &a.member, &todo, a.now) {
+            Ok(m) => Some(m),
+            Err(code) => return code,
+        },
+        None => None,
+    };
+    let client = match super::pull::sign_in(&a.graph_url, &a.login_url, a.retries, a.backoff_ms) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut file = match std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&a.out)
+    {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {}: {e}", a.out.display());
+            return ExitCode::from(2);
+        }
+    };
+    let pause = std::time::Duration::from_secs_f64(1.0 / a.rate.max(0.01));
+    let today = jiff::Timestamp::now().to_string();
+    let (mut asked, mut disagree) = (0usize, 0usize);
+    for (i, r) in todo.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(pause);
+        }
+        let answer = match probe::evaluate(&client, &a.member, &r.rule) {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("error: {e}");
+                eprintln!(
+                    "  ({asked} answers recorded in {}; run again to resume)",
+                    a.out.display()
+                );
+                return ExitCode::from(2);
+            }
+        };
+        asked += 1;
+        let checked = dynrule::check(&r.rule);
+        let codes: Vec<&str> = checked
+            .diagnostics
+            .iter()
+            .map(|d| d.code.as_str())
+            .collect();
+        let member = ours.as_ref().and_then(|m| m.get(i).copied().flatten());
+        let agree = answer.accepted == checked.is_valid()
+            && (member.is_none() || answer.member.is_none() || member == answer.member);
+        if !agree {
+            disagree += 1;
+        }
+        let line = json!({
+            "rule": r.rule,
+            "source": format!("Microsoft Graph evaluateDynamicMembership (beta), {}", today.get(..10).unwrap_or("")),
+            "kind": checked.object.map(|o| o.as_str()),
+            "expect": label(answer.accepted),
+            "note": answer.error.clone().unwrap_or_else(|| format!("member {}", answer.member.map_or("unknown", |m| if m { "true" } else { "false" }))),
+            "decision": r.decision,
+            "entra": answer,
+            "dynrule": {"valid": checked.is_valid(), "codes": codes, "member": member},
+            "agree": agree,
+        });
+        if writeln!(file, "{line}")
+            .and_then(|()| file.flush())
+            .is_err()
+        {
+            eprintln!("error: cannot write {}", a.out.display());
+            return ExitCode::from(2);
+        }
+    }
+    eprintln!(
+        "{asked} rule(s) asked ({} already recorded), {disagree} where Entra and dynrule disagree, in {}",
+        rules.len() - todo.len(),
+        a.out.display()
+    );
+    ExitCode::SUCCESS
+}
+
+/// dynrule's answer for the member on each rule (`None` for a rule that does not compile or a
+/// member not in the snapshot).
+fn member_answers(
+    tenant: &str,
+    member: &str,
+    rules: &[&dynrule::graph::probe::ProbeRule],
+    now: Option<jiff::Timestamp>,
+) -> Result<Vec<Option<bool>>, ExitCode> {
+    let tenant = super::recompute::tenant_or_sample(tenant, None, true, Vec::new())?;
+    let opts = CompileOptions {
+        now: now.unwrap_or_else(jiff::Timestamp::now),
+    };
+    Ok(rules
+        .iter()
+        .map(|r| {
+            let checked = dynrule::check(&r.rule);
+            let program = checked
+                .hir
+                .as_ref()
+                .filter(|_| checked.is_valid())
+                .and_then(|h| Program::compile(h, &opts).ok())?;
+            let table = match program.object {
+                ObjectType::User => Some(&tenant.users),
+                ObjectType::Device => tenant.devices.as_ref(),
+            }?;
+            let row = (0..table.len()).find(|&i| {
+                table
+                    .id(i)
+                    .is_some_and(|id| id.eq_ignore_ascii_case(member))
+            })?;
+            dynrule::vm::evaluate(std::slice::from_ref(&program), table)
+                .first()
+                .map(|m| m.get(row))
+        })
+        .collect())
 }

@@ -46,33 +46,15 @@ pub struct PullArgs {
 /// fails (the previous snapshot is left as it was).
 pub fn pull(args: PullArgs) -> ExitCode {
     let t0 = Instant::now();
-    let interactive = std::io::stderr().is_terminal() && std::io::stdin().is_terminal();
-    let cred = match auth::from_env(|k| std::env::var(k).ok(), interactive) {
+    let client = match sign_in(
+        &args.graph_url,
+        &args.login_url,
+        args.retries,
+        args.backoff_ms,
+    ) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    let agent = graph::client::agent();
-    let token = match auth::token(&cred, &agent, &args.login_url, &args.graph_url, |m| {
-        eprintln!("{m}");
-    }) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: signing in with {}: {e}", cred.describe());
-            return ExitCode::from(2);
-        }
-    };
-    let client = Client::new(
-        token,
-        ClientOptions {
-            graph_url: args.graph_url.clone(),
-            max_retries: args.retries,
-            backoff: Duration::from_millis(args.backoff_ms),
-            ..ClientOptions::default()
-        },
-    );
     let bar = if std::io::stderr().is_terminal() {
         let b = indicatif::ProgressBar::new_spinner();
         if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]") {
@@ -153,4 +135,34 @@ pub fn pull(args: PullArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// A Graph client signed in with the environment's credentials (see `dynrule::graph::auth`);
+/// errors are printed here.
+pub(super) fn sign_in(
+    graph_url: &str,
+    login_url: &str,
+    retries: u32,
+    backoff_ms: u64,
+) -> Result<Client, ExitCode> {
+    let interactive = std::io::stderr().is_terminal() && std::io::stdin().is_terminal();
+    let cred = auth::from_env(|k| std::env::var(k).ok(), interactive).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })?;
+    let agent = graph::client::agent();
+    let token =
+        auth::token(&cred, &agent, login_url, graph_url, |m| eprintln!("{m}")).map_err(|e| {
+            eprintln!("error: signing in with {}: {e}", cred.describe());
+            ExitCode::from(2)
+        })?;
+    Ok(Client::new(
+        token,
+        ClientOptions {
+            graph_url: graph_url.to_string(),
+            max_retries: retries,
+            backoff: Duration::from_millis(backoff_ms),
+            ..ClientOptions::default()
+        },
+    ))
 }

@@ -64,7 +64,7 @@ impl Default for ClientOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
     /// The service answered with an error status (after retries, for the retried ones).
-    #[error("GET {url}: HTTP {status}{}: {message}{}", code.as_deref().map(|c| format!(" {c}")).unwrap_or_default(), hint(*status))]
+    #[error("{url}: HTTP {status}{}: {message}{}", code.as_deref().map(|c| format!(" {c}")).unwrap_or_default(), hint(*status))]
     Status {
         /// The request.
         url: String,
@@ -76,7 +76,7 @@ pub enum GraphError {
         message: String,
     },
     /// No answer: the connection failed (after retries).
-    #[error("GET {url}: {message}")]
+    #[error("{url}: {message}")]
     Transport {
         /// The request.
         url: String,
@@ -84,7 +84,7 @@ pub enum GraphError {
         message: String,
     },
     /// The answer is not the JSON object Graph sends.
-    #[error("GET {url}: the response is not a JSON object: {message}")]
+    #[error("{url}: the response is not a JSON object: {message}")]
     Body {
         /// The request.
         url: String,
@@ -93,7 +93,7 @@ pub enum GraphError {
     },
     /// `@odata.nextLink` pointed at a page already read: following it would loop.
     #[error(
-        "GET {url}: @odata.nextLink repeats a page already read ({next}); the listing is cut there"
+        "{url}: @odata.nextLink repeats a page already read ({next}); the listing is cut there"
     )]
     RepeatedLink {
         /// The page that gave the link.
@@ -152,6 +152,11 @@ impl Client {
         format!("{}/v1.0{path}", self.opts.graph_url.trim_end_matches('/'))
     }
 
+    /// The absolute URL of `path` under the beta root (`…/beta/groups/…`).
+    pub fn beta_url(&self, path: &str) -> String {
+        format!("{}/beta{path}", self.opts.graph_url.trim_end_matches('/'))
+    }
+
     /// The service root, without the version.
     pub fn root(&self) -> &str {
         self.opts.graph_url.trim_end_matches('/')
@@ -162,16 +167,36 @@ impl Client {
     ///
     /// Errors: another error status, or the retries exhausted ([`GraphError`]).
     pub fn get(&self, url: &str) -> Result<Value, GraphError> {
+        self.request(url, None)
+    }
+
+    /// `POST url` with a JSON body, as JSON; retried as [`Client::get`] is.
+    ///
+    /// Errors: as [`Client::get`].
+    pub fn post(&self, url: &str, body: &Value) -> Result<Value, GraphError> {
+        self.request(url, Some(body))
+    }
+
+    fn request(&self, url: &str, body: Option<&Value>) -> Result<Value, GraphError> {
         let mut attempt = 0u32;
         loop {
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let wait = match self
-                .agent
-                .get(url)
-                .header("Authorization", self.token.header())
-                .header("Accept", "application/json")
-                .call()
-            {
+            let sent = match body {
+                None => self
+                    .agent
+                    .get(url)
+                    .header("Authorization", self.token.header())
+                    .header("Accept", "application/json")
+                    .call(),
+                Some(b) => self
+                    .agent
+                    .post(url)
+                    .header("Authorization", self.token.header())
+                    .header("Accept", "application/json")
+                    .header("Content-Type", "application/json")
+                    .send(b.to_string()),
+            };
+            let wait = match sent {
                 Ok(mut resp) => {
                     let status = resp.status().as_u16();
                     let retry_after = resp

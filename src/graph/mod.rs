@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod probe;
 pub mod pull;
 
 pub use client::{Client, ClientOptions, GraphError, Token};
