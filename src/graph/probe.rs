@@ -3,7 +3,8 @@
 //! `memberId` and a `membershipRule`; learn.microsoft.com "group: evaluateDynamicMembership").
 //! The service accepts the rule and says whether the member satisfies it, or refuses it with its
 //! error text. Recorded beside dynrule's verdict, each answer can settle a row of
-//! `grammar/DECISIONS.md` or an `unknown` corpus rule.
+//! `grammar/DECISIONS.md` or an `unknown` corpus rule; a disagreement is data, never folded
+//! into the checker by itself (D76).
 
 use super::client::{Client, GraphError};
 use serde_json::{Value, json};

@@ -1,5 +1,6 @@
 //! `dynrule pull`: a tenant snapshot straight from Microsoft Graph, with exactly what the
-//! tenant's rules and the licensing step read.
+//! tenant's rules and the licensing step read (`grammar/DECISIONS.md` D73; failures D74; delta
+//! refreshes D75).
 //!
 //! Order (each step's `$select` is in the manifest):
 //! 1. groups (`id, displayName, groupTypes, securityEnabled, mailEnabled, membershipRule,
