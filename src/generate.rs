@@ -251,7 +251,9 @@ const BREAKS: &[&str] = &[
     "missing value",
 ];
 
-/// Invalid rules on `object`: a valid one broken one of the [`BREAKS`] ways. Returns
+/// Invalid rules on `object`: a valid one broken one of six ways (an unknown property, an
+/// operator its type does not take, an open parenthesis, a dangling `-and`, a list after `-eq`,
+/// a missing value). Returns
 /// `(rule, how it was broken)`.
 pub fn invalid(object: ObjectType) -> BoxedStrategy<(String, String)> {
     let p = prefix(object);

@@ -161,7 +161,7 @@ fn member_of_snapshot(users: &Table, groups: &[Group]) -> HashMap<usize, Bitmap>
     out
 }
 
-/// Options for [`memberships`] and [`run`].
+/// Options for [`memberships`] and [`crate::recompute::run`].
 #[derive(Clone, Copy, Debug)]
 pub struct RecomputeOptions {
     /// What `system.now` stands for.

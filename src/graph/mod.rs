@@ -1,5 +1,5 @@
 //! Microsoft Graph: a synchronous client ([`client`]), signing in ([`auth`]), and `dynrule
-//! pull` ([`pull`]), which writes the tenant snapshot folder `recompute` and `whatif` read.
+//! pull` ([`pull()`]), which writes the tenant snapshot folder `recompute` and `whatif` read.
 //!
 //! Permissions (application or delegated): `User.Read.All`, `Group.Read.All`,
 //! `GroupMember.Read.All`, `Organization.Read.All`, and `Device.Read.All` for devices.

@@ -146,7 +146,8 @@ fn error_or_none<S: serde::Serializer>(e: &Option<LicenseError>, s: S) -> Result
 
 impl StateRecord {
     /// A snapshot entry read as the licensing step reads it (`state` and `error` parsed as
-    /// [`StateKind::parse`] and [`LicenseError::parse`] do).
+    /// licensing reads them: a missing `state` is `Error` with an error, else `Active`; an
+    /// unknown `error` is `Other`).
     pub fn of_entry(e: &LicenseEntry) -> StateRecord {
         let error = e.error.as_deref().map(LicenseError::parse);
         StateRecord {
