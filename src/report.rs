@@ -1081,3 +1081,324 @@ pub fn whatif_csv(w: &crate::whatif::WhatIf, out: impl Write) -> io::Result<()> 
     }
     c.flush()
 }
+
+// ---------------------------------------------------------------------------------------------
+// The what-if report as Markdown, for a pull-request comment or `$GITHUB_STEP_SUMMARY`.
+
+/// The what-if report as GitHub-flavoured Markdown, for a pull-request comment or
+/// `$GITHUB_STEP_SUMMARY`: the verdict in its first line (⚠️ untrusted, ❌ thresholds crossed,
+/// ❗ users losing data plans, every licence or gaining licence errors, ✅ clear), the changes, per-group and per-SKU tables, the risks, then the users whose licences
+/// change and the issues inside `<details>` (the first `limit` users; all are in JSON and CSV).
+pub fn whatif_markdown(w: &crate::whatif::WhatIf, limit: usize) -> String {
+    let mut o = String::new();
+    // Writing to a String cannot fail.
+    let _ = write_markdown(&mut o, w, limit);
+    o
+}
+
+fn write_markdown(o: &mut String, w: &crate::whatif::WhatIf, limit: usize) -> fmt::Result {
+    markdown_verdict(o, w)?;
+    markdown_changes(o, w)?;
+    markdown_groups(o, w)?;
+    markdown_seats(o, w)?;
+    markdown_risks(o, w)?;
+    markdown_users(o, w, limit)?;
+    if !w.issues.is_empty() {
+        writeln!(
+            o,
+            "\n<details><summary>Issues ({})</summary>\n",
+            w.issues.len()
+        )?;
+        for i in &w.issues {
+            writeln!(o, "- {}", md_text(&i.to_string()))?;
+        }
+        writeln!(o, "\n</details>")?;
+    }
+    Ok(())
+}
+
+/// Text for a Markdown table cell or list item: `|` escaped, `<` as an entity, one line.
+fn md_text(s: &str) -> String {
+    s.replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace(['\n', '\r'], " ")
+}
+
+/// A code span that holds any text (a rule may contain backticks).
+fn md_code(s: &str) -> String {
+    let s = md_text(s);
+    if s.contains('`') {
+        format!("`` {s} ``")
+    } else {
+        format!("`{s}`")
+    }
+}
+
+fn markdown_verdict(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
+    let r = &w.risks;
+    let left: usize = w.groups.iter().map(|g| g.left.len()).sum();
+    let joined: usize = w.groups.iter().map(|g| g.joined.len()).sum();
+    if !w.trust.trusted {
+        writeln!(
+            o,
+            "### ⚠️ dynrule what-if: the answer cannot be trusted (exit 4): {}",
+            plural(w.trust.undermined_by.len(), "issue")
+        )?;
+    } else if !r.breaches.is_empty() {
+        writeln!(
+            o,
+            "### ❌ dynrule what-if: {} crossed",
+            plural(r.breaches.len(), "threshold")
+        )?;
+    } else if r.data_loss_users > 0
+        || r.users_losing_every_license > 0
+        || r.users_with_new_errors > 0
+    {
+        // No threshold was set or crossed, but a change board should not read this as clear.
+        writeln!(
+            o,
+            "### ❗ dynrule what-if: no threshold crossed, but {} lose a plan that holds data, {} lose every licence, {} get new licence errors",
+            plural(r.data_loss_users, "user"),
+            plural(r.users_losing_every_license, "user"),
+            plural(r.users_with_new_errors, "user")
+        )?;
+    } else {
+        writeln!(
+            o,
+            "### ✅ dynrule what-if: no threshold crossed, no data plan or licence lost"
+        )?;
+    }
+    writeln!(
+        o,
+        "\n{} leave, {} join; {} lose a plan that holds data, {} lose every licence. Tenant `{}`: {}, {}.",
+        plural(left, "member"),
+        plural(joined, "member"),
+        plural(r.data_loss_users, "user"),
+        plural(r.users_losing_every_license, "user"),
+        md_text(&w.tenant),
+        plural(w.user_count, "user"),
+        plural(w.group_count, "group")
+    )
+}
+
+fn markdown_changes(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
+    writeln!(o, "\n#### Changes\n")?;
+    if let (Some(g), Some(n)) = (&w.test_group, w.test_group_members) {
+        writeln!(
+            o,
+            "Test group **{}** ({}): the changes apply to its members only.\n",
+            md_text(g),
+            plural(n, "member")
+        )?;
+    }
+    for c in &w.changes {
+        let g = w.groups.iter().find(|g| g.id == c.group);
+        writeln!(o, "- **{}**", md_text(&c.display_name))?;
+        if let Some(rule) = &c.change.membership_rule {
+            let before = g.and_then(|g| g.rule_before.as_deref());
+            writeln!(
+                o,
+                "  - `membershipRule` before: {}",
+                before.map_or("(static group)".to_string(), md_code)
+            )?;
+            writeln!(o, "  - `membershipRule` after: {}", md_code(rule))?;
+        }
+        if let Some((b, a)) =
+            g.and_then(|g| g.licenses_before.as_ref().zip(g.licenses_after.as_ref()))
+        {
+            writeln!(
+                o,
+                "  - `assignedLicenses`: {} → {}",
+                md_text(&b.join(", ")),
+                md_text(&a.join(", "))
+            )?;
+        }
+        if let Some(s) = &c.change.membership_rule_processing_state {
+            writeln!(o, "  - `membershipRuleProcessingState` → {}", md_text(s))?;
+        }
+    }
+    Ok(())
+}
+
+fn markdown_groups(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
+    if w.groups.is_empty() {
+        return Ok(());
+    }
+    writeln!(o, "\n#### Memberships\n")?;
+    writeln!(o, "| Group | Before | After | Joined | Left | Unchanged |")?;
+    writeln!(o, "|---|---:|---:|---:|---:|---:|")?;
+    let count = |n: Option<usize>| n.map_or("?".to_string(), |n| n.to_string());
+    for g in &w.groups {
+        let name = if g.display_name.is_empty() {
+            &g.id
+        } else {
+            &g.display_name
+        };
+        let via = if g.changed {
+            ""
+        } else {
+            " (via assignedPlans)"
+        };
+        writeln!(
+            o,
+            "| {}{via} | {} | {} | {} | {} | {} |",
+            md_text(name),
+            count(g.before),
+            count(g.after),
+            g.joined.len(),
+            g.left.len(),
+            g.unchanged
+        )?;
+    }
+    Ok(())
+}
+
+fn markdown_seats(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
+    if w.skus.is_empty() {
+        return Ok(());
+    }
+    writeln!(o, "\n#### Seats\n")?;
+    writeln!(
+        o,
+        "| SKU | Assignable | Used before | Used after | Needed after | Shortfall | Short before |"
+    )?;
+    writeln!(o, "|---|---:|---:|---:|---:|---:|---:|")?;
+    for s in &w.skus {
+        writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            md_text(&s.sku_part_number),
+            s.assignable
+                .map_or("unlimited".to_string(), |a| a.to_string()),
+            s.used_before,
+            s.used_after,
+            s.needed_after,
+            s.shortfall,
+            s.shortfall_before
+        )?;
+    }
+    Ok(())
+}
+
+fn markdown_risks(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
+    let r = &w.risks;
+    writeln!(o, "\n#### Risks\n")?;
+    for b in &r.breaches {
+        writeln!(
+            o,
+            "- ❌ {}: {} (over `{}`)",
+            md_text(&b.what),
+            b.value,
+            md_text(&b.limit)
+        )?;
+    }
+    if !w.trust.trusted {
+        for i in &w.trust.undermined_by {
+            writeln!(o, "- ⚠️ {}", md_text(&i.to_string()))?;
+        }
+    }
+    if r.data_loss_users > 0 {
+        let plans: Vec<String> = r
+            .data_plans_lost
+            .iter()
+            .map(|(p, n)| format!("{p} ({n})"))
+            .collect();
+        writeln!(
+            o,
+            "- ❗ {} lose plans that hold data: {}",
+            plural(r.data_loss_users, "user"),
+            md_text(&plans.join(", "))
+        )?;
+    }
+    if r.users_losing_every_license > 0 {
+        writeln!(
+            o,
+            "- ❗ {} lose every licence",
+            plural(r.users_losing_every_license, "user")
+        )?;
+    }
+    if r.users_with_new_errors > 0 {
+        let errs: Vec<String> = r
+            .new_errors
+            .iter()
+            .map(|(e, n)| format!("{e} {n}"))
+            .collect();
+        writeln!(
+            o,
+            "- ❗ {} get new licence errors: {}",
+            plural(r.users_with_new_errors, "user"),
+            md_text(&errs.join(", "))
+        )?;
+    }
+    for g in &r.static_to_dynamic {
+        writeln!(
+            o,
+            "- ❗ {} turns from static to dynamic: Entra removes every member first, then processes the rule",
+            md_text(g)
+        )?;
+    }
+    if r.breaches.is_empty()
+        && r.data_loss_users == 0
+        && r.users_losing_every_license == 0
+        && r.users_with_new_errors == 0
+    {
+        writeln!(
+            o,
+            "- ✅ no data plan lost, nobody loses every licence, no new licence error"
+        )?;
+    }
+    Ok(())
+}
+
+fn markdown_users(o: &mut String, w: &crate::whatif::WhatIf, limit: usize) -> fmt::Result {
+    let lic: Vec<&crate::whatif::UserDiff> = w
+        .users
+        .iter()
+        .filter(|u| {
+            !(u.skus_gained.is_empty()
+                && u.skus_lost.is_empty()
+                && u.plans_gained.is_empty()
+                && u.plans_lost.is_empty()
+                && u.errors_new.is_empty())
+        })
+        .collect();
+    if lic.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        o,
+        "\n<details><summary>Users whose licences change ({})</summary>\n",
+        lic.len()
+    )?;
+    writeln!(o, "| User | SKUs + | SKUs − | Plans − | New errors |")?;
+    writeln!(o, "|---|---|---|---|---|")?;
+    for u in lic.iter().take(limit) {
+        let name = if u.user_principal_name.is_empty() {
+            &u.id
+        } else {
+            &u.user_principal_name
+        };
+        let errors: Vec<String> = u
+            .errors_new
+            .iter()
+            .map(|(s, g, e)| format!("{e} ({s} from {g})"))
+            .collect();
+        writeln!(
+            o,
+            "| {} | {} | {} | {} | {} |",
+            md_text(name),
+            md_text(&u.skus_gained.join(", ")),
+            md_text(&u.skus_lost.join(", ")),
+            md_text(&some(&u.plans_lost, 3)),
+            md_text(&errors.join(", "))
+        )?;
+    }
+    if lic.len() > limit {
+        writeln!(
+            o,
+            "\n… and {} more (`--format csv` lists every user).",
+            lic.len() - limit
+        )?;
+    }
+    writeln!(o, "\n</details>")
+}

@@ -78,6 +78,21 @@ fn narrowed_rule_removes_users_who_lose_exchange() {
     let (code, t) = text(&args);
     assert_eq!(code, 0);
     insta::assert_snapshot!("narrowed_text", t);
+    // The pull-request comment: the verdict first, then the tables.
+    let (code, md) = text(&[&args[..], &["--format", "markdown"]].concat());
+    assert_eq!(code, 0);
+    assert!(md.starts_with("### ❗") || md.starts_with("### ✅"), "{md}");
+    insta::assert_snapshot!("narrowed_markdown", md);
+    let (code, md) = text(&[&args[..], &["--format", "markdown", "--max-removals", "1"]].concat());
+    assert_eq!(code, 3);
+    assert!(
+        md.starts_with("### ❌ dynrule what-if: 1 threshold crossed"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- ❌ members leaving Sales E3: 3 (over `--max-removals 1`)"),
+        "{md}"
+    );
 }
 
 #[test]

@@ -16,6 +16,9 @@ pub enum WhatIfFormat {
     Json,
     /// One CSV row per affected user.
     Csv,
+    /// Markdown for a pull-request comment or $GITHUB_STEP_SUMMARY: the verdict first, then
+    /// tables.
+    Markdown,
 }
 
 #[derive(clap::Args)]
@@ -226,6 +229,9 @@ pub fn whatif(args: WhatIfArgs) -> ExitCode {
             .map_err(std::io::Error::from)
             .and_then(|()| stdout.write_all(b"\n")),
         WhatIfFormat::Csv => report::whatif_csv(&result, &mut stdout),
+        WhatIfFormat::Markdown => {
+            stdout.write_all(report::whatif_markdown(&result, args.limit).as_bytes())
+        }
     };
     if written.and_then(|()| stdout.flush()).is_err() {
         return ExitCode::from(2);
