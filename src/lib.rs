@@ -90,6 +90,15 @@ impl Checked {
         self.hir.is_some() && !self.diagnostics.iter().any(Diagnostic::is_error)
     }
 
+    /// The rule compiled for the VM with `opts`, when it is valid and compiles (`None`
+    /// otherwise; the diagnostics say why).
+    pub fn program(&self, opts: &program::CompileOptions) -> Option<program::Program> {
+        self.hir
+            .as_ref()
+            .filter(|_| self.is_valid())
+            .and_then(|h| program::Program::compile(h, opts).ok())
+    }
+
     /// The errors only.
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
         self.diagnostics.iter().filter(|d| d.is_error())

@@ -466,10 +466,7 @@ pub fn write_memberships(
     memberships: &Memberships,
 ) -> io::Result<()> {
     for (g, m) in tenant.groups.iter().zip(&memberships.groups) {
-        let table = match m.object {
-            crate::schema::ObjectType::User => Some(&tenant.users),
-            crate::schema::ObjectType::Device => tenant.devices.as_ref(),
-        };
+        let table = tenant.table(m.object);
         let ids = |b: &crate::bitmap::Bitmap| -> Vec<&str> {
             table.map_or_else(Vec::new, |t| {
                 b.ones_iter().filter_map(|r| t.id(r)).collect()
@@ -762,18 +759,7 @@ fn whatif_memberships(o: &mut String, w: &crate::whatif::WhatIf, limit: usize) -
 
 /// Users whose licences change: SKU and plan tallies, then a table of up to `limit` users.
 fn whatif_licenses(o: &mut String, w: &crate::whatif::WhatIf, limit: usize) -> fmt::Result {
-    let lic: Vec<&crate::whatif::UserDiff> = w
-        .users
-        .iter()
-        .filter(|u| {
-            !(u.skus_gained.is_empty()
-                && u.skus_lost.is_empty()
-                && u.plans_gained.is_empty()
-                && u.plans_lost.is_empty()
-                && u.errors_new.is_empty()
-                && u.errors_cleared.is_empty())
-        })
-        .collect();
+    let lic = licence_changes(w);
     writeln!(
         o,
         "\nLicences: {} whose licences change",
@@ -823,23 +809,7 @@ fn whatif_licenses(o: &mut String, w: &crate::whatif::WhatIf, limit: usize) -> f
             "PLANS −".into(),
             "NEW ERRORS".into(),
         ]];
-        for u in lic.iter().take(limit) {
-            rows.push(vec![
-                if u.user_principal_name.is_empty() {
-                    u.id.clone()
-                } else {
-                    u.user_principal_name.clone()
-                },
-                u.skus_gained.join(", "),
-                u.skus_lost.join(", "),
-                some(&u.plans_lost, 3),
-                u.errors_new
-                    .iter()
-                    .map(|(s, g, e)| format!("{e} ({s} from {g})"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ]);
-        }
+        rows.extend(lic.iter().take(limit).map(|u| user_row(u).to_vec()));
         table(o, &rows, &[false; 5]);
         if lic.len() > limit {
             writeln!(
@@ -914,16 +884,11 @@ fn whatif_risks(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
     let r = &w.risks;
     writeln!(o, "\nRisks")?;
     if r.data_loss_users > 0 {
-        let plans: Vec<String> = r
-            .data_plans_lost
-            .iter()
-            .map(|(p, n)| format!("{p} ({n})"))
-            .collect();
         writeln!(
             o,
             "  ! {} lose plans that hold data: {} (Microsoft 365 keeps such data for about 30 days after the licence goes, then deletes it)",
             plural(r.data_loss_users, "user"),
-            plans.join(", ")
+            data_plans_lost(r)
         )?;
     } else {
         writeln!(
@@ -939,16 +904,11 @@ fn whatif_risks(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
         )?;
     }
     if r.users_with_new_errors > 0 {
-        let errs: Vec<String> = r
-            .new_errors
-            .iter()
-            .map(|(e, n)| format!("{e} {n}"))
-            .collect();
         writeln!(
             o,
             "  ! {} get new licence errors: {}",
             plural(r.users_with_new_errors, "user"),
-            errs.join(", ")
+            new_errors(r)
         )?;
     }
     for g in &r.static_to_dynamic {
@@ -1080,6 +1040,62 @@ pub fn whatif_csv(w: &crate::whatif::WhatIf, out: impl Write) -> io::Result<()> 
         c.write_record(cells.iter().map(|s| csv_cell(s).into_owned()))?;
     }
     c.flush()
+}
+
+/// The users of a what-if whose licences change: SKUs or service plans gained or lost, licence
+/// errors new or cleared. The text and Markdown reports list the same users.
+fn licence_changes(w: &crate::whatif::WhatIf) -> Vec<&crate::whatif::UserDiff> {
+    w.users
+        .iter()
+        .filter(|u| {
+            !(u.skus_gained.is_empty()
+                && u.skus_lost.is_empty()
+                && u.plans_gained.is_empty()
+                && u.plans_lost.is_empty()
+                && u.errors_new.is_empty()
+                && u.errors_cleared.is_empty())
+        })
+        .collect()
+}
+
+/// One user's row of the what-if reports' user table: name (UPN, else id), SKUs gained, SKUs
+/// lost, plans lost (the first three), new errors.
+fn user_row(u: &crate::whatif::UserDiff) -> [String; 5] {
+    let name = if u.user_principal_name.is_empty() {
+        &u.id
+    } else {
+        &u.user_principal_name
+    };
+    [
+        name.clone(),
+        u.skus_gained.join(", "),
+        u.skus_lost.join(", "),
+        some(&u.plans_lost, 3),
+        u.errors_new
+            .iter()
+            .map(|(s, g, e)| format!("{e} ({s} from {g})"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    ]
+}
+
+/// The data plans users lose, `plan (users)`, and the new licence errors, `error n`, as the
+/// what-if reports list them.
+fn data_plans_lost(r: &crate::whatif::Risks) -> String {
+    r.data_plans_lost
+        .iter()
+        .map(|(p, n)| format!("{p} ({n})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// See [`data_plans_lost`].
+fn new_errors(r: &crate::whatif::Risks) -> String {
+    r.new_errors
+        .iter()
+        .map(|(e, n)| format!("{e} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1298,16 +1314,11 @@ fn markdown_risks(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
         }
     }
     if r.data_loss_users > 0 {
-        let plans: Vec<String> = r
-            .data_plans_lost
-            .iter()
-            .map(|(p, n)| format!("{p} ({n})"))
-            .collect();
         writeln!(
             o,
             "- ❗ {} lose plans that hold data: {}",
             plural(r.data_loss_users, "user"),
-            md_text(&plans.join(", "))
+            md_text(&data_plans_lost(r))
         )?;
     }
     if r.users_losing_every_license > 0 {
@@ -1318,16 +1329,11 @@ fn markdown_risks(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
         )?;
     }
     if r.users_with_new_errors > 0 {
-        let errs: Vec<String> = r
-            .new_errors
-            .iter()
-            .map(|(e, n)| format!("{e} {n}"))
-            .collect();
         writeln!(
             o,
             "- ❗ {} get new licence errors: {}",
             plural(r.users_with_new_errors, "user"),
-            md_text(&errs.join(", "))
+            md_text(&new_errors(r))
         )?;
     }
     for g in &r.static_to_dynamic {
@@ -1351,17 +1357,7 @@ fn markdown_risks(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
 }
 
 fn markdown_users(o: &mut String, w: &crate::whatif::WhatIf, limit: usize) -> fmt::Result {
-    let lic: Vec<&crate::whatif::UserDiff> = w
-        .users
-        .iter()
-        .filter(|u| {
-            !(u.skus_gained.is_empty()
-                && u.skus_lost.is_empty()
-                && u.plans_gained.is_empty()
-                && u.plans_lost.is_empty()
-                && u.errors_new.is_empty())
-        })
-        .collect();
+    let lic = licence_changes(w);
     if lic.is_empty() {
         return Ok(());
     }
@@ -1373,25 +1369,8 @@ fn markdown_users(o: &mut String, w: &crate::whatif::WhatIf, limit: usize) -> fm
     writeln!(o, "| User | SKUs + | SKUs − | Plans − | New errors |")?;
     writeln!(o, "|---|---|---|---|---|")?;
     for u in lic.iter().take(limit) {
-        let name = if u.user_principal_name.is_empty() {
-            &u.id
-        } else {
-            &u.user_principal_name
-        };
-        let errors: Vec<String> = u
-            .errors_new
-            .iter()
-            .map(|(s, g, e)| format!("{e} ({s} from {g})"))
-            .collect();
-        writeln!(
-            o,
-            "| {} | {} | {} | {} | {} |",
-            md_text(name),
-            md_text(&u.skus_gained.join(", ")),
-            md_text(&u.skus_lost.join(", ")),
-            md_text(&some(&u.plans_lost, 3)),
-            md_text(&errors.join(", "))
-        )?;
+        let cells = user_row(u).map(|c| md_text(&c));
+        writeln!(o, "| {} |", cells.join(" | "))?;
     }
     if lic.len() > limit {
         writeln!(

@@ -901,6 +901,14 @@ impl Tenant {
         }
     }
 
+    /// The table of `object`s: the users, or the devices when the snapshot has them.
+    pub fn table(&self, object: ObjectType) -> Option<&Table> {
+        match object {
+            ObjectType::User => Some(&self.users),
+            ObjectType::Device => self.devices.as_ref(),
+        }
+    }
+
     /// The group with this id or display name (any case); errors name the candidates when a
     /// display name is ambiguous.
     pub fn find_group(&self, id_or_name: &str) -> Result<usize, String> {

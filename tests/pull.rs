@@ -586,21 +586,20 @@ fn tenant(name: &str) -> (PathBuf, Directory) {
     (dir, d)
 }
 
-fn pull(server: &Server, out: &Path, env: &[(&str, &str)], extra: &[&str]) -> Output {
+/// Runs `dynrule ARGS` against `server` (its Graph and sign-in roots, a 1 ms backoff) with only
+/// the credentials in `env`: none of the shell's.
+fn graph_command(server: &Server, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_dynrule"));
-    c.args([
-        "pull",
-        "--out",
-        out.to_str().unwrap(),
-        "--graph-url",
-        &server.url,
-        "--login-url",
-        &server.url,
-        "--backoff-ms",
-        "1",
-    ])
-    .args(extra)
-    .env("NO_COLOR", "1");
+    c.args(args)
+        .args([
+            "--graph-url",
+            &server.url,
+            "--login-url",
+            &server.url,
+            "--backoff-ms",
+            "1",
+        ])
+        .env("NO_COLOR", "1");
     for k in [
         "DYNRULE_GRAPH_TOKEN",
         "AZURE_TENANT_ID",
@@ -614,7 +613,15 @@ fn pull(server: &Server, out: &Path, env: &[(&str, &str)], extra: &[&str]) -> Ou
     for (k, v) in env {
         c.env(k, v);
     }
-    c.output().expect("run dynrule pull")
+    c.output().expect("run dynrule")
+}
+
+fn pull(server: &Server, out: &Path, env: &[(&str, &str)], extra: &[&str]) -> Output {
+    graph_command(
+        server,
+        &[&["pull", "--out", out.to_str().unwrap()], extra].concat(),
+        env,
+    )
 }
 
 const CLIENT_CREDENTIALS: &[(&str, &str)] = &[
@@ -1129,9 +1136,9 @@ fn probe_records_the_service_answers_and_resumes() {
     );
     std::fs::write(&rules, &first).unwrap();
     let out = dir.join("probe.jsonl");
+    let files = dir.join("files");
     let probe = || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_dynrule"));
-        c.args([
+        let args = [
             "fuzz",
             "probe",
             "--member",
@@ -1140,26 +1147,14 @@ fn probe_records_the_service_answers_and_resumes() {
             rules.to_str().unwrap(),
             "--out",
             out.to_str().unwrap(),
-        ])
-        .args([
             "--tenant",
-            dir.join("files").to_str().unwrap(),
+            files.to_str().unwrap(),
             "--now",
             NOW,
-        ])
-        .args([
-            "--graph-url",
-            &server.url,
-            "--login-url",
-            &server.url,
             "--rate",
             "1000",
-            "--backoff-ms",
-            "1",
-        ])
-        .env("DYNRULE_GRAPH_TOKEN", TOKEN)
-        .env("NO_COLOR", "1");
-        c.output().expect("run dynrule fuzz probe")
+        ];
+        graph_command(&server, &args, &[("DYNRULE_GRAPH_TOKEN", TOKEN)])
     };
     let o = probe();
     assert_eq!(

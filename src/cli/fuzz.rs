@@ -163,14 +163,12 @@ fn strategy(object: ObjectType, mode: Mode, from: Vec<String>) -> BoxedStrategy<
 }
 
 /// dynrule's verdict on a rule: valid, and the codes of its diagnostics.
-fn verdict(rule: &str) -> (bool, Vec<String>) {
-    let checked = dynrule::check(rule);
-    let codes = checked
+fn codes(checked: &dynrule::Checked) -> Vec<&'static str> {
+    checked
         .diagnostics
         .iter()
-        .map(|d| d.code.as_str().to_string())
-        .collect();
-    (checked.is_valid(), codes)
+        .map(|d| d.code.as_str())
+        .collect()
 }
 
 fn gen_rules(a: &GenArgs) -> ExitCode {
@@ -201,7 +199,8 @@ fn gen_rules(a: &GenArgs) -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for (i, (rule, kind)) in rules.iter().enumerate() {
-        let (valid, codes) = verdict(rule);
+        let checked = dynrule::check(rule);
+        let (valid, codes) = (checked.is_valid(), codes(&checked));
         let mut line = json!({"rule": rule, "valid": valid, "codes": codes, "kind": kind, "object": object.as_str()});
         if let Some(n) = members.as_ref().and_then(|m| m.get(i).copied().flatten()) {
             if let Some(o) = line.as_object_mut() {
@@ -226,11 +225,7 @@ fn member_counts(
     now: Option<jiff::Timestamp>,
 ) -> Result<Vec<Option<usize>>, ExitCode> {
     let tenant = super::recompute::tenant_or_sample(tenant, None, true, Vec::new())?;
-    let table = match object {
-        ObjectType::User => Some(&tenant.users),
-        ObjectType::Device => tenant.devices.as_ref(),
-    };
-    let Some(table) = table else {
+    let Some(table) = tenant.table(object) else {
         eprintln!("error: the snapshot has no devices export");
         return Err(ExitCode::from(2));
     };
@@ -240,12 +235,8 @@ fn member_counts(
     let compiled: Vec<Option<Program>> = rules
         .iter()
         .map(|(r, _)| {
-            let checked = dynrule::check(r);
-            checked
-                .hir
-                .as_ref()
-                .filter(|_| checked.is_valid())
-                .and_then(|h| Program::compile(h, &opts).ok())
+            dynrule::check(r)
+                .program(&opts)
                 .filter(|p| p.object == object)
         })
         .collect();
@@ -273,19 +264,13 @@ struct Members {
 }
 
 impl Members {
-    /// The object ids (lower case) `rule` selects; `None` when it does not compile for `object`.
-    fn of(&self, rule: &str) -> Option<std::collections::BTreeSet<String>> {
-        let checked = dynrule::check(rule);
+    /// The object ids (lower case) a checked rule selects; `None` when it does not compile for
+    /// `object`.
+    fn of(&self, checked: &dynrule::Checked) -> Option<std::collections::BTreeSet<String>> {
         let program = checked
-            .hir
-            .as_ref()
-            .filter(|_| checked.is_valid())
-            .and_then(|h| Program::compile(h, &self.opts).ok())
+            .program(&self.opts)
             .filter(|p| p.object == self.object)?;
-        let table = match self.object {
-            ObjectType::User => Some(&self.tenant.users),
-            ObjectType::Device => self.tenant.devices.as_ref(),
-        }?;
+        let table = self.tenant.table(self.object)?;
         let m = dynrule::vm::evaluate(std::slice::from_ref(&program), table);
         Some(
             m.first()?
@@ -299,12 +284,12 @@ impl Members {
 /// Whether dynrule and the other checker disagree on `rule`: on the verdict, or (both valid,
 /// members known on both sides) on the members.
 fn disagree(rule: &str, said: &Said, members: Option<&Members>) -> bool {
-    let ours = verdict(rule).0;
-    if ours != said.valid {
+    let checked = dynrule::check(rule);
+    if checked.is_valid() != said.valid {
         return true;
     }
-    match (members, &said.members, ours) {
-        (Some(m), Some(theirs), true) => m.of(rule).is_some_and(|mine| mine != *theirs),
+    match (members, &said.members, said.valid) {
+        (Some(m), Some(theirs), true) => m.of(&checked).is_some_and(|mine| mine != *theirs),
         _ => false,
     }
 }
@@ -479,7 +464,8 @@ fn diff(a: &DiffArgs) -> ExitCode {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
-        let (ours, codes) = verdict(&small);
+        let checked = dynrule::check(&small);
+        let ours = checked.is_valid();
         if !seen.insert(small.clone()) {
             continue;
         }
@@ -494,13 +480,13 @@ fn diff(a: &DiffArgs) -> ExitCode {
             "rule": small,
             "dynrule": label(ours),
             "other": label(theirs.valid),
-            "codes": codes,
+            "codes": codes(&checked),
             "kind": kind,
             "found": rule,
             "shrinkSteps": steps,
         });
         if let (Some(mine), Some(other_members), Some(o)) = (
-            members.as_ref().and_then(|m| m.of(&small)),
+            members.as_ref().and_then(|m| m.of(&checked)),
             &theirs.members,
             entry.as_object_mut(),
         ) {
@@ -603,11 +589,7 @@ fn probe(a: &ProbeArgs) -> ExitCode {
         };
         asked += 1;
         let checked = dynrule::check(&r.rule);
-        let codes: Vec<&str> = checked
-            .diagnostics
-            .iter()
-            .map(|d| d.code.as_str())
-            .collect();
+        let codes = codes(&checked);
         let member = ours.as_ref().and_then(|m| m.get(i).copied().flatten());
         let agree = answer.accepted == checked.is_valid()
             && (member.is_none() || answer.member.is_none() || member == answer.member);
@@ -653,24 +635,25 @@ fn member_answers(
     let opts = CompileOptions {
         now: now.unwrap_or_else(jiff::Timestamp::now),
     };
+    // The member's row, looked up once per object type.
+    let row_in = |object: ObjectType| {
+        let table = tenant.table(object)?;
+        let row = (0..table.len()).find(|&i| {
+            table
+                .id(i)
+                .is_some_and(|id| id.eq_ignore_ascii_case(member))
+        })?;
+        Some((table, row))
+    };
+    let rows = [row_in(ObjectType::User), row_in(ObjectType::Device)];
     Ok(rules
         .iter()
         .map(|r| {
-            let checked = dynrule::check(&r.rule);
-            let program = checked
-                .hir
-                .as_ref()
-                .filter(|_| checked.is_valid())
-                .and_then(|h| Program::compile(h, &opts).ok())?;
-            let table = match program.object {
-                ObjectType::User => Some(&tenant.users),
-                ObjectType::Device => tenant.devices.as_ref(),
+            let program = dynrule::check(&r.rule).program(&opts)?;
+            let (table, row) = match program.object {
+                ObjectType::User => rows[0],
+                ObjectType::Device => rows[1],
             }?;
-            let row = (0..table.len()).find(|&i| {
-                table
-                    .id(i)
-                    .is_some_and(|id| id.eq_ignore_ascii_case(member))
-            })?;
             dynrule::vm::evaluate(std::slice::from_ref(&program), table)
                 .first()
                 .map(|m| m.get(row))

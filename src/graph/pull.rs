@@ -18,7 +18,7 @@
 //! snapshot until every file is complete, so an interrupted or failed pull leaves it whole.
 
 use super::client::{Client, GraphError};
-use crate::program::{CompileOptions, Program};
+use crate::program::CompileOptions;
 use crate::schema::{GraphKey, ObjectType};
 use crate::table::{ColumnKey, Projection};
 use serde_json::{Value, json};
@@ -570,16 +570,18 @@ fn stage_lines(
 ) -> Result<(), PullError> {
     folder
         .stage(name, |f| {
-            for o in objects {
-                serde_json::to_writer(&mut *f, o).map_err(std::io::Error::from)?;
-                f.write_all(b"\n")?;
-            }
-            Ok(())
+            objects.iter().try_for_each(|o| write_line(&mut *f, o))
         })
         .map_err(|source| PullError::Io {
             path: name.to_string(),
             source,
         })
+}
+
+/// One object as a JSON Lines line.
+fn write_line(out: &mut dyn std::io::Write, v: &Value) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, v)?;
+    out.write_all(b"\n")
 }
 
 /// What the tenant's rules read, per object type.
@@ -605,13 +607,7 @@ impl Reads {
             if rule.trim().is_empty() {
                 continue;
             }
-            let checked = crate::check(rule);
-            let program = checked
-                .hir
-                .as_ref()
-                .filter(|_| checked.is_valid())
-                .and_then(|h| Program::compile(h, &opts).ok());
-            match program {
+            match crate::check(rule).program(&opts) {
                 Some(p) if p.object == ObjectType::Device => {
                     out.device_rules += 1;
                     p.add_reads(&mut out.devices);
@@ -703,13 +699,9 @@ fn stream(
     let staged = folder.stage(name, |out| {
         let res = client.pages(url, |items: Vec<Value>| -> Result<(), PullError> {
             for v in items {
-                serde_json::to_writer(&mut *out, &v).map_err(|e| PullError::Io {
+                write_line(&mut *out, &v).map_err(|source| PullError::Io {
                     path: name.to_string(),
-                    source: e.into(),
-                })?;
-                out.write_all(b"\n").map_err(|e| PullError::Io {
-                    path: name.to_string(),
-                    source: e,
+                    source,
                 })?;
                 n += 1;
             }

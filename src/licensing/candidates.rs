@@ -179,7 +179,7 @@ impl Candidates<'_> {
             });
         }
         // Departures: inherited states whose (group, SKU) is no longer a candidate.
-        for s in w.inherited.clone() {
+        for s in &w.inherited {
             let still = w.candidates.iter().any(|x| {
                 Some(x.group) == s.source
                     && self.plans.get(x.group).is_some_and(|gp| gp.assigns(s.sku))
@@ -190,13 +190,16 @@ impl Candidates<'_> {
             let blocked = s
                 .state
                 .holds()
-                .then(|| self.dependency_blocks_departure(&s, &h))
+                .then(|| self.dependency_blocks_departure(s, &h))
                 .flatten();
             if blocked.is_some() {
                 self.gain(&mut h, s.sku, s.disabled);
                 held.push(s.sku);
             }
-            w.departures.push(Departure { state: s, blocked });
+            w.departures.push(Departure {
+                state: s.clone(),
+                blocked,
+            });
         }
         held.sort_unstable();
         held.dedup();
