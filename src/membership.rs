@@ -283,7 +283,7 @@ fn plan_group(
 
 /// Computes every group's membership (see the module docs) over `users` (the tenant's users,
 /// or a variant of them with other `assignedPlans`). `groups` are the tenant's groups or a
-/// what-if's changed copy of them (same order). Rules that do not compile, device rules
+/// what-if's side of them (the tenant's in the same order, then groups the change creates). Rules that do not compile, device rules
 /// without a devices export, and unknown memberships are reported in the returned issues.
 pub fn memberships(
     tenant: &Tenant,
@@ -292,8 +292,9 @@ pub fn memberships(
     opts: &RecomputeOptions,
 ) -> (Memberships, Vec<TenantIssue>) {
     // With `$expand=members` the groups carry their members; only an export without any
-    // members says something through the users' own `memberOf`.
-    let any_members = groups.iter().any(|g| g.members.is_some());
+    // members says something through the users' own `memberOf`. The export decides, not a
+    // what-if's proposed groups (a group not yet created has no members to export).
+    let any_members = tenant.groups.iter().any(|g| g.members.is_some());
     let from_member_of = if any_members {
         HashMap::new()
     } else {

@@ -686,24 +686,65 @@ fn whatif_head(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
 }
 
 /// Each change: the rule before and after, licences, processing state.
+/// How a group's name is marked in a report for what the change does to it.
+fn action_note(a: crate::whatif::Action) -> &'static str {
+    use crate::whatif::Action;
+    match a {
+        Action::Update => "",
+        Action::Create => " (new)",
+        Action::Delete => " (deleted)",
+        Action::Replace => " (replaced)",
+    }
+}
+
+/// The group diff of a change (by id and displayName: a group not yet created has no id).
+fn change_group<'a>(
+    w: &'a crate::whatif::WhatIf,
+    c: &crate::whatif::ChangeSummary,
+) -> Option<&'a crate::whatif::GroupDiff> {
+    w.groups
+        .iter()
+        .find(|g| g.id == c.group && g.display_name == c.display_name)
+}
+
+/// What a rule was before a change, as the reports say it.
+fn rule_before(c: &crate::whatif::ChangeSummary, g: Option<&crate::whatif::GroupDiff>) -> String {
+    match (c.change.action, g.and_then(|g| g.rule_before.as_deref())) {
+        (crate::whatif::Action::Create, _) => "(a new group)".to_string(),
+        (_, Some(r)) => r.to_string(),
+        (_, None) => "(static group)".to_string(),
+    }
+}
+
 fn whatif_changes(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
     for (i, c) in w.changes.iter().enumerate() {
-        writeln!(o, "\nChange {}: {} ({})", i + 1, c.display_name, c.group)?;
+        let id = if c.group.is_empty() {
+            "not yet created"
+        } else {
+            &c.group
+        };
+        writeln!(
+            o,
+            "\nChange {}: {} ({id}){}{}",
+            i + 1,
+            c.display_name,
+            action_note(c.change.action),
+            c.change
+                .address
+                .as_deref()
+                .map(|a| format!(" from {a}"))
+                .unwrap_or_default()
+        )?;
+        let g = change_group(w, c);
         if let Some(r) = &c.change.membership_rule {
-            let before = w
-                .groups
-                .iter()
-                .find(|g| g.id == c.group)
-                .and_then(|g| g.rule_before.clone());
             writeln!(o, "  membershipRule")?;
-            writeln!(
-                o,
-                "    before: {}",
-                before.as_deref().unwrap_or("(static group)")
-            )?;
+            writeln!(o, "    before: {}", rule_before(c, g))?;
             writeln!(o, "    after:  {r}")?;
         }
-        if let Some(g) = w.groups.iter().find(|g| g.id == c.group) {
+        for u in &c.change.unknown_until_apply {
+            writeln!(o, "  {u}: not known until apply")?;
+        }
+        if let Some(g) = g {
             if let (Some(b), Some(a)) = (&g.licenses_before, &g.licenses_after) {
                 writeln!(o, "  assignedLicenses: {} → {}", b.join(", "), a.join(", "))?;
             }
@@ -732,6 +773,7 @@ fn whatif_memberships(o: &mut String, w: &crate::whatif::WhatIf, limit: usize) -
         } else {
             g.display_name.clone()
         };
+        name.push_str(action_note(g.action));
         if !g.changed {
             name.push_str(" (via assignedPlans)");
         }
@@ -915,6 +957,12 @@ fn whatif_risks(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
         writeln!(
             o,
             "  ! {g} turns from static to dynamic: Entra removes every member first, then processes the rule; members lose access (and licences) until it finishes"
+        )?;
+    }
+    for g in &r.replaced_groups {
+        writeln!(
+            o,
+            "  ! {g} is replaced (deleted and created again): every member leaves, and its licences go until the new group is processed"
         )?;
     }
     if !r.feedback_groups.is_empty() {
@@ -1169,14 +1217,20 @@ fn markdown_verdict(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
     } else if r.data_loss_users > 0
         || r.users_losing_every_license > 0
         || r.users_with_new_errors > 0
+        || !r.replaced_groups.is_empty()
     {
         // No threshold was set or crossed, but a change board should not read this as clear.
         writeln!(
             o,
-            "### ❗ dynrule what-if: no threshold crossed, but {} lose a plan that holds data, {} lose every licence, {} get new licence errors",
+            "### ❗ dynrule what-if: no threshold crossed, but {} lose a plan that holds data, {} lose every licence, {} get new licence errors{}",
             plural(r.data_loss_users, "user"),
             plural(r.users_losing_every_license, "user"),
-            plural(r.users_with_new_errors, "user")
+            plural(r.users_with_new_errors, "user"),
+            if r.replaced_groups.is_empty() {
+                String::new()
+            } else {
+                format!(", {} replaced", plural(r.replaced_groups.len(), "group"))
+            }
         )?;
     } else {
         writeln!(
@@ -1208,16 +1262,28 @@ fn markdown_changes(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
         )?;
     }
     for c in &w.changes {
-        let g = w.groups.iter().find(|g| g.id == c.group);
-        writeln!(o, "- **{}**", md_text(&c.display_name))?;
+        let g = change_group(w, c);
+        writeln!(
+            o,
+            "- **{}**{}{}",
+            md_text(&c.display_name),
+            action_note(c.change.action),
+            c.change
+                .address
+                .as_deref()
+                .map(|a| format!(" (`{}`)", md_text(a)))
+                .unwrap_or_default()
+        )?;
         if let Some(rule) = &c.change.membership_rule {
-            let before = g.and_then(|g| g.rule_before.as_deref());
-            writeln!(
-                o,
-                "  - `membershipRule` before: {}",
-                before.map_or("(static group)".to_string(), md_code)
-            )?;
+            let before = match (c.change.action, g.and_then(|g| g.rule_before.as_deref())) {
+                (crate::whatif::Action::Create, _) | (_, None) => md_text(&rule_before(c, g)),
+                (_, Some(r)) => md_code(r),
+            };
+            writeln!(o, "  - `membershipRule` before: {before}")?;
             writeln!(o, "  - `membershipRule` after: {}", md_code(rule))?;
+        }
+        for u in &c.change.unknown_until_apply {
+            writeln!(o, "  - `{}`: **not known until apply**", md_text(u))?;
         }
         if let Some((b, a)) =
             g.and_then(|g| g.licenses_before.as_ref().zip(g.licenses_after.as_ref()))
@@ -1257,8 +1323,9 @@ fn markdown_groups(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
         };
         writeln!(
             o,
-            "| {}{via} | {} | {} | {} | {} | {} |",
+            "| {}{}{via} | {} | {} | {} | {} | {} |",
             md_text(name),
+            action_note(g.action),
             count(g.before),
             count(g.after),
             g.joined.len(),
@@ -1340,6 +1407,13 @@ fn markdown_risks(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
         writeln!(
             o,
             "- ❗ {} turns from static to dynamic: Entra removes every member first, then processes the rule",
+            md_text(g)
+        )?;
+    }
+    for g in &r.replaced_groups {
+        writeln!(
+            o,
+            "- ❗ {} is replaced (deleted and created again): every member leaves, and its licences go until the new group is processed",
             md_text(g)
         )?;
     }

@@ -102,6 +102,9 @@ pub enum IssueKind {
     /// A subscribed SKU's seat count (`prepaidUnits.*`, `consumedUnits`) is not a whole
     /// number ≥ 0; the issue's object is the `skuId`.
     SeatsUnreadable,
+    /// A proposed value is not known until apply (Terraform's `after_unknown`, an ARM
+    /// expression): the group's membership after is unknown.
+    UnknownUntilApply,
 }
 
 impl IssueKind {
@@ -122,6 +125,7 @@ impl IssueKind {
                 | IssueKind::LicensesNotProcessed
                 | IssueKind::PatternUndecided
                 | IssueKind::SeatsUnreadable
+                | IssueKind::UnknownUntilApply
         )
     }
 }
@@ -200,7 +204,7 @@ impl TenantIssue {
         TenantIssue {
             kind,
             severity,
-            file: Some(g.file.display().to_string()),
+            file: (!g.file.as_os_str().is_empty()).then(|| g.file.display().to_string()),
             line: g.line,
             object: Some(g.label()),
             message,
@@ -211,7 +215,7 @@ impl TenantIssue {
     pub fn concerns(&self, g: &Group) -> bool {
         self.object
             .as_deref()
-            .is_some_and(|o| o == g.id || o == g.label())
+            .is_some_and(|o| (!g.id.is_empty() && o == g.id) || o == g.label())
     }
 }
 
@@ -280,7 +284,7 @@ pub enum MemberKind {
 }
 
 /// One group of `groups.json`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Group {
     /// `id`, lower case.
     pub id: String,
@@ -299,6 +303,10 @@ pub struct Group {
     pub security_enabled: Option<bool>,
     /// `assignedLicenses`.
     pub assigned_licenses: Vec<GroupLicense>,
+    /// Whether `assignedLicenses` is known: exported (even as `[]`), or set by a what-if. When
+    /// it is not, members keep the licence states the snapshot shows from the group; when it
+    /// is known and empty, those states go (Entra removes licences a group no longer assigns).
+    pub assigned_licenses_known: bool,
     /// `members` from `$expand=members` (`None` when not exported): id (lower case) and kind.
     pub members: Option<Vec<(String, MemberKind)>>,
     /// Where the group is in the export.
@@ -337,10 +345,13 @@ impl Group {
         self.security_enabled != Some(false)
     }
 
-    /// `displayName (id)`, or the id alone.
+    /// `displayName (id)`, the id alone, or `displayName (new)` for a group not yet created.
     pub fn label(&self) -> String {
         if self.display_name.is_empty() {
             self.id.clone()
+        } else if self.id.is_empty() {
+            // A group a what-if creates has no id yet.
+            format!("{} (new)", self.display_name)
         } else {
             format!("{} ({})", self.display_name, self.id)
         }
@@ -638,6 +649,7 @@ fn group_of(file: &Path, line: usize, v: &Value) -> Result<Group, String> {
         processing_state: str_of(o, "membershipRuleProcessingState").map(str::to_string),
         security_enabled: get_ci(o, "securityEnabled").and_then(Value::as_bool),
         assigned_licenses: licenses_of(get_ci(o, "assignedLicenses"))?,
+        assigned_licenses_known: get_ci(o, "assignedLicenses").is_some_and(|v| !v.is_null()),
         members,
         file: file.to_path_buf(),
         line,

@@ -23,13 +23,59 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub use crate::recompute::MAX_ITERATIONS;
 
+/// What a change does to its group: Terraform's `actions` (`["update"]`, `["create"]`,
+/// `["delete"]`, and a replace as `["delete","create"]` or `["create","delete"]`), or a changes
+/// file's `action`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Action {
+    /// New properties for a group that exists.
+    #[default]
+    Update,
+    /// A group that does not exist yet: nobody is a member before, everyone its rule matches
+    /// joins after.
+    Create,
+    /// The group goes: every member leaves and its licences go with it.
+    Delete,
+    /// Deleted and created again with a new object id: every member leaves, and the new group's
+    /// members join when Entra processes it (issue hashicorp/terraform-provider-azuread#1848). The
+    /// report counts every member as leaving and every new member as joining.
+    Replace,
+}
+
+impl Action {
+    /// `Update`, the default (left out of JSON).
+    pub fn is_update(&self) -> bool {
+        *self == Action::Update
+    }
+
+    /// The action for Terraform's `change.actions` list; `None` for `no-op`, `read` and
+    /// `forget`, which change nothing.
+    pub fn from_terraform(actions: &[&str]) -> Option<Action> {
+        match actions {
+            ["update"] => Some(Action::Update),
+            ["create"] => Some(Action::Create),
+            ["delete"] => Some(Action::Delete),
+            ["delete", "create"] | ["create", "delete"] => Some(Action::Replace),
+            _ => None,
+        }
+    }
+}
+
 /// One proposed change to one group.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Change {
-    /// Index into [`Tenant::groups`].
+    /// Index into the what-if's groups: [`Tenant::groups`], then the groups that changes with
+    /// [`Action::Create`] make, in the order of the changes.
     #[serde(skip)]
     pub group: usize,
+    /// What happens to the group.
+    #[serde(skip_serializing_if = "Action::is_update")]
+    pub action: Action,
+    /// The `displayName` of a group the change creates (the tenant's groups have their own).
+    #[serde(skip)]
+    pub display_name: Option<String>,
     /// A new `membershipRule` (makes a static group dynamic).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub membership_rule: Option<String>,
@@ -39,6 +85,26 @@ pub struct Change {
     /// New `membershipRuleProcessingState`: `On` or `Paused`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub membership_rule_processing_state: Option<String>,
+    /// Where the change comes from: a Terraform resource address (`azuread_group.sales`), or a
+    /// Bicep/ARM resource's symbolic name; `None` for a changes file or `--group`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Properties whose new value is not known until apply (Terraform's `after_unknown`, an
+    /// ARM expression), by Graph name (`membershipRule`). The group's membership after is
+    /// reported unknown and the answer untrusted: dynrule does not guess them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unknown_until_apply: Vec<String>,
+}
+
+impl Change {
+    /// Whether the change sets nothing (an update without a new value, known or not).
+    pub fn is_empty(&self) -> bool {
+        self.action == Action::Update
+            && self.membership_rule.is_none()
+            && self.assigned_licenses.is_none()
+            && self.membership_rule_processing_state.is_none()
+            && self.unknown_until_apply.is_empty()
+    }
 }
 
 /// One entry of a changes file, its keys lower-cased first (see [`lower_keys`]).
@@ -46,6 +112,8 @@ pub struct Change {
 #[serde(deny_unknown_fields)]
 struct ChangeFile {
     group: String,
+    #[serde(default)]
+    action: Option<String>,
     #[serde(default, rename = "membershiprule")]
     membership_rule: Option<String>,
     #[serde(default, rename = "assignedlicenses")]
@@ -88,13 +156,15 @@ fn lower_keys(v: serde_json::Value) -> Result<serde_json::Value, String> {
     })
 }
 
-/// Reads a changes file: a JSON array of `{"group": id or displayName, "membershipRule"?,
-/// "assignedLicenses"?: [{"skuId", "disabledPlans"}], "membershipRuleProcessingState"?: "On" |
-/// "Paused"}`. A `skuId` may also be a `skuPartNumber` (`ENTERPRISEPACK`) and a disabled plan a
-/// `servicePlanName`.
+/// Reads a changes file: a JSON array of `{"group": id or displayName, "action"?: "update" |
+/// "create" | "delete" | "replace", "membershipRule"?, "assignedLicenses"?: [{"skuId",
+/// "disabledPlans"}], "membershipRuleProcessingState"?: "On" | "Paused"}`. A `skuId` may also be
+/// a `skuPartNumber` (`ENTERPRISEPACK`) and a disabled plan a `servicePlanName`. With `"action":
+/// "create"`, `group` is the new group's displayName and `membershipRule` is required.
 ///
 /// Errors: invalid JSON (with line and column), an unknown or ambiguous group, an unknown SKU
-/// or plan name, a processing state other than On/Paused, an entry that changes nothing.
+/// or plan name, a processing state other than On/Paused, an unknown action, an entry that
+/// changes nothing, two entries for one group.
 pub fn parse_changes(text: &str, tenant: &Tenant) -> Result<Vec<Change>, String> {
     let v: serde_json::Value = serde_json::from_str(text.trim_start_matches('\u{feff}'))
         .map_err(|e| format!("line {}, column {}: {e}", e.line(), e.column()))?;
@@ -105,12 +175,29 @@ pub fn parse_changes(text: &str, tenant: &Tenant) -> Result<Vec<Change>, String>
         _ => return Err("expected a JSON array of changes (or one change object)".into()),
     };
     let mut out = Vec::new();
+    let mut created = 0;
     for (i, item) in items.into_iter().enumerate() {
         let at = |m: String| format!("change {}: {m}", i + 1);
         let e: ChangeFile = lower_keys(item)
             .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()))
             .map_err(at)?;
-        let group = tenant.find_group(&e.group).map_err(at)?;
+        let action = match e.action.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("update") => Action::Update,
+            Some("create") => Action::Create,
+            Some("delete") => Action::Delete,
+            Some("replace") => Action::Replace,
+            Some(other) => {
+                return Err(at(format!(
+                    "action must be update, create, delete or replace, not {other:?}"
+                )));
+            }
+        };
+        let group = if action == Action::Create {
+            created += 1;
+            tenant.groups.len() + created - 1
+        } else {
+            tenant.find_group(&e.group).map_err(at)?
+        };
         let licences = match e.assigned_licenses {
             None => None,
             Some(ls) => Some(
@@ -121,23 +208,25 @@ pub fn parse_changes(text: &str, tenant: &Tenant) -> Result<Vec<Change>, String>
             ),
         };
         if let Some(s) = &e.membership_rule_processing_state {
-            if !s.eq_ignore_ascii_case("On") && !s.eq_ignore_ascii_case("Paused") {
-                return Err(at(format!(
-                    "membershipRuleProcessingState must be On or Paused, not {s:?}"
-                )));
-            }
+            processing_state(s).map_err(at)?;
         }
         let c = Change {
             group,
+            action,
+            display_name: (action == Action::Create).then(|| e.group.clone()),
             membership_rule: e.membership_rule,
             assigned_licenses: licences,
             membership_rule_processing_state: e.membership_rule_processing_state,
+            ..Change::default()
         };
-        if c.membership_rule.is_none()
-            && c.assigned_licenses.is_none()
-            && c.membership_rule_processing_state.is_none()
-        {
+        if c.is_empty() {
             return Err(at("changes nothing (give membershipRule, assignedLicenses or membershipRuleProcessingState)".into()));
+        }
+        if action == Action::Create && c.membership_rule.is_none() {
+            return Err(at(format!(
+                "a created group needs a membershipRule (dynrule cannot know who a new static group {:?} will hold)",
+                e.group
+            )));
         }
         if let Some(first) = out.iter().position(|o: &Change| o.group == c.group) {
             return Err(at(format!(
@@ -152,6 +241,19 @@ pub fn parse_changes(text: &str, tenant: &Tenant) -> Result<Vec<Change>, String>
         return Err("the changes file lists no change".into());
     }
     Ok(out)
+}
+
+/// Checks a `membershipRuleProcessingState`: `On` or `Paused` (any case).
+///
+/// Errors: any other value.
+pub fn processing_state(s: &str) -> Result<(), String> {
+    if s.eq_ignore_ascii_case("On") || s.eq_ignore_ascii_case("Paused") {
+        Ok(())
+    } else {
+        Err(format!(
+            "membershipRuleProcessingState must be On or Paused, not {s:?}"
+        ))
+    }
 }
 
 /// A group licence from a SKU id or part number and plan ids or names.
@@ -222,29 +324,92 @@ pub fn license(tenant: &Tenant, sku: &str, disabled: &[String]) -> Result<GroupL
     })
 }
 
-/// Applies changes to groups (a copy).
-pub fn apply(groups: &[Group], changes: &[Change]) -> Vec<Group> {
-    let mut out = groups.to_vec();
-    for c in changes {
-        let Some(g) = out.get_mut(c.group) else {
-            continue;
-        };
-        if let Some(r) = &c.membership_rule {
-            g.membership_rule = Some(r.clone());
-            if !g.is_dynamic() {
-                g.group_types.push("DynamicMembership".into());
-                g.group_types_exported = true;
-                g.processing_state.get_or_insert_with(|| "On".into());
+/// The groups of both sides of a what-if, index for index: the tenant's, then the groups the
+/// changes create.
+#[derive(Clone, Debug)]
+pub struct Proposed {
+    /// Before: the tenant's groups, then each created group as an empty static group (nobody is
+    /// a member of a group that does not exist).
+    pub before: Vec<Group>,
+    /// After: the changes applied; a deleted group is an empty static group without licences.
+    pub after: Vec<Group>,
+    /// Per group, the action of the change to it ([`Action::Update`] when unchanged).
+    pub actions: Vec<Action>,
+}
+
+impl Proposed {
+    /// The action of the change to group `gi` ([`Action::Update`] for a group not changed).
+    pub fn action(&self, gi: usize) -> Action {
+        self.actions.get(gi).copied().unwrap_or_default()
+    }
+
+    /// Applies `changes` to copies of `groups` (see [`Proposed`]). A change whose group index
+    /// is past the groups and does not create one is left out.
+    pub fn new(groups: &[Group], changes: &[Change]) -> Proposed {
+        let mut before = groups.to_vec();
+        let mut after = groups.to_vec();
+        for c in changes.iter().filter(|c| c.action == Action::Create) {
+            let g = Group {
+                id: String::new(),
+                display_name: c.display_name.clone().unwrap_or_default(),
+                group_types: Vec::new(),
+                group_types_exported: true,
+                assigned_licenses_known: true,
+                members: Some(Vec::new()),
+                ..Group::default()
+            };
+            before.push(g.clone());
+            after.push(g);
+        }
+        let mut actions = vec![Action::Update; after.len()];
+        for c in changes {
+            let Some(g) = after.get_mut(c.group) else {
+                continue;
+            };
+            if let Some(a) = actions.get_mut(c.group) {
+                *a = c.action;
+            }
+            if c.action == Action::Delete {
+                *g = Group {
+                    membership_rule: None,
+                    group_types: Vec::new(),
+                    processing_state: None,
+                    assigned_licenses: Vec::new(),
+                    assigned_licenses_known: true,
+                    members: Some(Vec::new()),
+                    ..g.clone()
+                };
+                continue;
+            }
+            if let Some(r) = &c.membership_rule {
+                g.membership_rule = Some(r.clone());
+                if !g.is_dynamic() {
+                    g.group_types.push("DynamicMembership".into());
+                    g.group_types_exported = true;
+                    g.processing_state.get_or_insert_with(|| "On".into());
+                }
+            }
+            if let Some(l) = &c.assigned_licenses {
+                g.assigned_licenses = l.clone();
+                g.assigned_licenses_known = true;
+            }
+            if let Some(s) = &c.membership_rule_processing_state {
+                g.processing_state = Some(s.clone());
             }
         }
-        if let Some(l) = &c.assigned_licenses {
-            g.assigned_licenses = l.clone();
+        // A created group's before side is empty whatever its rule reads: a static group with
+        // no members, of the object type its rule reads (so users are compared with users).
+        for (b, a) in before.iter_mut().zip(&after).skip(groups.len()) {
+            b.membership_rule = a.membership_rule.clone();
+            b.group_types = a.group_types.clone();
+            b.processing_state = a.is_dynamic().then(|| "Paused".to_string());
         }
-        if let Some(s) = &c.membership_rule_processing_state {
-            g.processing_state = Some(s.clone());
+        Proposed {
+            before,
+            after,
+            actions,
         }
     }
-    out
 }
 
 /// A licence error as a comparable key: (skuPartNumber or id, group label or "direct", error).
@@ -288,6 +453,9 @@ pub struct GroupDiff {
     pub id: String,
     /// `displayName`.
     pub display_name: String,
+    /// What the change does to the group (`update` is left out).
+    #[serde(skip_serializing_if = "Action::is_update")]
+    pub action: Action,
     /// Changed by the request (not only affected through `assignedPlans`).
     pub changed: bool,
     /// Rule before and after, when it changes.
@@ -435,6 +603,9 @@ pub struct Risks {
     pub converged: bool,
     /// Static groups turned dynamic (every member is removed first).
     pub static_to_dynamic: Vec<String>,
+    /// Groups deleted and created again ([`Action::Replace`]): every member leaves, and
+    /// licences go until the new group is processed.
+    pub replaced_groups: Vec<String>,
     /// Thresholds crossed.
     pub breaches: Vec<Breach>,
 }
@@ -504,15 +675,15 @@ pub struct Explained {
 /// Errors: the users export cannot be read again.
 fn explain_changes(
     tenant: &Tenant,
-    changed_groups: &[Group],
+    proposed: &Proposed,
     before: &Recomputed,
     after: &Recomputed,
     test: &Bitmap,
     now: jiff::Timestamp,
 ) -> Result<Vec<Explained>, String> {
     let mut wanted: Vec<(usize, usize)> = Vec::new(); // (group, row)
-    for (gi, (gb, ga)) in tenant.groups.iter().zip(changed_groups).enumerate() {
-        if gb.membership_rule == ga.membership_rule {
+    for (gi, (gb, ga)) in proposed.before.iter().zip(&proposed.after).enumerate() {
+        if gb.membership_rule == ga.membership_rule && proposed.action(gi) == Action::Update {
             continue;
         }
         let (Some(mb), Some(ma)) = (
@@ -576,9 +747,10 @@ fn explain_changes(
         let Some(record) = records.get(&id) else {
             continue;
         };
-        let (Some(gb), Some(ga)) = (tenant.groups.get(gi), changed_groups.get(gi)) else {
+        let (Some(gb), Some(ga)) = (proposed.before.get(gi), proposed.after.get(gi)) else {
             continue;
         };
+        let action = proposed.action(gi);
         let member = |w: &Recomputed| {
             w.memberships
                 .groups
@@ -592,10 +764,17 @@ fn explain_changes(
             member_before: member(before),
             member_after: member(after),
             before: eval(
-                gb.membership_rule.as_ref().filter(|_| gb.is_dynamic()),
+                gb.membership_rule
+                    .as_ref()
+                    .filter(|_| gb.is_dynamic() && action != Action::Create),
                 record,
             ),
-            after: eval(ga.membership_rule.as_ref(), record),
+            after: eval(
+                ga.membership_rule
+                    .as_ref()
+                    .filter(|_| action != Action::Delete),
+                record,
+            ),
         });
     }
     Ok(out)
@@ -627,8 +806,16 @@ fn signature(a: &Assignments, list: ListIx) -> Vec<StateRecord> {
 pub fn run(tenant: &Tenant, changes: &[Change], opts: &WhatIfOptions) -> Result<WhatIf, String> {
     let mut timings = BTreeMap::new();
     let ropts = RecomputeOptions { now: opts.now };
+    let proposed = Proposed::new(&tenant.groups, changes);
     let t0 = std::time::Instant::now();
-    let before = recompute::run(tenant, &Overlay::default(), &ropts);
+    let before = recompute::run(
+        tenant,
+        &Overlay {
+            groups: Some(&proposed.before),
+            keep: None,
+        },
+        &ropts,
+    );
     timings.insert("beforeMs".to_string(), t0.elapsed().as_secs_f64() * 1e3);
     let test = match opts.test_group {
         None => None,
@@ -644,13 +831,14 @@ pub fn run(tenant: &Tenant, changes: &[Change], opts: &WhatIfOptions) -> Result<
             Some(m.members.clone())
         }
     };
-    let changed_groups = apply(&tenant.groups, changes);
+    let changed_groups = &proposed.after;
     let pinned: Vec<usize> = changes
         .iter()
         .filter(|c| {
-            c.membership_rule_processing_state
-                .as_deref()
-                .is_some_and(|s| s.eq_ignore_ascii_case("Paused"))
+            c.action != Action::Delete
+                && c.membership_rule_processing_state
+                    .as_deref()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("Paused"))
         })
         .map(|c| c.group)
         .collect();
@@ -661,41 +849,45 @@ pub fn run(tenant: &Tenant, changes: &[Change], opts: &WhatIfOptions) -> Result<
     };
     let t1 = std::time::Instant::now();
     let overlay = Overlay {
-        groups: Some(&changed_groups),
+        groups: Some(changed_groups),
         keep: Some(&keep),
     };
-    let after = recompute::run(tenant, &overlay, &ropts);
+    let mut after = recompute::run(tenant, &overlay, &ropts);
     timings.insert("afterMs".to_string(), t1.elapsed().as_secs_f64() * 1e3);
     let t2 = std::time::Instant::now();
+    let unknown = unknown_until_apply(&proposed, changes, &mut after);
     let sides = Sides {
         tenant,
-        changed_groups: &changed_groups,
+        proposed: &proposed,
+        changed_groups,
         before: &before,
         after: &after,
         opts,
     };
     let mut out = diff(&sides, changes, test.as_ref());
     if let Some(t) = &test {
-        out.explanations = explain_changes(tenant, &changed_groups, &before, &after, t, opts.now)?;
+        out.explanations = explain_changes(tenant, &proposed, &before, &after, t, opts.now)?;
     }
     // Trust: coverage of what the groups in scope read (as they are and as they would be),
-    // the baseline of the before side, and the new rules' warnings.
-    let in_scope = scope(tenant, &changed_groups, changes, &before, &after);
-    let mut checks = crate::trust::property_issues(tenant, &tenant.groups, Some(&in_scope));
+    // the baseline of the before side, the new rules' warnings, and values not known until
+    // apply.
+    let in_scope = scope(&proposed, changes, &before, &after);
+    let mut checks = crate::trust::property_issues(tenant, &proposed.before, Some(&in_scope));
     checks.extend(crate::trust::property_issues(
         tenant,
-        &changed_groups,
+        changed_groups,
         Some(&in_scope),
     ));
     checks.extend(crate::trust::baseline_issues(
         tenant,
-        &tenant.groups,
+        &proposed.before,
         &before,
         Some(&in_scope),
         opts.baseline_tolerance,
     ));
+    checks.extend(unknown);
     for c in changes {
-        let (Some(rule), Some(g)) = (&c.membership_rule, tenant.groups.get(c.group)) else {
+        let (Some(rule), Some(g)) = (&c.membership_rule, proposed.after.get(c.group)) else {
             continue;
         };
         for d in crate::check(rule)
@@ -726,7 +918,7 @@ pub fn run(tenant: &Tenant, changes: &[Change], opts: &WhatIfOptions) -> Result<
     }
     let scoped: Vec<&Group> = in_scope
         .iter()
-        .filter_map(|&g| tenant.groups.get(g))
+        .filter_map(|&g| proposed.after.get(g))
         .collect();
     let undermined_by: Vec<TenantIssue> = out
         .issues
@@ -745,21 +937,45 @@ pub fn run(tenant: &Tenant, changes: &[Change], opts: &WhatIfOptions) -> Result<
         .collect();
     out.trust = Trust {
         trusted: undermined_by.is_empty(),
-        scope: scoped
-            .iter()
-            .map(|g| {
-                if g.display_name.is_empty() {
-                    g.id.clone()
-                } else {
-                    g.display_name.clone()
-                }
-            })
-            .collect(),
+        scope: scoped.iter().map(|g| group_name(g)).collect(),
         undermined_by,
         baseline_tolerance: opts.baseline_tolerance,
     };
     timings.insert("diffMs".to_string(), t2.elapsed().as_secs_f64() * 1e3);
     Ok(WhatIf { timings, ..out })
+}
+
+/// Marks the after membership of each group with a value not known until apply as unknown,
+/// and returns an issue for each (they undermine the answer: dynrule does not guess).
+fn unknown_until_apply(
+    proposed: &Proposed,
+    changes: &[Change],
+    after: &mut Recomputed,
+) -> Vec<TenantIssue> {
+    let mut out = Vec::new();
+    for c in changes.iter().filter(|c| !c.unknown_until_apply.is_empty()) {
+        let (Some(g), Some(m)) = (
+            proposed.after.get(c.group),
+            after.memberships.groups.get_mut(c.group),
+        ) else {
+            continue;
+        };
+        m.known = false;
+        out.push(TenantIssue::about_group(
+            crate::tenant::IssueKind::UnknownUntilApply,
+            crate::tenant::Severity::Error,
+            g,
+            format!(
+                "{} not known until apply{}; the membership after is unknown (apply the values first, or plan with them set)",
+                c.unknown_until_apply.join(", "),
+                c.address
+                    .as_deref()
+                    .map(|a| format!(" in {a}"))
+                    .unwrap_or_default()
+            ),
+        ));
+    }
+    out
 }
 
 fn label(tenant: &Tenant, row: usize) -> String {
@@ -774,7 +990,9 @@ fn label(tenant: &Tenant, row: usize) -> String {
 /// Both sides of a what-if, as the diffs read them.
 struct Sides<'a> {
     tenant: &'a Tenant,
-    /// The groups after the change (same order as the tenant's).
+    /// Both sides' groups.
+    proposed: &'a Proposed,
+    /// The groups after the change (`proposed.after`).
     changed_groups: &'a [Group],
     before: &'a Recomputed,
     after: &'a Recomputed,
@@ -806,15 +1024,24 @@ struct GroupDiffs {
 fn group_diffs(x: &Sides<'_>, changed: &BTreeSet<usize>) -> GroupDiffs {
     let tenant = x.tenant;
     let mut out = GroupDiffs::default();
-    for (gi, (g_before, g_after)) in tenant.groups.iter().zip(x.changed_groups).enumerate() {
+    let p = x.proposed;
+    for (gi, (g_before, g_after)) in p.before.iter().zip(&p.after).enumerate() {
         let (Some(mb), Some(ma)) = (
             x.before.memberships.groups.get(gi),
             x.after.memberships.groups.get(gi),
         ) else {
             continue;
         };
-        let joined = ma.members.and_not(&mb.members);
-        let left = mb.members.and_not(&ma.members);
+        let action = p.action(gi);
+        // A replaced group is a new object: everyone leaves the old one and joins the new.
+        let (joined, left) = if action == Action::Replace {
+            (ma.members.clone(), mb.members.clone())
+        } else {
+            (
+                ma.members.and_not(&mb.members),
+                mb.members.and_not(&ma.members),
+            )
+        };
         let is_changed = changed.contains(&gi);
         if !is_changed && joined.count_ones() == 0 && left.count_ones() == 0 {
             continue;
@@ -854,18 +1081,20 @@ fn group_diffs(x: &Sides<'_>, changed: &BTreeSet<usize>) -> GroupDiffs {
                 .map(|l| tenant.catalog.sku_label(&l.sku_id).to_string())
                 .collect()
         };
-        let rule_changed = g_before.membership_rule != g_after.membership_rule;
+        let rule_before = g_before
+            .membership_rule
+            .clone()
+            .filter(|_| action != Action::Create);
+        let rule_after = g_after.membership_rule.clone();
+        let rule_changed = rule_before != rule_after;
         let lic_changed = g_before.assigned_licenses != g_after.assigned_licenses;
         out.groups.push(GroupDiff {
             id: g_before.id.clone(),
             display_name: g_before.display_name.clone(),
+            action,
             changed: is_changed,
-            rule_before: rule_changed
-                .then(|| g_before.membership_rule.clone())
-                .flatten(),
-            rule_after: rule_changed
-                .then(|| g_after.membership_rule.clone())
-                .flatten(),
+            rule_before: rule_before.filter(|_| rule_changed),
+            rule_after: rule_after.filter(|_| rule_changed),
             before: mb.known.then(|| mb.members.count_ones()),
             after: ma.known.then(|| ma.members.count_ones()),
             unchanged: mb.members.count_ones() - left.count_ones(),
@@ -1101,12 +1330,18 @@ fn diff(x: &Sides<'_>, changes: &[Change], test: Option<&Bitmap>) -> WhatIf {
         iterations_after: x.after.iterations,
         converged: x.before.converged && x.after.converged,
         static_to_dynamic: g.static_to_dynamic,
-        feedback_groups: tenant
-            .groups
+        feedback_groups: x
+            .proposed
+            .before
             .iter()
             .zip(x.changed_groups)
             .filter(|(b, a)| reads_plans(b) || reads_plans(a))
             .map(|(b, _)| group_name(b))
+            .collect(),
+        replaced_groups: changes
+            .iter()
+            .filter(|c| c.action == Action::Replace)
+            .filter_map(|c| x.proposed.before.get(c.group).map(group_name))
             .collect(),
         ..Risks::default()
     };
@@ -1128,7 +1363,7 @@ fn diff(x: &Sides<'_>, changes: &[Change], test: Option<&Bitmap>) -> WhatIf {
         changes: changes
             .iter()
             .map(|c| {
-                let g = tenant.groups.get(c.group);
+                let g = x.proposed.after.get(c.group);
                 ChangeSummary {
                     group: g.map(|g| g.id.clone()).unwrap_or_default(),
                     display_name: g.map(|g| g.display_name.clone()).unwrap_or_default(),
@@ -1162,8 +1397,7 @@ fn diff(x: &Sides<'_>, changes: &[Change], test: Option<&Bitmap>) -> WhatIf {
 /// membership moves, groups sharing a SKU with a changed group (before or after), memberOf
 /// groups naming a changed group, and, when licences change, rules reading `assignedPlans`.
 fn scope(
-    tenant: &Tenant,
-    changed_groups: &[Group],
+    proposed: &Proposed,
     changes: &[Change],
     before: &Recomputed,
     after: &Recomputed,
@@ -1172,22 +1406,23 @@ fn scope(
     let skus: BTreeSet<&str> = changed
         .iter()
         .flat_map(|&g| {
-            tenant
-                .groups
+            proposed
+                .before
                 .get(g)
                 .into_iter()
-                .chain(changed_groups.get(g))
+                .chain(proposed.after.get(g))
                 .flat_map(|g| g.assigned_licenses.iter().map(|l| l.sku_id.as_str()))
         })
         .collect();
     let ids: Vec<&str> = changed
         .iter()
-        .filter_map(|&g| tenant.groups.get(g).map(|g| g.id.as_str()))
+        .filter_map(|&g| proposed.before.get(g).map(|g| g.id.as_str()))
+        .filter(|id| !id.is_empty())
         .collect();
     let licensing_moves = !skus.is_empty();
-    (0..tenant.groups.len())
+    (0..proposed.before.len())
         .filter(|gi| {
-            let (Some(gb), Some(ga)) = (tenant.groups.get(*gi), changed_groups.get(*gi)) else {
+            let (Some(gb), Some(ga)) = (proposed.before.get(*gi), proposed.after.get(*gi)) else {
                 return false;
             };
             let moved = match (

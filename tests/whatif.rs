@@ -385,3 +385,172 @@ fn a_changes_file_rule_reads_its_own_columns() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Writes `changes` to a changes file and runs `whatif` on it as JSON.
+fn changes_json(name: &str, changes: &str, extra: &[&str]) -> (i32, Value) {
+    let dir = common::temp_dir("whatif", name);
+    let path = dir.join("changes.json");
+    std::fs::write(&path, changes).expect("write changes");
+    let p = path.to_string_lossy().into_owned();
+    let mut args = vec!["--tenant", TENANT, "--now", NOW, "--changes", &p];
+    args.extend(extra);
+    json(&args)
+}
+
+#[test]
+fn a_created_group_starts_empty_and_its_members_join() {
+    let (code, v) = changes_json(
+        "create",
+        r#"[{"group": "Seattle E3", "action": "create",
+             "membershipRule": "user.city -eq \"Seattle\"",
+             "assignedLicenses": [{"skuId": "ENTERPRISEPACK"}]}]"#,
+        &[],
+    );
+    assert_eq!(code, 0, "{v}");
+    let g = &v["groups"][0];
+    assert_eq!(g["action"], "create");
+    assert_eq!(g["displayName"], "Seattle E3");
+    assert_eq!(g["id"], "");
+    assert_eq!(g["before"], 0);
+    assert!(g["after"].as_u64().unwrap() > 0, "{g}");
+    assert_eq!(
+        g["joined"].as_array().unwrap().len() as u64,
+        g["after"].as_u64().unwrap()
+    );
+    assert_eq!(g["ruleAfter"], "user.city -eq \"Seattle\"");
+    assert!(g.get("ruleBefore").is_none(), "{g}");
+    assert_eq!(v["changes"][0]["action"], "create");
+    // Seattle users outside Sales gain ENTERPRISEPACK; nobody loses anything.
+    let users = v["users"].as_array().unwrap();
+    assert!(!users.is_empty());
+    assert!(
+        users
+            .iter()
+            .all(|u| u["skusLost"].as_array().unwrap().is_empty())
+    );
+    assert!(
+        users
+            .iter()
+            .any(|u| u["skusGained"] == serde_json::json!(["ENTERPRISEPACK"]))
+    );
+    // The created group is not mistaken for a group without exported members.
+    assert_eq!(v["trust"]["trusted"], true, "{}", v["trust"]);
+}
+
+#[test]
+fn a_deleted_group_loses_every_member_and_their_licences() {
+    let (code, v) = changes_json(
+        "delete",
+        r#"[{"group": "Sales E3", "action": "delete"}]"#,
+        &["--max-removals", "4"],
+    );
+    assert_eq!(code, 3, "five members leave, over the threshold: {v}");
+    let g = &v["groups"][0];
+    assert_eq!(g["action"], "delete");
+    assert_eq!(
+        (g["before"].as_u64(), g["after"].as_u64()),
+        (Some(5), Some(0))
+    );
+    assert_eq!(g["left"].as_array().unwrap().len(), 5);
+    assert_eq!(g["licensesAfter"], serde_json::json!([]));
+    assert_eq!(v["risks"]["dataLossUsers"], 5);
+    assert!(
+        v["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u["skusLost"] == serde_json::json!(["ENTERPRISEPACK"]))
+    );
+}
+
+#[test]
+fn taking_every_licence_off_a_group_takes_it_from_its_members() {
+    // Once a false all-clear: a group left with `assignedLicenses: []` kept its members'
+    // licence states, as if the licences had not been exported.
+    let (code, v) = changes_json(
+        "no-licences",
+        r#"[{"group": "Sales E3", "assignedLicenses": []}]"#,
+        &[],
+    );
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["groups"][0]["licensesAfter"], serde_json::json!([]));
+    assert_eq!(v["users"].as_array().unwrap().len(), 5, "{v}");
+    assert_eq!(v["risks"]["dataLossUsers"], 5);
+}
+
+#[test]
+fn a_replaced_group_is_a_full_leave_and_rejoin() {
+    let changes = r#"[{"group": "Sales E3", "action": "replace"}]"#;
+    let (code, v) = changes_json("replace", changes, &[]);
+    assert_eq!(code, 0, "{v}");
+    let g = &v["groups"][0];
+    assert_eq!(g["action"], "replace");
+    assert_eq!(g["left"].as_array().unwrap().len(), 5);
+    assert_eq!(g["joined"].as_array().unwrap().len(), 5);
+    assert_eq!(g["unchanged"], 0);
+    assert_eq!(
+        v["risks"]["replacedGroups"],
+        serde_json::json!(["Sales E3"])
+    );
+    // The same rule and licences after: each member leaves and joins, and holds the same
+    // licences once the new group is processed.
+    let users = v["users"].as_array().unwrap();
+    assert_eq!(users.len(), 5);
+    for u in users {
+        assert_eq!(u["groupsLeft"], serde_json::json!(["Sales E3"]), "{u}");
+        assert_eq!(u["groupsJoined"], serde_json::json!(["Sales E3"]), "{u}");
+        assert_eq!(u["skusLost"], serde_json::json!([]), "{u}");
+    }
+    let (code, _) = changes_json("replace-threshold", changes, &["--max-removals", "2"]);
+    assert_eq!(code, 3, "a replace counts every member as leaving");
+    let dir = common::temp_dir("whatif", "replace-md");
+    let path = dir.join("changes.json");
+    std::fs::write(&path, changes).expect("write");
+    let o = run(&[
+        "--tenant",
+        TENANT,
+        "--now",
+        NOW,
+        "--changes",
+        &path.to_string_lossy(),
+        "--format",
+        "markdown",
+    ]);
+    let md = String::from_utf8_lossy(&o.stdout);
+    let first = md.lines().next().unwrap_or("");
+    assert!(
+        first.starts_with("### ❗") && first.contains("1 group replaced"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| Sales E3 (replaced) | 5 | 5 | 5 | 5 | 0 |"),
+        "{md}"
+    );
+}
+
+#[test]
+fn a_created_group_needs_a_rule_and_actions_are_checked() {
+    for (name, changes, want) in [
+        (
+            "create-no-rule",
+            r#"[{"group": "New", "action": "create", "assignedLicenses": [{"skuId": "EMS"}]}]"#,
+            "a created group needs a membershipRule",
+        ),
+        (
+            "bad-action",
+            r#"[{"group": "Sales E3", "action": "rename"}]"#,
+            "action must be update, create, delete or replace",
+        ),
+    ] {
+        let dir = common::temp_dir("whatif", name);
+        let path = dir.join("changes.json");
+        std::fs::write(&path, changes).expect("write");
+        let o = run(&["--tenant", TENANT, "--changes", &path.to_string_lossy()]);
+        assert_eq!(o.status.code(), Some(2), "{name}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("change 1: ") && err.contains(want),
+            "{name}: {err}"
+        );
+    }
+}

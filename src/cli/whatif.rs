@@ -177,26 +177,11 @@ pub fn whatif(args: WhatIfArgs) -> ExitCode {
             membership_rule: args.rule.clone(),
             assigned_licenses: licences,
             membership_rule_processing_state: state,
+            ..Change::default()
         }]
     };
-    // A new rule must be valid: Entra would refuse to save it.
-    let mut invalid = false;
-    for c in &changes {
-        if let Some(rule) = &c.membership_rule {
-            let checked = dynrule::check(rule);
-            if !checked.is_valid() {
-                let name = tenant
-                    .groups
-                    .get(c.group)
-                    .map_or("rule", |g| g.display_name.as_str());
-                super::print_text(rule, name, &checked.diagnostics);
-                invalid = true;
-            }
-        }
-    }
-    if invalid {
-        eprintln!("error: the new rule is invalid; Entra would not save it");
-        return ExitCode::from(1);
+    if let Err(code) = new_rules_valid(&tenant, &changes) {
+        return code;
     }
     let test_group = match args.test_group.as_deref().map(|g| tenant.find_group(g)) {
         None => None,
@@ -222,15 +207,54 @@ pub fn whatif(args: WhatIfArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    report_and_exit(&result, args.format, args.limit, args.trust.allow_untrusted)
+}
+
+/// A new rule must be valid: Entra would refuse to save it. Prints each invalid rule's
+/// diagnostics.
+///
+/// Errors: exit 1 when a rule is invalid.
+pub fn new_rules_valid(tenant: &Tenant, changes: &[Change]) -> Result<(), ExitCode> {
+    let mut invalid = false;
+    for c in changes {
+        if let Some(rule) = &c.membership_rule {
+            let checked = dynrule::check(rule);
+            if !checked.is_valid() {
+                let name = c
+                    .display_name
+                    .as_deref()
+                    .or_else(|| tenant.groups.get(c.group).map(|g| g.display_name.as_str()))
+                    .unwrap_or("rule");
+                super::print_text(rule, name, &checked.diagnostics);
+                invalid = true;
+            }
+        }
+    }
+    if invalid {
+        eprintln!("error: the new rule is invalid; Entra would not save it");
+        return Err(ExitCode::from(1));
+    }
+    Ok(())
+}
+
+/// Writes a what-if's report in `format` and returns its exit code: 4 when the answer cannot
+/// be trusted (unless `allow_untrusted`), 3 when a threshold is crossed, 2 when stdout fails,
+/// else 0.
+pub fn report_and_exit(
+    result: &whatif::WhatIf,
+    format: WhatIfFormat,
+    limit: usize,
+    allow_untrusted: bool,
+) -> ExitCode {
     let mut stdout = std::io::stdout().lock();
-    let written = match args.format {
-        WhatIfFormat::Text => stdout.write_all(report::whatif_text(&result, args.limit).as_bytes()),
-        WhatIfFormat::Json => serde_json::to_writer_pretty(&mut stdout, &result)
+    let written = match format {
+        WhatIfFormat::Text => stdout.write_all(report::whatif_text(result, limit).as_bytes()),
+        WhatIfFormat::Json => serde_json::to_writer_pretty(&mut stdout, result)
             .map_err(std::io::Error::from)
             .and_then(|()| stdout.write_all(b"\n")),
-        WhatIfFormat::Csv => report::whatif_csv(&result, &mut stdout),
+        WhatIfFormat::Csv => report::whatif_csv(result, &mut stdout),
         WhatIfFormat::Markdown => {
-            stdout.write_all(report::whatif_markdown(&result, args.limit).as_bytes())
+            stdout.write_all(report::whatif_markdown(result, limit).as_bytes())
         }
     };
     if written.and_then(|()| stdout.flush()).is_err() {
@@ -246,7 +270,7 @@ pub fn whatif(args: WhatIfArgs) -> ExitCode {
         super::peak_resident()
     );
     if !result.trust.trusted {
-        if args.trust.allow_untrusted {
+        if allow_untrusted {
             eprintln!(
                 "warning: the answer cannot be trusted ({} issue(s) under Trust); exit 4 turned off by --allow-untrusted",
                 result.trust.undermined_by.len()

@@ -132,11 +132,17 @@ fn plan_group(
 ) -> (GroupLicensing, Option<GroupPlan>) {
     let rules = &tenant.rules;
     let mut info = GroupLicensing::default();
-    if g.assigned_licenses.is_empty() {
+    if g.assigned_licenses.is_empty() && !g.assigned_licenses_known {
+        // Not exported: the snapshot's states from the group stay as they are.
         info.reason = Some("no licences".into());
         return (info, None);
     }
     if let Some(reason) = not_processed(tenant, g, object, known) {
+        if g.assigned_licenses.is_empty() {
+            // Nothing to assign; whatever the snapshot shows from the group stays.
+            info.reason = Some("no licences".into());
+            return (info, None);
+        }
         let message = format!(
             "licences not processed: {reason}; members keep their snapshot licence states from this group"
         );
