@@ -50,6 +50,7 @@ pub mod membership;
 pub mod oracle;
 pub mod output;
 pub mod pattern;
+pub mod plan;
 pub mod program;
 pub mod recompute;
 pub mod report;

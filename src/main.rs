@@ -46,6 +46,10 @@ enum Command {
     /// which licences and service plans, seats, risks. Exit 0; 3 when a --max-* threshold is
     /// crossed; 1 when a new rule is invalid; 2 on unreadable input.
     Whatif(cli::whatif::WhatIfArgs),
+    /// What-if of a groups-as-code plan: the group and group-licence changes of a Terraform
+    /// plan (`terraform show -json`) or of `bicep build`'s ARM JSON, against a snapshot. Output,
+    /// thresholds and exit codes are whatif's; each change names its resource address.
+    Plan(cli::plan::PlanArgs),
     /// List a snapshot's groups (id, name, dynamic/static/paused, members, licences, rule), to
     /// find the names and ids the other commands take. Exit 2 when the snapshot cannot be read.
     Groups(cli::groups::GroupsArgs),
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
         Command::GenTenant(args) => cli::gen_tenant::gen_tenant(args),
         Command::Recompute(args) => cli::recompute::recompute(args),
         Command::Whatif(args) => cli::whatif::whatif(args),
+        Command::Plan(args) => cli::plan::plan(args),
         Command::Groups(args) => cli::groups::groups(args),
         Command::Pull(args) => cli::pull::pull(args),
         Command::Fuzz(args) => cli::fuzz::fuzz(args),

@@ -686,6 +686,15 @@ fn whatif_head(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
 }
 
 /// Each change: the rule before and after, licences, processing state.
+/// A group's SKUs as a list, or `(none)`.
+fn skus_or_none(skus: &[String]) -> String {
+    if skus.is_empty() {
+        "(none)".to_string()
+    } else {
+        skus.join(", ")
+    }
+}
+
 /// How a group's name is marked in a report for what the change does to it.
 fn action_note(a: crate::whatif::Action) -> &'static str {
     use crate::whatif::Action;
@@ -746,7 +755,12 @@ fn whatif_changes(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
         }
         if let Some(g) = g {
             if let (Some(b), Some(a)) = (&g.licenses_before, &g.licenses_after) {
-                writeln!(o, "  assignedLicenses: {} → {}", b.join(", "), a.join(", "))?;
+                writeln!(
+                    o,
+                    "  assignedLicenses: {} → {}",
+                    skus_or_none(b),
+                    skus_or_none(a)
+                )?;
             }
         }
         if let Some(s) = &c.change.membership_rule_processing_state {
@@ -1291,8 +1305,8 @@ fn markdown_changes(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
             writeln!(
                 o,
                 "  - `assignedLicenses`: {} → {}",
-                md_text(&b.join(", ")),
-                md_text(&a.join(", "))
+                md_text(&skus_or_none(b)),
+                md_text(&skus_or_none(a))
             )?;
         }
         if let Some(s) = &c.change.membership_rule_processing_state {

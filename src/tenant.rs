@@ -290,6 +290,9 @@ pub struct Group {
     pub id: String,
     /// `displayName` (empty when missing).
     pub display_name: String,
+    /// `uniqueName` (Graph beta; the key Bicep's `Microsoft.Graph/groups` resources carry), when
+    /// exported.
+    pub unique_name: Option<String>,
     /// `groupTypes` (`DynamicMembership`, `Unified`).
     pub group_types: Vec<String>,
     /// Whether the export had `groupTypes` at all (Graph's own "list dynamic groups" example
@@ -641,6 +644,7 @@ fn group_of(file: &Path, line: usize, v: &Value) -> Result<Group, String> {
     Ok(Group {
         id: id.trim().to_ascii_lowercase(),
         display_name: str_of(o, "displayName").unwrap_or("").to_string(),
+        unique_name: str_of(o, "uniqueName").map(str::to_string),
         group_types: types,
         group_types_exported,
         membership_rule: str_of(o, "membershipRule")

@@ -46,6 +46,14 @@ pub struct WhatIfArgs {
     /// "membershipRuleProcessingState"?}].
     #[arg(long)]
     changes: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// What `whatif` and `plan` share: the test group, thresholds, trust, output and snapshot
+/// options.
+#[derive(clap::Args)]
+pub struct RunArgs {
     /// Apply the changes only to this group's members (id or displayName) and explain every
     /// member whose result changes.
     #[arg(long)]
@@ -74,7 +82,7 @@ pub struct WhatIfArgs {
     #[arg(long, default_value_t = 20)]
     limit: usize,
     #[command(flatten)]
-    snapshot: super::recompute::SnapshotArgs,
+    pub snapshot: super::recompute::SnapshotArgs,
 }
 
 fn parse_licenses(
@@ -120,8 +128,8 @@ fn new_rules(args: &WhatIfArgs) -> Vec<String> {
 pub fn whatif(args: WhatIfArgs) -> ExitCode {
     let tenant = match super::recompute::tenant_or_sample(
         &args.tenant,
-        args.snapshot.licensing_rules.clone(),
-        args.snapshot.skip_invalid,
+        args.run.snapshot.licensing_rules.clone(),
+        args.run.snapshot.skip_invalid,
         new_rules(&args),
     ) {
         Ok(t) => t,
@@ -180,7 +188,18 @@ pub fn whatif(args: WhatIfArgs) -> ExitCode {
             ..Change::default()
         }]
     };
-    if let Err(code) = new_rules_valid(&tenant, &changes) {
+    run(&tenant, &changes, &args.run, Vec::new())
+}
+
+/// Runs a what-if of `changes` on `tenant` with the shared options, adds `notes` (a plan's) to
+/// its issues, writes the report and returns the exit code ([`report_and_exit`]).
+pub fn run(
+    tenant: &Tenant,
+    changes: &[Change],
+    args: &RunArgs,
+    notes: Vec<dynrule::tenant::TenantIssue>,
+) -> ExitCode {
+    if let Err(code) = new_rules_valid(tenant, changes) {
         return code;
     }
     let test_group = match args.test_group.as_deref().map(|g| tenant.find_group(g)) {
@@ -200,13 +219,14 @@ pub fn whatif(args: WhatIfArgs) -> ExitCode {
         max_new_errors: args.max_new_errors,
         baseline_tolerance: args.trust.baseline_tolerance,
     };
-    let result = match whatif::run(&tenant, &changes, &opts) {
+    let mut result = match whatif::run(tenant, changes, &opts) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
+    dynrule::plan::add_notes(&mut result, notes);
     report_and_exit(&result, args.format, args.limit, args.trust.allow_untrusted)
 }
 

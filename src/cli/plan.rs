@@ -1,0 +1,68 @@
+//! `dynrule plan`: a what-if of the group changes in a Terraform plan or an ARM template.
+
+use dynrule::plan;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct PlanArgs {
+    /// The tenant snapshot folder, or `sample` (the default) for the built-in sample tenant.
+    #[arg(long, default_value = "sample")]
+    tenant: String,
+    /// The plan: `terraform show -json tfplan > plan.json`, or the ARM JSON of `bicep build`;
+    /// `-` reads stdin.
+    plan: PathBuf,
+    #[command(flatten)]
+    run: super::whatif::RunArgs,
+}
+
+pub fn plan(args: PlanArgs) -> ExitCode {
+    let text = if args.plan.as_os_str() == "-" {
+        let mut s = String::new();
+        match std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
+            Ok(_) => s,
+            Err(e) => {
+                eprintln!("error: stdin: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        match std::fs::read_to_string(&args.plan) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {}: {e}", args.plan.display());
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let parsed = match plan::read(&text) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {}: {e}", args.plan.display());
+            return ExitCode::from(2);
+        }
+    };
+    let tenant = match super::recompute::tenant_or_sample(
+        &args.tenant,
+        args.run.snapshot.licensing_rules.clone(),
+        args.run.snapshot.skip_invalid,
+        parsed.rules(),
+    ) {
+        Ok(t) => t,
+        Err(c) => return c,
+    };
+    let (changes, notes) = match parsed.changes(&tenant) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {}: {e}", args.plan.display());
+            return ExitCode::from(2);
+        }
+    };
+    if changes.is_empty() {
+        eprintln!(
+            "{}: no group changes that move memberships or licences",
+            args.plan.display()
+        );
+    }
+    super::whatif::run(&tenant, &changes, &args.run, notes)
+}
