@@ -68,11 +68,11 @@ impl Category {
 }
 
 macro_rules! codes {
-    ($( $(#[$doc:meta])* $name:ident = $code:literal, $sev:ident, $cat:ident; )*) => {
+    ($( $(#[doc = $doc:literal])* $name:ident = $code:literal, $sev:ident, $cat:ident; )*) => {
         /// Stable diagnostic codes. The number never changes meaning once released.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
         #[non_exhaustive]
-        pub enum Code { $( $(#[$doc])* $name, )* }
+        pub enum Code { $( $(#[doc = $doc])* $name, )* }
 
         impl Code {
             /// Every code, in numeric order.
@@ -91,6 +91,12 @@ macro_rules! codes {
             /// The Entra category this code belongs to.
             pub fn category(self) -> Category {
                 match self { $( Code::$name => Category::$cat, )* }
+            }
+
+            /// What the code means, one paragraph (the code's documentation here; SARIF's
+            /// `fullDescription`).
+            pub fn summary(self) -> &'static str {
+                match self { $( Code::$name => concat!($($doc, " ",)*).trim_ascii(), )* }
             }
         }
     };

@@ -55,6 +55,7 @@ pub mod program;
 pub mod recompute;
 pub mod report;
 pub mod schema;
+pub mod sources;
 pub mod span;
 pub mod syntax;
 pub mod synth;

@@ -50,6 +50,10 @@ enum Command {
     /// plan (`terraform show -json`) or of `bicep build`'s ARM JSON, against a snapshot. Output,
     /// thresholds and exit codes are whatif's; each change names its resource address.
     Plan(cli::plan::PlanArgs),
+    /// Check the rules where they live: Terraform, Bicep, ARM/Graph JSON and rule files, each
+    /// diagnostic at its file, line and column; text, JSON, SARIF 2.1.0 or GitHub annotations.
+    /// Exit 1 on an error (and on a warning with --deny-warnings); 2 when a file cannot be read.
+    Lint(cli::lint::LintArgs),
     /// List a snapshot's groups (id, name, dynamic/static/paused, members, licences, rule), to
     /// find the names and ids the other commands take. Exit 2 when the snapshot cannot be read.
     Groups(cli::groups::GroupsArgs),
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         Command::Recompute(args) => cli::recompute::recompute(args),
         Command::Whatif(args) => cli::whatif::whatif(args),
         Command::Plan(args) => cli::plan::plan(args),
+        Command::Lint(args) => cli::lint::lint(args),
         Command::Groups(args) => cli::groups::groups(args),
         Command::Pull(args) => cli::pull::pull(args),
         Command::Fuzz(args) => cli::fuzz::fuzz(args),

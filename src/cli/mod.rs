@@ -8,6 +8,7 @@ pub mod explain;
 pub mod fuzz;
 pub mod gen_tenant;
 pub mod groups;
+pub mod lint;
 pub mod plan;
 pub mod pull;
 pub mod recompute;
