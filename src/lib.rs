@@ -43,6 +43,7 @@ pub mod graph;
 #[doc(hidden)]
 pub mod harness;
 pub mod hir;
+pub mod html;
 pub mod licensing;
 pub mod lint;
 pub mod load;

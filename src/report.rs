@@ -622,7 +622,7 @@ pub fn write_licenses(
 }
 
 /// Up to `n` items joined by ", ", with "+N more" when cut.
-fn some(items: &[String], n: usize) -> String {
+pub(crate) fn some(items: &[String], n: usize) -> String {
     let mut s = items.iter().take(n).cloned().collect::<Vec<_>>().join(", ");
     if items.len() > n {
         let _ = write!(s, ", +{} more", items.len() - n);
@@ -1122,7 +1122,7 @@ fn licence_changes(w: &crate::whatif::WhatIf) -> Vec<&crate::whatif::UserDiff> {
 
 /// One user's row of the what-if reports' user table: name (UPN, else id), SKUs gained, SKUs
 /// lost, plans lost (the first three), new errors.
-fn user_row(u: &crate::whatif::UserDiff) -> [String; 5] {
+pub(crate) fn user_row(u: &crate::whatif::UserDiff) -> [String; 5] {
     let name = if u.user_principal_name.is_empty() {
         &u.id
     } else {
@@ -1212,57 +1212,115 @@ fn md_code(s: &str) -> String {
     }
 }
 
-fn markdown_verdict(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
+/// How a what-if reads at a glance: the verdict line of the Markdown and HTML reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerdictLevel {
+    /// The answer cannot be trusted (exit 4).
+    Untrusted,
+    /// A threshold is crossed (exit 3).
+    Breach,
+    /// No threshold crossed, but users lose data plans or every licence, get new errors, or a
+    /// group is replaced.
+    Attention,
+    /// Nothing of the above.
+    Clear,
+}
+
+impl VerdictLevel {
+    /// The emoji the Markdown report opens with.
+    pub fn emoji(self) -> &'static str {
+        match self {
+            VerdictLevel::Untrusted => "⚠️",
+            VerdictLevel::Breach => "❌",
+            VerdictLevel::Attention => "❗",
+            VerdictLevel::Clear => "✅",
+        }
+    }
+
+    /// A CSS class name for it.
+    pub fn class(self) -> &'static str {
+        match self {
+            VerdictLevel::Untrusted => "untrusted",
+            VerdictLevel::Breach => "breach",
+            VerdictLevel::Attention => "attention",
+            VerdictLevel::Clear => "clear",
+        }
+    }
+}
+
+/// A what-if's verdict: its level and headline (`dynrule what-if: 2 thresholds crossed`).
+pub fn whatif_verdict(w: &crate::whatif::WhatIf) -> (VerdictLevel, String) {
     let r = &w.risks;
-    let left: usize = w.groups.iter().map(|g| g.left.len()).sum();
-    let joined: usize = w.groups.iter().map(|g| g.joined.len()).sum();
     if !w.trust.trusted {
-        writeln!(
-            o,
-            "### ⚠️ dynrule what-if: the answer cannot be trusted (exit 4): {}",
-            plural(w.trust.undermined_by.len(), "issue")
-        )?;
+        (
+            VerdictLevel::Untrusted,
+            format!(
+                "dynrule what-if: the answer cannot be trusted (exit 4): {}",
+                plural(w.trust.undermined_by.len(), "issue")
+            ),
+        )
     } else if !r.breaches.is_empty() {
-        writeln!(
-            o,
-            "### ❌ dynrule what-if: {} crossed",
-            plural(r.breaches.len(), "threshold")
-        )?;
+        (
+            VerdictLevel::Breach,
+            format!(
+                "dynrule what-if: {} crossed",
+                plural(r.breaches.len(), "threshold")
+            ),
+        )
     } else if r.data_loss_users > 0
         || r.users_losing_every_license > 0
         || r.users_with_new_errors > 0
         || !r.replaced_groups.is_empty()
     {
         // No threshold was set or crossed, but a change board should not read this as clear.
-        writeln!(
-            o,
-            "### ❗ dynrule what-if: no threshold crossed, but {} lose a plan that holds data, {} lose every licence, {} get new licence errors{}",
-            plural(r.data_loss_users, "user"),
-            plural(r.users_losing_every_license, "user"),
-            plural(r.users_with_new_errors, "user"),
-            if r.replaced_groups.is_empty() {
-                String::new()
-            } else {
-                format!(", {} replaced", plural(r.replaced_groups.len(), "group"))
-            }
-        )?;
+        (
+            VerdictLevel::Attention,
+            format!(
+                "dynrule what-if: no threshold crossed, but {} lose a plan that holds data, {} lose every licence, {} get new licence errors{}",
+                plural(r.data_loss_users, "user"),
+                plural(r.users_losing_every_license, "user"),
+                plural(r.users_with_new_errors, "user"),
+                if r.replaced_groups.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} replaced", plural(r.replaced_groups.len(), "group"))
+                }
+            ),
+        )
     } else {
-        writeln!(
-            o,
-            "### ✅ dynrule what-if: no threshold crossed, no data plan or licence lost"
-        )?;
+        (
+            VerdictLevel::Clear,
+            "dynrule what-if: no threshold crossed, no data plan or licence lost".to_string(),
+        )
     }
-    writeln!(
-        o,
-        "\n{} leave, {} join; {} lose a plan that holds data, {} lose every licence. Tenant `{}`: {}, {}.",
+}
+
+/// The sentence under a what-if's verdict: who leaves and joins, who loses what, the tenant.
+pub fn whatif_summary(w: &crate::whatif::WhatIf) -> String {
+    let r = &w.risks;
+    let left: usize = w.groups.iter().map(|g| g.left.len()).sum();
+    let joined: usize = w.groups.iter().map(|g| g.joined.len()).sum();
+    format!(
+        "{} leave, {} join; {} lose a plan that holds data, {} lose every licence. Tenant {}: {}, {}.",
         plural(left, "member"),
         plural(joined, "member"),
         plural(r.data_loss_users, "user"),
         plural(r.users_losing_every_license, "user"),
-        md_text(&w.tenant),
+        w.tenant,
         plural(w.user_count, "user"),
         plural(w.group_count, "group")
     )
+}
+
+fn markdown_verdict(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
+    let (level, headline) = whatif_verdict(w);
+    writeln!(o, "### {} {headline}", level.emoji())?;
+    let summary = whatif_summary(w).replacen(
+        &format!("Tenant {}:", w.tenant),
+        &format!("Tenant `{}`:", md_text(&w.tenant)),
+        1,
+    );
+    writeln!(o, "\n{summary}")
 }
 
 fn markdown_changes(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
@@ -1377,69 +1435,80 @@ fn markdown_seats(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
     Ok(())
 }
 
-fn markdown_risks(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
+/// A what-if's risks as list items: the level (a breach, an untrusted answer, something to look
+/// at, or all clear) and the text.
+pub fn whatif_risk_items(w: &crate::whatif::WhatIf) -> Vec<(VerdictLevel, String)> {
     let r = &w.risks;
-    writeln!(o, "\n#### Risks\n")?;
+    let mut out = Vec::new();
     for b in &r.breaches {
-        writeln!(
-            o,
-            "- ❌ {}: {} (over `{}`)",
-            md_text(&b.what),
-            b.value,
-            md_text(&b.limit)
-        )?;
+        out.push((
+            VerdictLevel::Breach,
+            format!("{}: {} (over {})", b.what, b.value, b.limit),
+        ));
     }
     if !w.trust.trusted {
         for i in &w.trust.undermined_by {
-            writeln!(o, "- ⚠️ {}", md_text(&i.to_string()))?;
+            out.push((VerdictLevel::Untrusted, i.to_string()));
         }
     }
     if r.data_loss_users > 0 {
-        writeln!(
-            o,
-            "- ❗ {} lose plans that hold data: {}",
-            plural(r.data_loss_users, "user"),
-            md_text(&data_plans_lost(r))
-        )?;
+        out.push((
+            VerdictLevel::Attention,
+            format!(
+                "{} lose plans that hold data: {}",
+                plural(r.data_loss_users, "user"),
+                data_plans_lost(r)
+            ),
+        ));
     }
     if r.users_losing_every_license > 0 {
-        writeln!(
-            o,
-            "- ❗ {} lose every licence",
-            plural(r.users_losing_every_license, "user")
-        )?;
+        out.push((
+            VerdictLevel::Attention,
+            format!(
+                "{} lose every licence",
+                plural(r.users_losing_every_license, "user")
+            ),
+        ));
     }
     if r.users_with_new_errors > 0 {
-        writeln!(
-            o,
-            "- ❗ {} get new licence errors: {}",
-            plural(r.users_with_new_errors, "user"),
-            md_text(&new_errors(r))
-        )?;
+        out.push((
+            VerdictLevel::Attention,
+            format!(
+                "{} get new licence errors: {}",
+                plural(r.users_with_new_errors, "user"),
+                new_errors(r)
+            ),
+        ));
     }
     for g in &r.static_to_dynamic {
-        writeln!(
-            o,
-            "- ❗ {} turns from static to dynamic: Entra removes every member first, then processes the rule",
-            md_text(g)
-        )?;
+        out.push((
+            VerdictLevel::Attention,
+            format!("{g} turns from static to dynamic: Entra removes every member first, then processes the rule"),
+        ));
     }
     for g in &r.replaced_groups {
-        writeln!(
-            o,
-            "- ❗ {} is replaced (deleted and created again): every member leaves, and its licences go until the new group is processed",
-            md_text(g)
-        )?;
+        out.push((
+            VerdictLevel::Attention,
+            format!("{g} is replaced (deleted and created again): every member leaves, and its licences go until the new group is processed"),
+        ));
     }
     if r.breaches.is_empty()
         && r.data_loss_users == 0
         && r.users_losing_every_license == 0
         && r.users_with_new_errors == 0
     {
-        writeln!(
-            o,
-            "- ✅ no data plan lost, nobody loses every licence, no new licence error"
-        )?;
+        out.push((
+            VerdictLevel::Clear,
+            "no data plan lost, nobody loses every licence, no new licence error".to_string(),
+        ));
+    }
+    out
+}
+
+fn markdown_risks(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
+    writeln!(o, "\n#### Risks\n")?;
+    for (level, text) in whatif_risk_items(w) {
+        writeln!(o, "- {} {}", level.emoji(), md_text(&text))?;
     }
     Ok(())
 }

@@ -90,7 +90,7 @@ fn narrowed_rule_removes_users_who_lose_exchange() {
         "{md}"
     );
     assert!(
-        md.contains("- ❌ members leaving Sales E3: 3 (over `--max-removals 1`)"),
+        md.contains("- ❌ members leaving Sales E3: 3 (over --max-removals 1)"),
         "{md}"
     );
 }

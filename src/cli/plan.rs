@@ -64,5 +64,6 @@ pub fn plan(args: PlanArgs) -> ExitCode {
             args.plan.display()
         );
     }
-    super::whatif::run(&tenant, &changes, &args.run, notes)
+    let title = format!("dynrule plan: {}", args.plan.display());
+    super::whatif::run(&tenant, &changes, &args.run, notes, &title)
 }

@@ -20,8 +20,8 @@ pub struct RecomputeArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Summary on stdout: a readable table, or the summary JSON.
-    #[arg(long, value_enum, default_value_t = super::Format::Text)]
-    format: super::Format,
+    #[arg(long, value_enum, default_value_t = RecomputeFormat::Text)]
+    format: RecomputeFormat,
     #[command(flatten)]
     snapshot: SnapshotArgs,
     #[command(flatten)]
@@ -104,6 +104,17 @@ pub fn load_tenant(
     })
 }
 
+/// Output formats of `recompute`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RecomputeFormat {
+    /// The readable report.
+    Text,
+    /// The report as JSON (the same as `summary.json`).
+    Json,
+    /// One self-contained HTML file: groups, seats, issues.
+    Html,
+}
+
 pub fn recompute(args: RecomputeArgs) -> ExitCode {
     let t0 = Instant::now();
     let tenant = match load_tenant(
@@ -171,10 +182,17 @@ pub fn recompute(args: RecomputeArgs) -> ExitCode {
     }
     let mut stdout = std::io::stdout().lock();
     let printed = match args.format {
-        super::Format::Text => stdout.write_all(report.text().as_bytes()),
-        super::Format::Json => serde_json::to_writer_pretty(&mut stdout, &report)
+        RecomputeFormat::Text => stdout.write_all(report.text().as_bytes()),
+        RecomputeFormat::Json => serde_json::to_writer_pretty(&mut stdout, &report)
             .map_err(std::io::Error::from)
             .and_then(|()| stdout.write_all(b"\n")),
+        RecomputeFormat::Html => match dynrule::html::recompute(&report) {
+            Ok(page) => stdout.write_all(page.as_bytes()),
+            Err(e) => {
+                eprintln!("error: the HTML report: {e}");
+                return ExitCode::from(2);
+            }
+        },
     };
     if printed.is_err() {
         return ExitCode::from(2);

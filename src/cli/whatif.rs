@@ -19,6 +19,9 @@ pub enum WhatIfFormat {
     /// Markdown for a pull-request comment or $GITHUB_STEP_SUMMARY: the verdict first, then
     /// tables.
     Markdown,
+    /// One self-contained HTML file (the JSON embedded, tables to search and sort, a print
+    /// style) for a change board.
+    Html,
 }
 
 #[derive(clap::Args)]
@@ -188,16 +191,18 @@ pub fn whatif(args: WhatIfArgs) -> ExitCode {
             ..Change::default()
         }]
     };
-    run(&tenant, &changes, &args.run, Vec::new())
+    run(&tenant, &changes, &args.run, Vec::new(), "dynrule what-if")
 }
 
 /// Runs a what-if of `changes` on `tenant` with the shared options, adds `notes` (a plan's) to
-/// its issues, writes the report and returns the exit code ([`report_and_exit`]).
+/// its issues, writes the report (an HTML one titled `title`) and returns the exit code
+/// ([`report_and_exit`]).
 pub fn run(
     tenant: &Tenant,
     changes: &[Change],
     args: &RunArgs,
     notes: Vec<dynrule::tenant::TenantIssue>,
+    title: &str,
 ) -> ExitCode {
     if let Err(code) = new_rules_valid(tenant, changes) {
         return code;
@@ -227,7 +232,13 @@ pub fn run(
         }
     };
     dynrule::plan::add_notes(&mut result, notes);
-    report_and_exit(&result, args.format, args.limit, args.trust.allow_untrusted)
+    report_and_exit(
+        &result,
+        title,
+        args.format,
+        args.limit,
+        args.trust.allow_untrusted,
+    )
 }
 
 /// A new rule must be valid: Entra would refuse to save it. Prints each invalid rule's
@@ -262,6 +273,7 @@ pub fn new_rules_valid(tenant: &Tenant, changes: &[Change]) -> Result<(), ExitCo
 /// else 0.
 pub fn report_and_exit(
     result: &whatif::WhatIf,
+    title: &str,
     format: WhatIfFormat,
     limit: usize,
     allow_untrusted: bool,
@@ -276,6 +288,13 @@ pub fn report_and_exit(
         WhatIfFormat::Markdown => {
             stdout.write_all(report::whatif_markdown(result, limit).as_bytes())
         }
+        WhatIfFormat::Html => match dynrule::html::whatif(result, title) {
+            Ok(page) => stdout.write_all(page.as_bytes()),
+            Err(e) => {
+                eprintln!("error: the HTML report: {e}");
+                return ExitCode::from(2);
+            }
+        },
     };
     if written.and_then(|()| stdout.flush()).is_err() {
         return ExitCode::from(2);

@@ -243,10 +243,7 @@ fn display(p: &Path) -> String {
 /// The rules of one file's `text`, and the ones it skips.
 ///
 /// Errors: a file that does not parse as its kind (with line and column).
-pub fn locate(
-    kind: Kind,
-    text: &str,
-) -> Result<Found, (usize, String)> {
+pub fn locate(kind: Kind, text: &str) -> Result<Found, (usize, String)> {
     match kind {
         Kind::Terraform => hcl::locate(text),
         Kind::Json => json::locate(text),
