@@ -457,9 +457,10 @@ fn table(o: &mut String, rows: &[Vec<String>], right: &[bool]) {
     }
 }
 
-/// Writes `memberships.jsonl`: one line per group, `{"id", "displayName", "processing",
-/// "count", "snapshotCount", "joined": [ids], "left": [ids], "members": [ids]}` (ids of users,
-/// or devices for a device group).
+/// Writes `memberships.jsonl`: one line per group, `{"id", "displayName", "object",
+/// "processing", "count", "snapshotCount", "joined": [ids], "left": [ids]}` (ids of users, or
+/// devices for a device group): sized by what changed against the snapshot, not by who is a
+/// member ([`write_members`] writes every member, on request).
 pub fn write_memberships(
     out: &mut impl Write,
     tenant: &Tenant,
@@ -481,10 +482,41 @@ pub fn write_memberships(
             "snapshotCount": m.snapshot.as_ref().map(crate::bitmap::Bitmap::count_ones),
             "joined": ids(&m.joined()),
             "left": ids(&m.left()),
-            "members": m.known.then(|| ids(&m.members)),
         });
         serde_json::to_writer(&mut *out, &line)?;
         out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// Writes `members.jsonl` (`recompute --out DIR --members`): one line per group, `{"id",
+/// "members": [object ids]}` (`null` when the membership is unknown), written without building
+/// a JSON value per group.
+///
+/// Errors: I/O.
+pub fn write_members(
+    out: &mut impl Write,
+    tenant: &Tenant,
+    memberships: &Memberships,
+) -> io::Result<()> {
+    for (g, m) in tenant.groups.iter().zip(&memberships.groups) {
+        out.write_all(b"{\"id\":")?;
+        serde_json::to_writer(&mut *out, &g.id)?;
+        out.write_all(b",\"members\":")?;
+        match tenant.table(m.object).filter(|_| m.known) {
+            None => out.write_all(b"null")?,
+            Some(t) => {
+                out.write_all(b"[")?;
+                for (i, r) in m.members.ones_iter().enumerate() {
+                    if i > 0 {
+                        out.write_all(b",")?;
+                    }
+                    serde_json::to_writer(&mut *out, t.id(r).unwrap_or(""))?;
+                }
+                out.write_all(b"]")?;
+            }
+        }
+        out.write_all(b"}\n")?;
     }
     Ok(())
 }

@@ -697,7 +697,25 @@ fn put(v: &mut Value, key: &str, x: Value) {
 /// each SKU has its holders plus some headroom, except EMS, which has none.
 ///
 /// Errors: I/O errors.
+/// Writes a snapshot folder of `users` generated users (see [`write_snapshot_with`]) and its
+/// few hundred groups.
+///
+/// Errors: a file cannot be written.
 pub fn write_snapshot(users: usize, seed: u64, dir: &std::path::Path) -> std::io::Result<()> {
+    write_snapshot_with(users, seed, 0, dir)
+}
+
+/// Writes a snapshot folder: `users.jsonl`, `groups.json` (the generated groups, topped up to
+/// `groups` dynamic groups by [`extra_groups`] when that is more), `subscribedSkus.json`,
+/// `organization.json`. Deterministic for the same arguments.
+///
+/// Errors: a file cannot be written.
+pub fn write_snapshot_with(
+    users: usize,
+    seed: u64,
+    group_count: usize,
+    dir: &std::path::Path,
+) -> std::io::Result<()> {
     let mut folder = crate::output::OutputDir::open(dir, None)?;
     let mut g = Gen::new(seed)?;
     let mut holders = vec![0u64; SKUS.len()];
@@ -729,7 +747,8 @@ pub fn write_snapshot(users: usize, seed: u64, dir: &std::path::Path) -> std::io
         Ok(())
     })?;
 
-    let groups = snapshot_groups(seed, project);
+    let mut groups = snapshot_groups(seed, project);
+    groups.extend(extra_groups(seed, groups.len(), group_count));
     folder.stage("groups.json", |f| {
         serde_json::to_writer_pretty(f, &json!({"value": groups})).map_err(std::io::Error::from)
     })?;
@@ -762,6 +781,107 @@ pub fn write_snapshot(users: usize, seed: u64, dir: &std::path::Path) -> std::io
         .map_err(std::io::Error::from)
     })?;
     folder.commit()
+}
+
+/// Dynamic groups numbered `from..to` (none when `to <= from`), for tenants at Entra's scale
+/// (15,000 dynamic groups): rules drawn from the generated users' own values — `-eq`, `-ne`,
+/// `-in`, `-startsWith`, `-contains` on department, city, job title and usage location, and
+/// `-any` on `proxyAddresses` — one to four clauses joined by `-and` (one in five by `-or`), half
+/// of them also requiring `accountEnabled`. Deterministic for a seed.
+pub fn extra_groups(seed: u64, from: usize, to: usize) -> Vec<Value> {
+    use rand::Rng;
+    use rand::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15);
+    use rand::seq::IndexedRandom;
+    let pick = |rng: &mut rand_chacha::ChaCha8Rng, n: usize| rng.random_range(0..n.max(1));
+    let one = |rng: &mut rand_chacha::ChaCha8Rng, xs: &[&'static str]| -> &'static str {
+        xs.choose(rng).copied().unwrap_or("")
+    };
+    let depts: Vec<&str> = DEPARTMENTS.iter().map(|(d, _)| *d).collect();
+    let titles: Vec<&str> = DEPARTMENTS
+        .iter()
+        .flat_map(|(_, t)| t.iter().copied())
+        .collect();
+    let cities: Vec<&str> = CITIES.iter().map(|c| c.0).collect();
+    let locations: Vec<&str> = CITIES.iter().map(|c| c.3).collect();
+    let quote = |v: &str| format!("\"{v}\"");
+    let list = |rng: &mut rand_chacha::ChaCha8Rng, xs: &[&'static str]| {
+        let n = 2 + pick(rng, 3);
+        let items: Vec<String> = (0..n).map(|_| quote(one(rng, xs))).collect();
+        format!("[{}]", items.join(", "))
+    };
+    let clause = |rng: &mut rand_chacha::ChaCha8Rng| -> String {
+        match pick(rng, 10) {
+            0 => format!(
+                "user.department -eq {}",
+                quote(one(rng, &depts))
+            ),
+            1 => format!(
+                "user.department -ne {}",
+                quote(one(rng, &depts))
+            ),
+            2 => format!("user.department -in {}", list(rng, &depts)),
+            3 => format!("user.city -eq {}", quote(one(rng, &cities))),
+            4 => {
+                let c = one(rng, &cities);
+                let prefix: String = c.chars().take(3).collect();
+                format!("user.city -startsWith {}", quote(&prefix))
+            }
+            5 => {
+                let t = one(rng, &titles);
+                let word = t.split(' ').next_back().unwrap_or(t);
+                format!("user.jobTitle -contains {}", quote(word))
+            }
+            6 => format!(
+                "user.jobTitle -eq {}",
+                quote(one(rng, &titles))
+            ),
+            7 => format!("user.usageLocation -in {}", list(rng, &locations)),
+            8 => {
+                let needle = one(rng, &["contoso-legacy.com", "sip:", "onmicrosoft.com"]);
+                if needle.ends_with(':') {
+                    format!("user.proxyAddresses -any (_ -startsWith {})", quote(needle))
+                } else {
+                    format!("user.proxyAddresses -any (_ -contains {})", quote(needle))
+                }
+            }
+            _ => format!(
+                "user.usageLocation -eq {}",
+                quote(one(rng, &locations))
+            ),
+        }
+    };
+    (from..to)
+        .map(|i| {
+            let n = 1 + pick(&mut rng, 4);
+            let join = if rng.random_bool(0.2) {
+                " -or "
+            } else {
+                " -and "
+            };
+            let mut parts: Vec<String> =
+                (0..n).map(|_| format!("({})", clause(&mut rng))).collect();
+            if rng.random_bool(0.5) {
+                let body = if parts.len() > 1 {
+                    format!("({})", parts.join(join))
+                } else {
+                    parts.join(join)
+                };
+                parts = vec![body, "(user.accountEnabled -eq true)".to_string()];
+                return group_value(seed, i, parts.join(" -and "));
+            }
+            group_value(seed, i, parts.join(join))
+        })
+        .collect()
+}
+
+fn group_value(seed: u64, i: usize, rule: String) -> Value {
+    json!({
+        "id": format!("5ca1e000-{:04x}-4d2b-8f00-{:012x}", seed & 0xffff, i),
+        "displayName": format!("Generated group {i}"),
+        "groupTypes": ["DynamicMembership"], "securityEnabled": true, "mailEnabled": false,
+        "membershipRule": rule, "membershipRuleProcessingState": "On", "assignedLicenses": [],
+    })
 }
 
 /// The generated snapshot's groups: one licensing group per SKU (its tag in

@@ -473,6 +473,7 @@ fn recompute_evaluates_device_groups_over_the_devices_export() {
             "corpus/whatif/contoso",
             "--out",
             out.to_str().expect("utf8"),
+            "--members",
             "--format",
             "json",
         ],
@@ -500,7 +501,21 @@ fn recompute_evaluates_device_groups_over_the_devices_export() {
         .find(|l| l["displayName"] == "Windows devices")
         .expect("device group line");
     assert_eq!(line["object"], "device");
-    assert_eq!(line["members"].as_array().map(Vec::len), Some(2));
+    assert_eq!(line["count"], 2);
+    // Every member only on request, in members.jsonl.
+    assert!(line.get("members").is_none(), "{line}");
+    let members = std::fs::read_to_string(out.join("members.jsonl")).expect("members");
+    let win_id = line["id"].clone();
+    let all: serde_json::Value = members
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["id"] == win_id)
+        .expect("the device group in members.jsonl");
+    assert_eq!(all["members"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        members.lines().count(),
+        summary["groups"].as_array().map_or(0, Vec::len)
+    );
     let _ = std::fs::remove_dir_all(&out);
 }
 

@@ -24,11 +24,15 @@ pub struct GenArgs {
     /// hundred groups, subscribedSkus.json, organization.json), for `recompute`.
     #[arg(long)]
     snapshot: Option<PathBuf>,
+    /// With --snapshot: top the groups up to this many dynamic groups, with rules drawn from
+    /// the users' own values (Entra allows 15,000 dynamic groups per tenant).
+    #[arg(long, requires = "snapshot", default_value_t = 0)]
+    groups: usize,
 }
 
 pub fn gen_tenant(args: GenArgs) -> ExitCode {
     if let Some(dir) = &args.snapshot {
-        return match dynrule::synth::write_snapshot(args.users, args.seed, dir) {
+        return match dynrule::synth::write_snapshot_with(args.users, args.seed, args.groups, dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {}: {e}", dir.display());

@@ -15,10 +15,14 @@ pub struct RecomputeArgs {
     /// organization.json, devices.*, licensingRules.json; see the README).
     #[arg(long)]
     tenant: PathBuf,
-    /// Write memberships.jsonl, licenses.jsonl and summary.json into this folder (created if
-    /// missing).
+    /// Write memberships.jsonl (per group its counts, who joined and who left), licenses.jsonl,
+    /// differences.jsonl and summary.json into this folder (created if missing).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// With --out, also write members.jsonl: every member of every group (large: one object id
+    /// per membership, about 40 bytes each).
+    #[arg(long, requires = "out")]
+    members: bool,
     /// Summary on stdout: a readable table, or the summary JSON.
     #[arg(long, value_enum, default_value_t = RecomputeFormat::Text)]
     format: RecomputeFormat,
@@ -158,7 +162,7 @@ pub fn recompute(args: RecomputeArgs) -> ExitCode {
     // holds one run's complete set, or the last one's without its summary.
     let staged = match &args.out {
         None => None,
-        Some(dir) => match stage_outputs(dir, &tenant, m, a) {
+        Some(dir) => match stage_outputs(dir, &tenant, m, a, args.members) {
             Ok(o) => Some((dir, o)),
             Err(e) => {
                 eprintln!("error: {}: {e}", dir.display());
@@ -252,11 +256,17 @@ fn stage_outputs(
     tenant: &Tenant,
     m: &recompute::Memberships,
     a: &licensing::Assignments,
+    members: bool,
 ) -> std::io::Result<dynrule::output::OutputDir> {
     let mut out = dynrule::output::OutputDir::open(dir, Some("summary.json"))?;
     out.stage("memberships.jsonl", |mut w| {
         report::write_memberships(&mut w, tenant, m)
     })?;
+    if members {
+        out.stage("members.jsonl", |mut w| {
+            report::write_members(&mut w, tenant, m)
+        })?;
+    }
     let bar = dynrule::load::progress_bar(
         std::io::stderr().is_terminal(),
         tenant.users.len() as u64,

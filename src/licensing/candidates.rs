@@ -125,7 +125,11 @@ impl Candidates<'_> {
         let mut held: Vec<SkuIx> = Vec::new();
         for s in snap {
             match s.source {
-                Some(g) if self.plans.get(g).is_some() => w.inherited.push(s.clone()),
+                // A group that assigns nothing any more releases what it gave (D78): the state
+                // is inherited, has no candidate, and so departs below.
+                Some(g) if self.plans.get(g).is_some() || self.plans.releases(g) => {
+                    w.inherited.push(s.clone());
+                }
                 _ => {
                     if s.state.holds() {
                         self.gain(&mut h, s.sku, s.disabled);

@@ -38,6 +38,8 @@ impl GroupPlan {
 pub(super) struct GroupPlans {
     pub(super) plans: Vec<Option<GroupPlan>>,
     pub(super) summaries: Vec<GroupLicensing>,
+    /// Per group, [`GroupPlans::releases`].
+    releases: Vec<bool>,
 }
 
 impl GroupPlans {
@@ -52,16 +54,28 @@ impl GroupPlans {
         let mut out = GroupPlans {
             plans: Vec::with_capacity(groups.len()),
             summaries: Vec::with_capacity(groups.len()),
+            releases: Vec::with_capacity(groups.len()),
         };
         for (gi, g) in groups.iter().enumerate() {
             let m = memberships.groups.get(gi);
             let object = m.map(|m| m.object);
             let known = m.is_none_or(|m| m.known);
+            out.releases.push(
+                g.assigned_licenses.is_empty()
+                    && g.assigned_licenses_known
+                    && not_processed(tenant, g, object, known).is_none(),
+            );
             let (info, plan) = plan_group(tenant, inv, g, object, known, issues);
             out.summaries.push(info);
             out.plans.push(plan);
         }
         out
+    }
+
+    /// Whether group `g` assigns no licences, known (exported as `[]`, or set so by a what-if),
+    /// and is processed: the snapshot's licence states from it go (D78).
+    pub(super) fn releases(&self, g: SourceIx) -> bool {
+        self.releases.get(g.index()).copied().unwrap_or(false)
     }
 
     /// Group `g`'s plan, when its licences are processed.
@@ -132,17 +146,14 @@ fn plan_group(
 ) -> (GroupLicensing, Option<GroupPlan>) {
     let rules = &tenant.rules;
     let mut info = GroupLicensing::default();
-    if g.assigned_licenses.is_empty() && !g.assigned_licenses_known {
-        // Not exported: the snapshot's states from the group stay as they are.
+    if g.assigned_licenses.is_empty() {
+        // No plan: the group is not in anyone's candidates (15,000 groups without licences
+        // must cost nothing here). Whether its members' snapshot states from it go is
+        // [`releases`]' question.
         info.reason = Some("no licences".into());
         return (info, None);
     }
     if let Some(reason) = not_processed(tenant, g, object, known) {
-        if g.assigned_licenses.is_empty() {
-            // Nothing to assign; whatever the snapshot shows from the group stays.
-            info.reason = Some("no licences".into());
-            return (info, None);
-        }
         let message = format!(
             "licences not processed: {reason}; members keep their snapshot licence states from this group"
         );
