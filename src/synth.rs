@@ -812,14 +812,8 @@ pub fn extra_groups(seed: u64, from: usize, to: usize) -> Vec<Value> {
     };
     let clause = |rng: &mut rand_chacha::ChaCha8Rng| -> String {
         match pick(rng, 10) {
-            0 => format!(
-                "user.department -eq {}",
-                quote(one(rng, &depts))
-            ),
-            1 => format!(
-                "user.department -ne {}",
-                quote(one(rng, &depts))
-            ),
+            0 => format!("user.department -eq {}", quote(one(rng, &depts))),
+            1 => format!("user.department -ne {}", quote(one(rng, &depts))),
             2 => format!("user.department -in {}", list(rng, &depts)),
             3 => format!("user.city -eq {}", quote(one(rng, &cities))),
             4 => {
@@ -832,10 +826,7 @@ pub fn extra_groups(seed: u64, from: usize, to: usize) -> Vec<Value> {
                 let word = t.split(' ').next_back().unwrap_or(t);
                 format!("user.jobTitle -contains {}", quote(word))
             }
-            6 => format!(
-                "user.jobTitle -eq {}",
-                quote(one(rng, &titles))
-            ),
+            6 => format!("user.jobTitle -eq {}", quote(one(rng, &titles))),
             7 => format!("user.usageLocation -in {}", list(rng, &locations)),
             8 => {
                 let needle = one(rng, &["contoso-legacy.com", "sip:", "onmicrosoft.com"]);
@@ -845,10 +836,7 @@ pub fn extra_groups(seed: u64, from: usize, to: usize) -> Vec<Value> {
                     format!("user.proxyAddresses -any (_ -contains {})", quote(needle))
                 }
             }
-            _ => format!(
-                "user.usageLocation -eq {}",
-                quote(one(rng, &locations))
-            ),
+            _ => format!("user.usageLocation -eq {}", quote(one(rng, &locations))),
         }
     };
     (from..to)
