@@ -31,6 +31,20 @@ pub struct Overlay<'a> {
     pub groups: Option<&'a [Group]>,
     /// Memberships held to another computation (a what-if's before side).
     pub keep: Option<&'a Keep<'a>>,
+    /// An earlier computation over the same groups but the changed ones: only those, and the
+    /// groups whose rules read `assignedPlans`, are evaluated again ([`Reuse`]).
+    pub reuse: Option<&'a Reuse<'a>>,
+}
+
+/// What an incremental computation starts from (a what-if's after side): the memberships of
+/// the before side, and which groups differ. Every other group's rule and data are the same, so
+/// its membership is too; with a memberOf rule among the groups (it may read any group) the
+/// computation is done in full instead.
+pub struct Reuse<'a> {
+    /// The before side's memberships (one per group, in the same order).
+    pub base: &'a Memberships,
+    /// Indices of the groups that differ.
+    pub changed: &'a [usize],
 }
 
 /// Memberships held to a base computation while another is made.
@@ -115,17 +129,36 @@ pub fn run(tenant: &Tenant, overlay: &Overlay<'_>, opts: &RecomputeOptions) -> R
         }
         (m, issues)
     };
-    let (mut m, mut issues) = step(&tenant.users);
+    let member_of = groups.iter().any(|g| {
+        g.membership_rule
+            .as_deref()
+            .is_some_and(|r| r.to_ascii_lowercase().contains("memberof"))
+    });
+    let reuse = overlay
+        .reuse
+        .filter(|r| !member_of && r.base.groups.len() == groups.len());
+    let (mut m, mut issues) = match reuse {
+        Some(r) => {
+            let (mut m, mut issues) = evaluate_again(tenant, groups, r, opts);
+            if let Some(k) = overlay.keep {
+                k.apply(&mut m);
+                issues.retain(|i| {
+                    i.kind != IssueKind::MembershipUnknown
+                        || !groups
+                            .iter()
+                            .zip(&m.groups)
+                            .any(|(g, gm)| gm.known && i.concerns(g))
+                });
+            }
+            (m, issues)
+        }
+        None => step(&tenant.users),
+    };
     let (mut a, more) = licensing::assign(tenant, groups, &m);
     issues.extend(more);
     let mut iterations = 1;
     let mut converged = true;
     if groups.iter().any(reads_plans) {
-        let member_of = groups.iter().any(|g| {
-            g.membership_rule
-                .as_deref()
-                .is_some_and(|r| r.to_ascii_lowercase().contains("memberof"))
-        });
         (m, a, iterations, converged) = if member_of {
             // A memberOf rule may read any group: every group is evaluated each round.
             iterate_all(tenant, groups, m, a, &step)
@@ -140,6 +173,42 @@ pub fn run(tenant: &Tenant, overlay: &Overlay<'_>, opts: &RecomputeOptions) -> R
         converged,
         issues,
     }
+}
+
+/// The first round of an incremental computation: `r.base` with the changed groups and the
+/// `assignedPlans` readers evaluated again over the tenant's users (as a full first round
+/// evaluates them), spliced in. The issues are those of the groups evaluated.
+fn evaluate_again(
+    tenant: &Tenant,
+    groups: &[Group],
+    r: &Reuse<'_>,
+    opts: &RecomputeOptions,
+) -> (Memberships, Vec<TenantIssue>) {
+    let mut again: Vec<usize> = r
+        .changed
+        .iter()
+        .copied()
+        .chain((0..groups.len()).filter(|&i| groups.get(i).is_some_and(reads_plans)))
+        .filter(|&i| i < groups.len())
+        .collect();
+    again.sort_unstable();
+    again.dedup();
+    let sub: Vec<Group> = again
+        .iter()
+        .filter_map(|&i| groups.get(i).cloned())
+        .collect();
+    let (fresh, issues) = memberships(tenant, &sub, &tenant.users, opts);
+    let mut m = Memberships {
+        groups: r.base.groups.clone(),
+        compile_ms: fresh.compile_ms,
+        evaluate_ms: fresh.evaluate_ms,
+    };
+    for (&i, g) in again.iter().zip(fresh.groups) {
+        if let Some(slot) = m.groups.get_mut(i) {
+            *slot = g;
+        }
+    }
+    (m, issues)
 }
 
 /// The licences → plans → memberships loop, every group evaluated each round (a tenant with

@@ -534,6 +534,10 @@ pub struct WhatIfOptions {
     /// Differences between the computed before and the snapshot tolerated per group
     /// ([`crate::trust::baseline_issues`]).
     pub baseline_tolerance: crate::trust::Tolerance,
+    /// Compute the after side in full instead of from the before side (by default only the
+    /// changed groups and the `assignedPlans` readers are evaluated again, see
+    /// [`recompute::Reuse`]; both give the same answer, which the tests hold them to).
+    pub full: bool,
 }
 
 impl WhatIfOptions {
@@ -547,6 +551,7 @@ impl WhatIfOptions {
             max_shortfall: None,
             max_new_errors: None,
             baseline_tolerance: crate::trust::Tolerance::default(),
+            full: false,
         }
     }
 }
@@ -813,6 +818,7 @@ pub fn run(tenant: &Tenant, changes: &[Change], opts: &WhatIfOptions) -> Result<
         &Overlay {
             groups: Some(&proposed.before),
             keep: None,
+            reuse: None,
         },
         &ropts,
     );
@@ -848,9 +854,15 @@ pub fn run(tenant: &Tenant, changes: &[Change], opts: &WhatIfOptions) -> Result<
         pinned,
     };
     let t1 = std::time::Instant::now();
+    let changed_ix: Vec<usize> = changes.iter().map(|c| c.group).collect();
+    let reuse = recompute::Reuse {
+        base: &before.memberships,
+        changed: &changed_ix,
+    };
     let overlay = Overlay {
         groups: Some(changed_groups),
         keep: Some(&keep),
+        reuse: (!opts.full).then_some(&reuse),
     };
     let mut after = recompute::run(tenant, &overlay, &ropts);
     timings.insert("afterMs".to_string(), t1.elapsed().as_secs_f64() * 1e3);

@@ -76,6 +76,10 @@ pub struct RunArgs {
     /// MutuallyExclusiveViolation, …; 0: any).
     #[arg(long)]
     max_new_errors: Option<u64>,
+    /// Compute the after side in full rather than from the before side (the changed groups and
+    /// the rules reading assignedPlans evaluated again): the same answer, slower; for checking.
+    #[arg(long)]
+    full: bool,
     #[command(flatten)]
     trust: super::recompute::TrustArgs,
     /// Output format.
@@ -223,6 +227,7 @@ pub fn run(
         max_shortfall: args.max_shortfall,
         max_new_errors: args.max_new_errors,
         baseline_tolerance: args.trust.baseline_tolerance,
+        full: args.full,
     };
     let mut result = match whatif::run(tenant, changes, &opts) {
         Ok(r) => r,
