@@ -1,7 +1,10 @@
 //! Licensing and what-if benches over a generated tenant snapshot (`gen-tenant --snapshot`,
 //! 100k users, 201 groups, seed 7; written once to the temp folder): every group's membership,
 //! group-based licensing, the whole `recompute` after loading, and a what-if (narrowing the EMS
-//! licence group), which computes two worlds with the `assignedPlans` feedback loop.
+//! licence group), which computes two worlds with the `assignedPlans` feedback loop. Then the
+//! same at Entra's limit of 15,000 dynamic groups (`gen-tenant --snapshot --groups 15000`):
+//! `recompute` (memberships and licensing), and the what-if computed incrementally (the
+//! default) and in full (`--full`).
 //!
 //! Report ratios between runs of the same session (`--save-baseline` / `--baseline`), not
 //! absolute times.
@@ -29,6 +32,44 @@ fn snapshot() -> PathBuf {
         dynrule::synth::write_snapshot(USERS, 7, &dir).expect("write snapshot");
     }
     dir
+}
+
+/// The 100k-user snapshot topped up to 15,000 dynamic groups.
+fn snapshot_15k() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dynrule-bench-snapshot-{USERS}-15000-v1"));
+    if !dir.join("organization.json").exists() {
+        dynrule::synth::write_snapshot_with(USERS, 7, 15_000, &dir).expect("write snapshot");
+    }
+    dir
+}
+
+fn many_groups(c: &mut Criterion) {
+    let dir = snapshot_15k();
+    let tenant = Tenant::load(&dir, &TenantOptions::default()).expect("load");
+    let ropts = RecomputeOptions { now: now() };
+    let ems = tenant.find_group("Licence EMS").expect("EMS group");
+    let change = Change {
+        group: ems,
+        membership_rule: Some(
+            "user.extensionAttribute1 -contains \"EMS\" -and user.accountEnabled -eq true".into(),
+        ),
+        ..Change::default()
+    };
+    let mut g = c.benchmark_group(format!("many-groups-{USERS}-users-15000-groups"));
+    g.sample_size(10);
+    g.bench_function("recompute", |b| {
+        b.iter(|| dynrule::recompute::run(&tenant, &dynrule::recompute::Overlay::default(), &ropts))
+    });
+    for (name, full) in [("whatif-incremental", false), ("whatif-full", true)] {
+        let opts = WhatIfOptions {
+            full,
+            ..WhatIfOptions::new(now())
+        };
+        g.bench_function(name, |b| {
+            b.iter(|| whatif::run(&tenant, std::slice::from_ref(&change), &opts).expect("whatif"))
+        });
+    }
+    g.finish();
 }
 
 fn now() -> jiff::Timestamp {
@@ -70,5 +111,5 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, many_groups);
 criterion_main!(benches);
