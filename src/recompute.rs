@@ -114,11 +114,11 @@ pub fn reads_plans(g: &Group) -> bool {
 /// The tenant is only read: a changed `assignedPlans` column lives in a table variant.
 pub fn run(tenant: &Tenant, overlay: &Overlay<'_>, opts: &RecomputeOptions) -> Recomputed {
     let groups = overlay.groups.unwrap_or(&tenant.groups);
-    let step = |users: &Table| {
-        let (mut m, mut issues) = memberships(tenant, groups, users, opts);
+    // Memberships held to the keep's base (a test group, paused groups); a group so held is
+    // known when the base is.
+    let hold = |(mut m, mut issues): (Memberships, Vec<TenantIssue>)| {
         if let Some(k) = overlay.keep {
             k.apply(&mut m);
-            // A group held to the base (paused by the change) is known when the base is.
             issues.retain(|i| {
                 i.kind != IssueKind::MembershipUnknown
                     || !groups
@@ -129,6 +129,7 @@ pub fn run(tenant: &Tenant, overlay: &Overlay<'_>, opts: &RecomputeOptions) -> R
         }
         (m, issues)
     };
+    let step = |users: &Table| hold(memberships(tenant, groups, users, opts));
     let member_of = groups.iter().any(|g| {
         g.membership_rule
             .as_deref()
@@ -138,20 +139,7 @@ pub fn run(tenant: &Tenant, overlay: &Overlay<'_>, opts: &RecomputeOptions) -> R
         .reuse
         .filter(|r| !member_of && r.base.groups.len() == groups.len());
     let (mut m, mut issues) = match reuse {
-        Some(r) => {
-            let (mut m, mut issues) = evaluate_again(tenant, groups, r, opts);
-            if let Some(k) = overlay.keep {
-                k.apply(&mut m);
-                issues.retain(|i| {
-                    i.kind != IssueKind::MembershipUnknown
-                        || !groups
-                            .iter()
-                            .zip(&m.groups)
-                            .any(|(g, gm)| gm.known && i.concerns(g))
-                });
-            }
-            (m, issues)
-        }
+        Some(r) => hold(evaluate_again(tenant, groups, r, opts)),
         None => step(&tenant.users),
     };
     let (mut a, more) = licensing::assign(tenant, groups, &m);
