@@ -173,7 +173,7 @@ pub fn whatif(w: &WhatIf, title: &str) -> Result<String, String> {
         title: title.to_string(),
         verdict_class: level.class(),
         headline,
-        summary: crate::report::whatif_summary(w),
+        summary: crate::report::whatif_summary(w, &w.tenant),
         sections,
         json: embedded_json(w).map_err(|e| e.to_string())?,
     }
@@ -197,18 +197,15 @@ fn changes(w: &WhatIf) -> Section {
             .push("No group changes that move memberships or licences.".into());
     }
     for c in &w.changes {
-        let g = w
-            .groups
-            .iter()
-            .find(|g| g.id == c.group && g.display_name == c.display_name);
+        let g = crate::report::change_group(w, c);
         let mut b = Block {
-            title: c.display_name.clone(),
+            title: format!(
+                "{}{}",
+                c.display_name,
+                crate::report::action_note(c.change.action)
+            ),
             ..Block::default()
         };
-        match c.change.action {
-            crate::whatif::Action::Update => {}
-            a => b.title.push_str(&format!(" ({a:?})").to_lowercase()),
-        }
         if let Some(a) = &c.change.address {
             b.paragraphs.push(format!("From {a}."));
         }
@@ -216,13 +213,10 @@ fn changes(w: &WhatIf) -> Section {
             b.paragraphs.push(format!("Group id {}.", c.group));
         }
         if let Some(rule) = &c.change.membership_rule {
-            let before =
-                g.and_then(|g| g.rule_before.clone())
-                    .unwrap_or_else(|| match c.change.action {
-                        crate::whatif::Action::Create => "(a new group)".into(),
-                        _ => "(static group)".into(),
-                    });
-            b.code.push(("membershipRule before".into(), before));
+            b.code.push((
+                "membershipRule before".into(),
+                crate::report::rule_before(c, g),
+            ));
             b.code.push(("membershipRule after".into(), rule.clone()));
         }
         for u in &c.change.unknown_until_apply {
@@ -231,17 +225,10 @@ fn changes(w: &WhatIf) -> Section {
         if let Some((before, after)) =
             g.and_then(|g| g.licenses_before.as_ref().zip(g.licenses_after.as_ref()))
         {
-            let list = |l: &Vec<String>| {
-                if l.is_empty() {
-                    "(none)".to_string()
-                } else {
-                    l.join(", ")
-                }
-            };
             b.paragraphs.push(format!(
                 "assignedLicenses: {} → {}",
-                list(before),
-                list(after)
+                crate::report::skus_or_none(before),
+                crate::report::skus_or_none(after)
             ));
         }
         if let Some(p) = &c.change.membership_rule_processing_state {
@@ -266,17 +253,7 @@ fn memberships(w: &WhatIf) -> Section {
     };
     let mut details = Vec::new();
     for (i, g) in w.groups.iter().enumerate() {
-        let mut name = if g.display_name.is_empty() {
-            g.id.clone()
-        } else {
-            g.display_name.clone()
-        };
-        if g.action != crate::whatif::Action::Update {
-            name.push_str(&format!(" ({:?})", g.action).to_lowercase());
-        }
-        if !g.changed {
-            name.push_str(" (via assignedPlans)");
-        }
+        let name = crate::report::group_title(g);
         let p = |k: &str| format!("/groups/{i}/{k}");
         t.rows.push(vec![
             Cell::text(name.clone()),

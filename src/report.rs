@@ -717,9 +717,8 @@ fn whatif_head(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
     Ok(())
 }
 
-/// Each change: the rule before and after, licences, processing state.
 /// A group's SKUs as a list, or `(none)`.
-fn skus_or_none(skus: &[String]) -> String {
+pub(crate) fn skus_or_none(skus: &[String]) -> String {
     if skus.is_empty() {
         "(none)".to_string()
     } else {
@@ -728,7 +727,7 @@ fn skus_or_none(skus: &[String]) -> String {
 }
 
 /// How a group's name is marked in a report for what the change does to it.
-fn action_note(a: crate::whatif::Action) -> &'static str {
+pub(crate) fn action_note(a: crate::whatif::Action) -> &'static str {
     use crate::whatif::Action;
     match a {
         Action::Update => "",
@@ -739,7 +738,7 @@ fn action_note(a: crate::whatif::Action) -> &'static str {
 }
 
 /// The group diff of a change (by id and displayName: a group not yet created has no id).
-fn change_group<'a>(
+pub(crate) fn change_group<'a>(
     w: &'a crate::whatif::WhatIf,
     c: &crate::whatif::ChangeSummary,
 ) -> Option<&'a crate::whatif::GroupDiff> {
@@ -749,7 +748,10 @@ fn change_group<'a>(
 }
 
 /// What a rule was before a change, as the reports say it.
-fn rule_before(c: &crate::whatif::ChangeSummary, g: Option<&crate::whatif::GroupDiff>) -> String {
+pub(crate) fn rule_before(
+    c: &crate::whatif::ChangeSummary,
+    g: Option<&crate::whatif::GroupDiff>,
+) -> String {
     match (c.change.action, g.and_then(|g| g.rule_before.as_deref())) {
         (crate::whatif::Action::Create, _) => "(a new group)".to_string(),
         (_, Some(r)) => r.to_string(),
@@ -757,6 +759,22 @@ fn rule_before(c: &crate::whatif::ChangeSummary, g: Option<&crate::whatif::Group
     }
 }
 
+/// A group's row title in the membership tables: its displayName (else id), marked for what
+/// the change does to it, and `(via assignedPlans)` when it moves only through licences.
+pub(crate) fn group_title(g: &crate::whatif::GroupDiff) -> String {
+    let mut name = if g.display_name.is_empty() {
+        g.id.clone()
+    } else {
+        g.display_name.clone()
+    };
+    name.push_str(action_note(g.action));
+    if !g.changed {
+        name.push_str(" (via assignedPlans)");
+    }
+    name
+}
+
+/// Each change: the rule before and after, licences, processing state.
 fn whatif_changes(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
     for (i, c) in w.changes.iter().enumerate() {
         let id = if c.group.is_empty() {
@@ -814,18 +832,9 @@ fn whatif_memberships(o: &mut String, w: &crate::whatif::WhatIf, limit: usize) -
         "UNCHANGED".into(),
     ]];
     for g in &w.groups {
-        let mut name = if g.display_name.is_empty() {
-            g.id.clone()
-        } else {
-            g.display_name.clone()
-        };
-        name.push_str(action_note(g.action));
-        if !g.changed {
-            name.push_str(" (via assignedPlans)");
-        }
         let count = |n: Option<usize>| n.map_or("?".to_string(), |n| n.to_string());
         rows.push(vec![
-            name,
+            group_title(g),
             count(g.before),
             count(g.after),
             g.joined.len().to_string(),
@@ -1327,8 +1336,9 @@ pub fn whatif_verdict(w: &crate::whatif::WhatIf) -> (VerdictLevel, String) {
     }
 }
 
-/// The sentence under a what-if's verdict: who leaves and joins, who loses what, the tenant.
-pub fn whatif_summary(w: &crate::whatif::WhatIf) -> String {
+/// The sentence under a what-if's verdict: who leaves and joins, who loses what, the tenant
+/// (`tenant`: its folder as the report shows it).
+pub fn whatif_summary(w: &crate::whatif::WhatIf, tenant: &str) -> String {
     let r = &w.risks;
     let left: usize = w.groups.iter().map(|g| g.left.len()).sum();
     let joined: usize = w.groups.iter().map(|g| g.joined.len()).sum();
@@ -1338,7 +1348,7 @@ pub fn whatif_summary(w: &crate::whatif::WhatIf) -> String {
         plural(joined, "member"),
         plural(r.data_loss_users, "user"),
         plural(r.users_losing_every_license, "user"),
-        w.tenant,
+        tenant,
         plural(w.user_count, "user"),
         plural(w.group_count, "group")
     )
@@ -1347,12 +1357,8 @@ pub fn whatif_summary(w: &crate::whatif::WhatIf) -> String {
 fn markdown_verdict(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
     let (level, headline) = whatif_verdict(w);
     writeln!(o, "### {} {headline}", level.emoji())?;
-    let summary = whatif_summary(w).replacen(
-        &format!("Tenant {}:", w.tenant),
-        &format!("Tenant `{}`:", md_text(&w.tenant)),
-        1,
-    );
-    writeln!(o, "\n{summary}")
+    let tenant = format!("`{}`", md_text(&w.tenant));
+    writeln!(o, "\n{}", whatif_summary(w, &tenant))
 }
 
 fn markdown_changes(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
@@ -1415,21 +1421,10 @@ fn markdown_groups(o: &mut String, w: &crate::whatif::WhatIf) -> fmt::Result {
     writeln!(o, "|---|---:|---:|---:|---:|---:|")?;
     let count = |n: Option<usize>| n.map_or("?".to_string(), |n| n.to_string());
     for g in &w.groups {
-        let name = if g.display_name.is_empty() {
-            &g.id
-        } else {
-            &g.display_name
-        };
-        let via = if g.changed {
-            ""
-        } else {
-            " (via assignedPlans)"
-        };
         writeln!(
             o,
-            "| {}{}{via} | {} | {} | {} | {} | {} |",
-            md_text(name),
-            action_note(g.action),
+            "| {} | {} | {} | {} | {} | {} |",
+            md_text(&group_title(g)),
             count(g.before),
             count(g.after),
             g.joined.len(),

@@ -93,24 +93,16 @@ fn rule_text(
     rule: Option<&String>,
     file: Option<&std::path::PathBuf>,
 ) -> Result<(String, String), ExitCode> {
-    use std::io::Read;
     let (text, name) = match (rule, file) {
         (Some(r), _) => return Ok((r.clone(), "rule".to_string())),
-        (None, Some(path)) if path.as_os_str() == "-" => {
-            let mut text = String::new();
-            if let Err(e) = std::io::stdin().read_to_string(&mut text) {
-                eprintln!("error: cannot read stdin: {e}");
-                return Err(ExitCode::from(2));
-            }
-            (text, "stdin".to_string())
-        }
-        (None, Some(path)) => match std::fs::read_to_string(path) {
-            Ok(text) => (text, path.display().to_string()),
-            Err(e) => {
-                eprintln!("error: cannot read {}: {e}", path.display());
-                return Err(ExitCode::from(2));
-            }
-        },
+        (None, Some(path)) => (
+            super::read_text(path)?,
+            if path.as_os_str() == "-" {
+                "stdin".to_string()
+            } else {
+                path.display().to_string()
+            },
+        ),
         (None, None) => {
             eprintln!("error: give a rule or --file");
             return Err(ExitCode::from(2));

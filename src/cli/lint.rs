@@ -1,7 +1,6 @@
 //! `dynrule lint`: the rules of Terraform, Bicep, JSON and rule files, checked where they live.
 
 use dynrule::sources::{self, render};
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,17 +35,7 @@ pub struct LintArgs {
 pub fn lint(args: LintArgs) -> ExitCode {
     let report = sources::lint(&args.paths);
     let out = match args.format {
-        LintFormat::Text => {
-            let texts: BTreeMap<String, String> = report
-                .findings
-                .iter()
-                .map(|f| f.file.clone())
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .filter_map(|f| std::fs::read_to_string(&f).ok().map(|t| (f, t)))
-                .collect();
-            Ok(render::text(&report, &texts))
-        }
+        LintFormat::Text => Ok(render::text(&report)),
         LintFormat::Json => serde_json::to_string_pretty(&report).map(|s| s + "\n"),
         LintFormat::Sarif => render::sarif(&report).map(|s| s + "\n"),
         LintFormat::Github => Ok(render::github(&report)),

@@ -116,6 +116,28 @@ pub(super) fn memberships(
     })
 }
 
+/// The whole text of `path`, or of stdin for `-`.
+///
+/// Errors: exit 2 after printing why the input cannot be read.
+pub(super) fn read_text(path: &Path) -> Result<String, ExitCode> {
+    use std::io::Read;
+    let mut text = String::new();
+    let read = if path.as_os_str() == "-" {
+        std::io::stdin().read_to_string(&mut text).map(drop)
+    } else {
+        std::fs::read_to_string(path).map(|t| text = t)
+    };
+    read.map(|()| text).map_err(|e| {
+        let name = if path.as_os_str() == "-" {
+            "stdin".to_string()
+        } else {
+            path.display().to_string()
+        };
+        eprintln!("error: cannot read {name}: {e}");
+        ExitCode::from(2)
+    })
+}
+
 pub(super) fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }

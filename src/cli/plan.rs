@@ -17,23 +17,9 @@ pub struct PlanArgs {
 }
 
 pub fn plan(args: PlanArgs) -> ExitCode {
-    let text = if args.plan.as_os_str() == "-" {
-        let mut s = String::new();
-        match std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
-            Ok(_) => s,
-            Err(e) => {
-                eprintln!("error: stdin: {e}");
-                return ExitCode::from(2);
-            }
-        }
-    } else {
-        match std::fs::read_to_string(&args.plan) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("error: {}: {e}", args.plan.display());
-                return ExitCode::from(2);
-            }
-        }
+    let text = match super::read_text(&args.plan) {
+        Ok(t) => t,
+        Err(code) => return code,
     };
     let parsed = match plan::read(&text) {
         Ok(p) => p,

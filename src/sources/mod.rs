@@ -132,6 +132,9 @@ pub struct Finding {
     /// A fingerprint stable while the file's rule and its place do not change, whatever lines
     /// move around it (SARIF `partialFingerprints`): SHA-256 of code, file, context and rule.
     pub fingerprint: String,
+    /// The file's line the diagnostic starts on, for the text report (not serialized).
+    #[serde(skip)]
+    pub source_line: String,
 }
 
 fn code_str<S: serde::Serializer>(c: &Code, s: S) -> Result<S::Ok, S::Error> {
@@ -395,6 +398,11 @@ fn check(file: &str, text: &str, r: &Located) -> Vec<Finding> {
                 context: r.context.clone(),
                 rule: r.literal.text.clone(),
                 fingerprint,
+                source_line: text
+                    .lines()
+                    .nth(line.saturating_sub(1))
+                    .unwrap_or("")
+                    .to_string(),
             }
         })
         .collect()

@@ -16,9 +16,8 @@ fn severity_word(s: Severity) -> &'static str {
 }
 
 /// The report as text: `file:line:col: error DR004: message`, the source line with the span
-/// underlined, the help, then skipped rules, unreadable files and a summary line. `sources`
-/// gives each file's text for the source lines (a file missing from it gets none).
-pub fn text(report: &LintReport, sources: &BTreeMap<String, String>) -> String {
+/// underlined, the help, then skipped rules, unreadable files and a summary line.
+pub fn text(report: &LintReport) -> String {
     let mut o = String::new();
     for f in &report.findings {
         let _ = writeln!(
@@ -32,10 +31,8 @@ pub fn text(report: &LintReport, sources: &BTreeMap<String, String>) -> String {
             f.message
         );
         let _ = writeln!(o, "  in {}", f.context);
-        if let Some(line) = sources
-            .get(&f.file)
-            .and_then(|t| t.lines().nth(f.line.saturating_sub(1)))
-        {
+        let line = f.source_line.as_str();
+        if !line.is_empty() {
             let width = if f.end_line == f.line {
                 f.end_column.saturating_sub(f.column).max(1)
             } else {
