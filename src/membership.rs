@@ -20,6 +20,7 @@
 use crate::bitmap::Bitmap;
 use crate::program::{CompileOptions, Program};
 use crate::schema::ObjectType;
+pub use crate::table::RowIndex;
 use crate::table::Table;
 use crate::tenant::{Group, IssueKind, MemberKind, Severity, Tenant, TenantIssue};
 use std::collections::HashMap;
@@ -98,36 +99,6 @@ impl Memberships {
                 .iter()
                 .zip(&other.groups)
                 .all(|(x, y)| x.members == y.members)
-    }
-}
-
-/// Object id (lower case) → row, for one table.
-pub struct RowIndex {
-    map: HashMap<String, u32>,
-}
-
-impl RowIndex {
-    /// Indexes `table`'s object ids (first row wins for a duplicate id).
-    pub fn new(table: &Table) -> RowIndex {
-        let mut map = HashMap::with_capacity(table.len());
-        for row in 0..table.len() {
-            if let Some(id) = table.id(row) {
-                map.entry(id.trim().to_ascii_lowercase())
-                    .or_insert(row as u32);
-            }
-        }
-        RowIndex { map }
-    }
-
-    /// The row of `id` (any case).
-    pub fn get(&self, id: &str) -> Option<usize> {
-        match self.map.get(id) {
-            Some(&r) => Some(r as usize),
-            None => self
-                .map
-                .get(&id.trim().to_ascii_lowercase())
-                .map(|&r| r as usize),
-        }
     }
 }
 
@@ -348,8 +319,16 @@ fn snapshot_memberships(
     any_members: bool,
     issues: &mut Vec<TenantIssue>,
 ) -> Vec<GroupMembership> {
-    let user_rows = RowIndex::new(users);
-    let device_rows = tenant.devices.as_ref().map(RowIndex::new);
+    // The tenant keeps one index per table; a table of other rows gets its own.
+    let own;
+    let user_rows = match tenant.user_rows() {
+        r if r.indexes(users) => r,
+        _ => {
+            own = RowIndex::new(users);
+            &own
+        }
+    };
+    let device_rows = tenant.device_rows();
     let mut out: Vec<GroupMembership> = Vec::with_capacity(groups.len());
     for ((gi, g), plan) in groups.iter().enumerate().zip(plans) {
         let (rows, len) = match plan.object {

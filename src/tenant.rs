@@ -456,6 +456,8 @@ pub struct TenantOptions {
     pub project: bool,
     /// Rules beyond the groups' own whose columns a projected load must keep (what-if rules).
     pub extra_rules: Vec<String>,
+    /// Whether the users and devices loads use the load cache ([`load::CacheMode`]).
+    pub cache: load::CacheMode,
 }
 
 /// The projections for a snapshot's users and devices: what `rules` read, plus ids and names,
@@ -522,6 +524,13 @@ pub struct Tenant {
     pub user_bytes: u64,
     /// Where the user records are, for reading raw records again (`explain`).
     pub user_records: UserRecords,
+    /// What the load cache did for the users export, then the devices export (empty for a
+    /// tenant assembled from parts).
+    pub cache: Vec<load::CacheUse>,
+    /// Milliseconds [`Tenant::load`] took (0 for a tenant assembled from parts).
+    pub load_ms: f64,
+    user_rows: std::sync::OnceLock<crate::table::RowIndex>,
+    device_rows: std::sync::OnceLock<Option<crate::table::RowIndex>>,
 }
 
 /// Where a tenant's raw user records can be read again.
@@ -764,6 +773,7 @@ impl Tenant {
                 message: "not a folder (a tenant snapshot is a folder of Graph exports)".into(),
             });
         }
+        let started = std::time::Instant::now();
         let mut issues = Vec::new();
         let issue = TenantIssue::at;
         let users_path = find(dir, "users")?.ok_or_else(|| TenantError::Layout {
@@ -791,9 +801,11 @@ impl Tenant {
             skip_invalid: opts.skip_invalid,
             progress: opts.progress,
             projection: user_projection,
+            cache: opts.cache,
             ..LoadOptions::default()
         };
         let loaded = load::load(&users_path, ObjectType::User, &lopts)?;
+        let mut cache = vec![loaded.cache.clone()];
         for s in &loaded.skipped {
             issues.push(issue(
                 IssueKind::RecordSkipped,
@@ -822,6 +834,7 @@ impl Tenant {
                     ..lopts.clone()
                 };
                 let d = load::load(&p, ObjectType::Device, &dopts)?;
+                cache.push(d.cache.clone());
                 for s in &d.skipped {
                     issues.push(issue(
                         IssueKind::RecordSkipped,
@@ -865,7 +878,7 @@ impl Tenant {
                 }
             },
         };
-        Ok(Tenant::assemble(Parts {
+        let mut tenant = Tenant::assemble(Parts {
             dir: dir.to_path_buf(),
             groups_path,
             users: loaded.table,
@@ -877,7 +890,10 @@ impl Tenant {
             organization,
             licensing_rules,
             issues,
-        }))
+        });
+        tenant.cache = cache;
+        tenant.load_ms = started.elapsed().as_secs_f64() * 1e3;
+        Ok(tenant)
     }
 
     /// Builds a tenant from parts already read (what [`Tenant::load`] does after reading the
@@ -914,7 +930,25 @@ impl Tenant {
             issues,
             user_bytes,
             user_records,
+            cache: Vec::new(),
+            load_ms: 0.0,
+            user_rows: std::sync::OnceLock::new(),
+            device_rows: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The users' object id → row index, made on first use and kept (every side of a what-if
+    /// and every round of the licensing loop maps exported members through it).
+    pub fn user_rows(&self) -> &crate::table::RowIndex {
+        self.user_rows
+            .get_or_init(|| crate::table::RowIndex::new(&self.users))
+    }
+
+    /// The devices' object id → row index (`None` without a devices export), made once.
+    pub fn device_rows(&self) -> Option<&crate::table::RowIndex> {
+        self.device_rows
+            .get_or_init(|| self.devices.as_ref().map(crate::table::RowIndex::new))
+            .as_ref()
     }
 
     /// The table of `object`s: the users, or the devices when the snapshot has them.

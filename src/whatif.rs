@@ -810,6 +810,7 @@ fn signature(a: &Assignments, list: ListIx) -> Vec<StateRecord> {
 /// Errors: a test group that is not a user group.
 pub fn run(tenant: &Tenant, changes: &[Change], opts: &WhatIfOptions) -> Result<WhatIf, String> {
     let mut timings = BTreeMap::new();
+    timings.insert("loadMs".to_string(), tenant.load_ms);
     let ropts = RecomputeOptions { now: opts.now };
     let proposed = Proposed::new(&tenant.groups, changes);
     let t0 = std::time::Instant::now();

@@ -11,9 +11,9 @@
 
 mod common;
 
-use dynrule::load::{LoadOptions, load, table_from_values};
+use dynrule::load::{CacheMode, CacheUse, LoadOptions, cache_path, load, table_from_values};
 use dynrule::schema::ObjectType;
-use dynrule::table::{ColumnKey, Table};
+use dynrule::table::{ColumnKey, Projection, Table};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -487,6 +487,7 @@ fn the_parallel_load_matches_the_serde_path() {
             &format!("{} block {block_bytes}", path.display()),
         );
     }
+    let _ = std::fs::remove_dir_all(&d);
 }
 
 /// A stray or unclosed CSV quote merges the rows after it into one value: that record is an
@@ -785,4 +786,264 @@ fn csv_as_admins_have_it() {
     let long = write(&d, "long.csv", "id,department\nu1,Sales,extra\n");
     let e = load(&long, ObjectType::User, &strict()).expect_err("long row");
     assert!(e.message.contains("3 fields, the header 2"), "{e}");
+}
+
+fn cached() -> LoadOptions {
+    LoadOptions {
+        cache: CacheMode::On,
+        ..LoadOptions::default()
+    }
+}
+
+fn projection(keys: &[&'static str]) -> Projection {
+    let mut p = Projection::default();
+    p.columns.extend(keys.iter().map(|k| ColumnKey::Prop(k)));
+    p
+}
+
+fn reason(c: &CacheUse) -> String {
+    match c {
+        CacheUse::Written { reason, .. } => reason.clone(),
+        other => panic!("expected the cache written, got {other:?}"),
+    }
+}
+
+/// The load cache (D79) gives back the table the export gives, value for value, for a whole
+/// table and for a projection of it; it is written once and then read.
+#[test]
+fn the_cache_gives_the_table_the_export_gives() {
+    let d = dir("cache-same");
+    let users = dynrule::synth::tenant_values(4_000, 5);
+    let lines: Vec<String> = users.iter().map(|u| u.to_string()).collect();
+    let path = write(&d, "users.jsonl", &lines.join("\n"));
+    let cold = load(&path, ObjectType::User, &strict())
+        .expect("cold")
+        .table;
+    let first = load(&path, ObjectType::User, &cached()).expect("first");
+    assert_eq!(reason(&first.cache), "no cache yet");
+    assert!(cache_path(&path, ObjectType::User).is_file());
+    let second = load(&path, ObjectType::User, &cached()).expect("second");
+    assert!(
+        matches!(second.cache, CacheUse::Hit { .. }),
+        "{:?}",
+        second.cache
+    );
+    assert_same_tables(&second.table, &cold, "cache hit");
+    assert_eq!(second.bytes, first.bytes);
+    // A projection is read from the whole table's cache: its columns, and no others.
+    let opts = LoadOptions {
+        projection: Some(projection(&["objectId", "department", "accountEnabled"])),
+        ..cached()
+    };
+    let part = load(&path, ObjectType::User, &opts).expect("projected");
+    assert!(
+        matches!(part.cache, CacheUse::Hit { .. }),
+        "{:?}",
+        part.cache
+    );
+    let dept = |t: &Table, row| {
+        t.str_column(ColumnKey::Prop("department"))
+            .and_then(|c| c.get(row))
+            .map(str::to_string)
+    };
+    for row in 0..cold.len() {
+        assert_eq!(dept(&part.table, row), dept(&cold, row), "row {row}");
+    }
+    assert_eq!(
+        part.table.rows_with_value(ColumnKey::Prop("city")),
+        0,
+        "a column outside the projection is not read"
+    );
+    assert!(cold.rows_with_value(ColumnKey::Prop("city")) > 0);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// A cache is not used once the export changes: a new size, or the same size and
+/// modification time with other content (the sampled fingerprint).
+#[test]
+fn a_changed_export_is_parsed_again() {
+    let d = dir("cache-changed");
+    let users = dynrule::synth::tenant_values(300, 6);
+    let lines: Vec<String> = users.iter().map(|u| u.to_string()).collect();
+    let path = write(&d, "users.jsonl", &lines.join("\n"));
+    load(&path, ObjectType::User, &cached()).expect("first");
+    // One user fewer.
+    write(&d, "users.jsonl", &lines[1..].join("\n"));
+    let l = load(&path, ObjectType::User, &cached()).expect("changed");
+    assert_eq!(reason(&l.cache), "the export changed");
+    assert_eq!(l.table.len(), 299);
+    // The same length and modification time, one department renamed.
+    let before = std::fs::metadata(&path)
+        .expect("meta")
+        .modified()
+        .expect("mtime");
+    let text = std::fs::read_to_string(&path).expect("read");
+    let at = text.find("\"department\":\"").expect("a department") + 14;
+    let mut bytes = text.into_bytes();
+    bytes[at] = if bytes[at] == b'Q' { b'R' } else { b'Q' };
+    std::fs::write(&path, &bytes).expect("write");
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_modified(before))
+        .expect("set mtime");
+    let l = load(&path, ObjectType::User, &cached()).expect("same size");
+    assert_eq!(reason(&l.cache), "the export changed");
+    let cold = load(&path, ObjectType::User, &strict())
+        .expect("cold")
+        .table;
+    assert_same_tables(&l.table, &cold, "after the change");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// A truncated, foreign or corrupted cache file is never read as a table: the export is parsed
+/// and the cache written again.
+#[test]
+fn a_damaged_cache_is_never_used() {
+    let d = dir("cache-damaged");
+    let users = dynrule::synth::tenant_values(500, 7);
+    let lines: Vec<String> = users.iter().map(|u| u.to_string()).collect();
+    let path = write(&d, "users.jsonl", &lines.join("\n"));
+    let cold = load(&path, ObjectType::User, &strict())
+        .expect("cold")
+        .table;
+    load(&path, ObjectType::User, &cached()).expect("first");
+    let cache = cache_path(&path, ObjectType::User);
+    let good = std::fs::read(&cache).expect("cache");
+    let damage: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("truncated", good[..good.len() / 2].to_vec(), "truncated"),
+        ("empty", Vec::new(), "truncated"),
+        (
+            "foreign",
+            b"PAR1 not a dynrule cache at all, but long enough".to_vec(),
+            "not a dynrule cache",
+        ),
+        (
+            "a column byte flipped",
+            {
+                let mut b = good.clone();
+                b[100] ^= 0x5a;
+                b
+            },
+            "corrupt (column",
+        ),
+        (
+            "a header byte flipped",
+            {
+                let mut b = good.clone();
+                let n = b.len();
+                b[n - 40] ^= 0x5a;
+                b
+            },
+            "corrupt (header",
+        ),
+    ];
+    for (what, bytes, expected) in damage {
+        std::fs::write(&cache, &bytes).expect("damage");
+        let l = load(&path, ObjectType::User, &cached()).expect(what);
+        let r = reason(&l.cache);
+        assert!(r.contains(expected), "{what}: {r}");
+        assert_same_tables(&l.table, &cold, what);
+        // Written again: the next load reads it.
+        let again = load(&path, ObjectType::User, &cached()).expect("again");
+        assert!(
+            matches!(again.cache, CacheUse::Hit { .. }),
+            "{what}: {:?}",
+            again.cache
+        );
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// A load that needs a column the cache lacks parses the export for it and writes a cache
+/// with both its columns and the old ones, so loads of different rules do not take turns
+/// rewriting it. A cache that holds skipped records is not used by a strict load, which must
+/// stop at the bad record.
+#[test]
+fn the_cache_widens_and_keeps_invalid_records_an_error() {
+    let d = dir("cache-widen");
+    let users = dynrule::synth::tenant_values(400, 8);
+    let lines: Vec<String> = users.iter().map(|u| u.to_string()).collect();
+    let path = write(&d, "users.jsonl", &lines.join("\n"));
+    let with = |keys: &[&'static str]| LoadOptions {
+        projection: Some(projection(keys)),
+        ..cached()
+    };
+    let a = with(&["objectId", "department"]);
+    let b = with(&["objectId", "city"]);
+    load(&path, ObjectType::User, &a).expect("a");
+    let l = load(&path, ObjectType::User, &b).expect("b");
+    assert_eq!(reason(&l.cache), "columns missing from the cache");
+    for o in [&a, &b] {
+        let l = load(&path, ObjectType::User, o).expect("again");
+        assert!(matches!(l.cache, CacheUse::Hit { .. }), "{:?}", l.cache);
+    }
+    // An invalid record: skipped and cached; a strict load still fails on it.
+    let mut bad = lines.clone();
+    bad.insert(
+        3,
+        "{\"id\": 5, \"accountEnabled\": \"perhaps\"}".to_string(),
+    );
+    write(&d, "users.jsonl", &bad.join("\n"));
+    let skip = LoadOptions {
+        skip_invalid: true,
+        ..cached()
+    };
+    let l = load(&path, ObjectType::User, &skip).expect("skipping");
+    assert_eq!(l.skipped.len(), 1);
+    let l = load(&path, ObjectType::User, &skip).expect("skipping, cached");
+    assert!(matches!(l.cache, CacheUse::Hit { .. }), "{:?}", l.cache);
+    assert_eq!(
+        l.skipped.len(),
+        1,
+        "the skipped record is reported from the cache too"
+    );
+    let e = load(&path, ObjectType::User, &cached()).expect_err("strict");
+    assert_eq!(e.line, 4, "{e}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// On the command line: `--cache on` writes the cache and the next run reads it with the same
+/// answer; `auto` leaves a small export's folder as it is, and `--no-cache` writes nothing.
+#[test]
+fn recompute_reads_its_cache_with_the_same_answer() {
+    let d = dir("cache-cli");
+    dynrule::synth::write_snapshot(600, 9, &d).expect("snapshot");
+    let d_s = d.to_str().expect("utf-8");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "recompute",
+            "--tenant",
+            d_s,
+            "--format",
+            "json",
+            "--now",
+            "2026-11-01T00:00:00Z",
+        ];
+        args.extend_from_slice(extra);
+        let o = common::dynrule(&args);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let mut v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+        v.as_object_mut().map(|m| m.remove("timings"));
+        (v, String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let (plain, _) = run(&[]);
+    assert!(
+        !d.join(".dynrule-cache").exists(),
+        "auto caches no small export"
+    );
+    let (_, err) = run(&["--no-cache"]);
+    assert!(!d.join(".dynrule-cache").exists(), "{err}");
+    let (first, err) = run(&["--cache", "on"]);
+    assert!(err.contains("(cache written)"), "{err}");
+    let (second, err) = run(&["--cache", "on"]);
+    assert!(err.contains("(cache hit)"), "{err}");
+    assert_eq!(first, plain);
+    assert_eq!(second, plain);
+    let _ = std::fs::remove_dir_all(&d);
 }

@@ -24,7 +24,7 @@ fn run(args: &[&str]) -> Output {
 fn text(args: &[&str]) -> (i32, String) {
     let o = run(args);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("timings: before"), "{err}");
+    assert!(err.contains("timings: load"), "{err}");
     (
         o.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&o.stdout).into_owned(),

@@ -56,6 +56,8 @@ pub struct EvalArgs {
     /// Skip records that cannot be read (each is reported on stderr) instead of stopping.
     #[arg(long)]
     skip_invalid: bool,
+    #[command(flatten)]
+    cache: super::CacheArgs,
     /// Groups export with `members` (`GET /groups?$expand=members`), for memberOf rules; without
     /// it, memberOf is read from the users' own `memberOf` (`$expand=memberOf`).
     #[arg(long)]
@@ -90,7 +92,13 @@ pub fn eval(args: EvalArgs) -> ExitCode {
     // Load only what the rules read, plus ids and names for the output.
     let projection = eval_projection(compiled.programs.iter().map(|(_, p)| p));
     let t_load = Instant::now();
-    let mut loaded = match load_table(path, object, args.skip_invalid, Some(projection)) {
+    let mut loaded = match load_table(
+        path,
+        object,
+        args.skip_invalid,
+        Some(projection),
+        args.cache.mode(),
+    ) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -125,7 +133,8 @@ pub fn eval(args: EvalArgs) -> ExitCode {
     }
     if args.timings {
         eprintln!(
-            "timings: load {load_ms:.1} ms ({} {}s, {:.1} MB read, table {:.1} MB), compile {compile_ms:.2} ms ({} rule{}), evaluate {eval_ms:.1} ms (decide {:.1} ms + run {:.1} ms; {} distinct leaves, {} constant on this table){}",
+            "timings: load {load_ms:.1} ms{} ({} {}s, {:.1} MB read, table {:.1} MB), compile {compile_ms:.2} ms ({} rule{}), evaluate {eval_ms:.1} ms (decide {:.1} ms + run {:.1} ms; {} distinct leaves, {} constant on this table){}",
+            super::cache_note(std::slice::from_ref(&loaded.cache)),
             table.len(),
             object.as_str(),
             loaded.bytes as f64 / 1e6,

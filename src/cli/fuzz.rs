@@ -224,7 +224,7 @@ fn member_counts(
     rules: &[(String, String)],
     now: Option<jiff::Timestamp>,
 ) -> Result<Vec<Option<usize>>, ExitCode> {
-    let tenant = super::recompute::tenant_or_sample(tenant, None, true, Vec::new())?;
+    let tenant = super::recompute::tenant_or_sample(tenant, &super::recompute::quiet_options())?;
     let Some(table) = tenant.table(object) else {
         eprintln!("error: the snapshot has no devices export");
         return Err(ExitCode::from(2));
@@ -397,16 +397,18 @@ fn diff(a: &DiffArgs) -> ExitCode {
         .map(|m| strategy(object, *m, Vec::new()))
         .collect();
     let members = match &a.tenant {
-        Some(t) => match super::recompute::tenant_or_sample(t, None, true, Vec::new()) {
-            Ok(tenant) => Some(Members {
-                tenant,
-                object,
-                opts: CompileOptions {
-                    now: a.now.unwrap_or_else(jiff::Timestamp::now),
-                },
-            }),
-            Err(code) => return code,
-        },
+        Some(t) => {
+            match super::recompute::tenant_or_sample(t, &super::recompute::quiet_options()) {
+                Ok(tenant) => Some(Members {
+                    tenant,
+                    object,
+                    opts: CompileOptions {
+                        now: a.now.unwrap_or_else(jiff::Timestamp::now),
+                    },
+                }),
+                Err(code) => return code,
+            }
+        }
         None => None,
     };
     let mut other = match Other::start(&a.command) {
@@ -631,7 +633,7 @@ fn member_answers(
     rules: &[&dynrule::graph::probe::ProbeRule],
     now: Option<jiff::Timestamp>,
 ) -> Result<Vec<Option<bool>>, ExitCode> {
-    let tenant = super::recompute::tenant_or_sample(tenant, None, true, Vec::new())?;
+    let tenant = super::recompute::tenant_or_sample(tenant, &super::recompute::quiet_options())?;
     let opts = CompileOptions {
         now: now.unwrap_or_else(jiff::Timestamp::now),
     };

@@ -68,7 +68,10 @@ fn listed(tenant: &Tenant, g: &Group) -> Listed {
 }
 
 pub fn groups(args: GroupsArgs) -> ExitCode {
-    let tenant = match super::recompute::tenant_or_sample(&args.tenant, None, true, Vec::new()) {
+    let tenant = match super::recompute::tenant_or_sample(
+        &args.tenant,
+        &super::recompute::quiet_options(),
+    ) {
         Ok(t) => t,
         Err(c) => return c,
     };

@@ -15,7 +15,7 @@ pub mod recompute;
 pub mod whatif;
 
 use dynrule::diag::Report;
-use dynrule::load::{self, LoadOptions, Loaded};
+use dynrule::load::{self, CacheMode, CacheUse, LoadOptions, Loaded};
 use dynrule::program::Program;
 use dynrule::schema::ObjectType;
 use std::io::IsTerminal;
@@ -166,20 +166,65 @@ pub(super) fn read_rules(path: &Path) -> Result<Vec<RuleLine>, String> {
     Ok(out)
 }
 
+/// The load cache's options, shared by every command that loads an export.
+#[derive(clap::Args, Clone, Copy)]
+pub struct CacheArgs {
+    /// The load cache (`.dynrule-cache/` beside the export): `auto` caches exports of 32 MiB
+    /// or more, `on` every export, `off` none. A cache is used only while the export files are
+    /// unchanged (size, modification time, sampled content)
+    #[arg(long, value_enum, default_value_t = CacheMode::Auto)]
+    cache: CacheMode,
+    /// The same as `--cache off`: parse the export, read and write no cache.
+    #[arg(long, conflicts_with = "cache")]
+    no_cache: bool,
+}
+
+impl CacheArgs {
+    /// The mode asked for.
+    pub fn mode(self) -> CacheMode {
+        if self.no_cache {
+            CacheMode::Off
+        } else {
+            self.cache
+        }
+    }
+}
+
+/// ` (cache hit)`, ` (cache written)` or nothing, for a timings line: what the cache did for
+/// the first (users) export.
+pub(super) fn cache_note(uses: &[CacheUse]) -> &'static str {
+    match uses.first() {
+        Some(CacheUse::Hit { .. }) => " (cache hit)",
+        Some(CacheUse::Written { .. }) => " (cache written)",
+        Some(CacheUse::NotWritten { .. }) => " (cache not written)",
+        _ => "",
+    }
+}
+
+/// Prints a warning when the load cache could not be written (the load itself succeeded).
+pub(super) fn warn_cache(c: &CacheUse) {
+    if let CacheUse::NotWritten { .. } = c {
+        eprintln!("warning: {}", c.describe());
+    }
+}
+
 pub(super) fn load_table(
     path: &Path,
     object: ObjectType,
     skip_invalid: bool,
     projection: Option<dynrule::table::Projection>,
+    cache: CacheMode,
 ) -> Result<Loaded, ExitCode> {
     let opts = LoadOptions {
         skip_invalid,
         progress: std::io::stderr().is_terminal(),
         projection,
+        cache,
         ..LoadOptions::default()
     };
     match load::load(path, object, &opts) {
         Ok(l) => {
+            warn_cache(&l.cache);
             for w in &l.warnings {
                 eprintln!("warning: {w}");
             }

@@ -30,9 +30,7 @@ pub fn plan(args: PlanArgs) -> ExitCode {
     };
     let tenant = match super::recompute::tenant_or_sample(
         &args.tenant,
-        args.run.snapshot.licensing_rules.clone(),
-        args.run.snapshot.skip_invalid,
-        parsed.rules(),
+        &args.run.snapshot.options(parsed.rules()),
     ) {
         Ok(t) => t,
         Err(c) => return c,

@@ -59,6 +59,8 @@ pub struct SnapshotArgs {
     /// Skip user or device records that cannot be read (each is reported) instead of stopping.
     #[arg(long)]
     pub skip_invalid: bool,
+    #[command(flatten)]
+    pub cache: super::CacheArgs,
 }
 
 fn ms(t: Instant) -> f64 {
@@ -67,45 +69,53 @@ fn ms(t: Instant) -> f64 {
 
 /// The built-in sample tenant when `arg` is `sample` (any case), else the snapshot folder
 /// `arg` as [`load_tenant`] loads it; prints the error on failure (exit 2).
-pub fn tenant_or_sample(
-    arg: &str,
-    licensing_rules: Option<PathBuf>,
-    skip_invalid: bool,
-    extra_rules: Vec<String>,
-) -> Result<Tenant, ExitCode> {
+pub fn tenant_or_sample(arg: &str, opts: &TenantOptions) -> Result<Tenant, ExitCode> {
     if arg.eq_ignore_ascii_case("sample") {
         return dynrule::synth::sample_tenant().map_err(|e| {
             eprintln!("error: {e}");
             ExitCode::from(2)
         });
     }
-    load_tenant(
-        std::path::Path::new(arg),
-        licensing_rules,
-        skip_invalid,
-        extra_rules,
-    )
+    load_tenant(std::path::Path::new(arg), opts)
 }
 
-/// Loads a snapshot, keeping only the columns the groups' rules, `extra_rules` and licensing
-/// read; prints the error on failure (exit 2).
-pub fn load_tenant(
-    dir: &std::path::Path,
-    licensing_rules: Option<PathBuf>,
-    skip_invalid: bool,
-    extra_rules: Vec<String>,
-) -> Result<Tenant, ExitCode> {
-    let opts = TenantOptions {
-        skip_invalid,
-        progress: std::io::stderr().is_terminal(),
-        licensing_rules,
+impl SnapshotArgs {
+    /// How to load the snapshot: projected to the columns the groups' rules, `extra_rules` and
+    /// licensing read, with a progress bar on a terminal.
+    pub fn options(&self, extra_rules: Vec<String>) -> TenantOptions {
+        TenantOptions {
+            skip_invalid: self.skip_invalid,
+            progress: std::io::stderr().is_terminal(),
+            licensing_rules: self.licensing_rules.clone(),
+            project: true,
+            extra_rules,
+            cache: self.cache.mode(),
+        }
+    }
+}
+
+/// The options of a command that loads a snapshot for its own use (`fuzz`, `groups`): bad
+/// records skipped, the cache in its default mode.
+pub fn quiet_options() -> TenantOptions {
+    TenantOptions {
+        skip_invalid: true,
         project: true,
-        extra_rules,
-    };
-    Tenant::load(dir, &opts).map_err(|e| {
+        cache: dynrule::load::CacheMode::Auto,
+        ..TenantOptions::default()
+    }
+}
+
+/// Loads a snapshot as `opts` say; prints the error on failure (exit 2), and a cache that
+/// could not be written as a warning.
+pub fn load_tenant(dir: &std::path::Path, opts: &TenantOptions) -> Result<Tenant, ExitCode> {
+    let t = Tenant::load(dir, opts).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
-    })
+    })?;
+    for c in &t.cache {
+        super::warn_cache(c);
+    }
+    Ok(t)
 }
 
 /// Output formats of `recompute`.
@@ -121,12 +131,7 @@ pub enum RecomputeFormat {
 
 pub fn recompute(args: RecomputeArgs) -> ExitCode {
     let t0 = Instant::now();
-    let tenant = match load_tenant(
-        &args.tenant,
-        args.snapshot.licensing_rules.clone(),
-        args.snapshot.skip_invalid,
-        Vec::new(),
-    ) {
+    let tenant = match load_tenant(&args.tenant, &args.snapshot.options(Vec::new())) {
         Ok(t) => t,
         Err(c) => return c,
     };
@@ -202,8 +207,9 @@ pub fn recompute(args: RecomputeArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     eprintln!(
-        "timings: load {:.0} ms, compile {:.1} ms, evaluate {:.1} ms, licensing {:.0} ms, write {:.0} ms{}",
+        "timings: load {:.0} ms{}, compile {:.1} ms, evaluate {:.1} ms, licensing {:.0} ms, write {:.0} ms{}",
         timings.load_ms,
+        super::cache_note(&tenant.cache),
         timings.compile_ms,
         timings.evaluate_ms,
         timings.licensing_ms,

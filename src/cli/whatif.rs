@@ -135,9 +135,7 @@ fn new_rules(args: &WhatIfArgs) -> Vec<String> {
 pub fn whatif(args: WhatIfArgs) -> ExitCode {
     let tenant = match super::recompute::tenant_or_sample(
         &args.tenant,
-        args.run.snapshot.licensing_rules.clone(),
-        args.run.snapshot.skip_invalid,
-        new_rules(&args),
+        &args.run.snapshot.options(new_rules(&args)),
     ) {
         Ok(t) => t,
         Err(c) => return c,
@@ -307,7 +305,8 @@ pub fn report_and_exit(
     drop(stdout);
     let t = &result.timings;
     eprintln!(
-        "timings: before {:.0} ms, after {:.0} ms, diff {:.0} ms{}",
+        "timings: load {:.0} ms, before {:.0} ms, after {:.0} ms, diff {:.0} ms{}",
+        t.get("loadMs").copied().unwrap_or(0.0),
         t.get("beforeMs").copied().unwrap_or(0.0),
         t.get("afterMs").copied().unwrap_or(0.0),
         t.get("diffMs").copied().unwrap_or(0.0),

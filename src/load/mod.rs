@@ -32,6 +32,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 mod agree;
+mod cache;
 mod csv_file;
 mod files;
 mod keys;
@@ -56,9 +57,12 @@ use record::*;
 use records::*;
 
 pub use agree::{TwoReads, check_record_paths, read_both_ways};
+pub use cache::{
+    AUTO_MIN_BYTES, CACHE_DIR, CacheMode, CacheUse, FORMAT as CACHE_FORMAT, cache_path,
+};
 
 /// A bad record or file: where, and what.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LoadError {
     /// The file.
     pub file: PathBuf,
@@ -119,6 +123,8 @@ pub struct LoadOptions {
     /// array saved as `.jsonl`, a file that is not JSON Lines) is an error rather than an
     /// ever-growing buffer.
     pub max_line_bytes: usize,
+    /// Whether to read and write the load cache (`Off` by default; see [`CacheMode`]).
+    pub cache: CacheMode,
 }
 
 /// A loaded table and what the loader noticed.
@@ -130,8 +136,10 @@ pub struct Loaded {
     pub skipped: Vec<LoadError>,
     /// Things kept but worth knowing: CSV columns not used, duplicate ids.
     pub warnings: Vec<String>,
-    /// Bytes read.
+    /// Bytes of export the table stands for (read now, or when the cache was written).
     pub bytes: u64,
+    /// What the load cache did.
+    pub cache: CacheUse,
 }
 
 /// A progress bar of `len` steps in indicatif's `template`, or a hidden one when `show` is
@@ -148,11 +156,21 @@ pub fn progress_bar(show: bool, len: u64, template: &str) -> indicatif::Progress
     b
 }
 
-/// Loads users or devices from a file or folder.
+/// Loads users or devices from a file or folder, through the load cache unless `opts.cache` is
+/// `Off` (a cached table is the table the export would give: decision D79).
 ///
 /// Errors: the first bad record (file, line, column), unless `skip_invalid`; an unreadable file;
-/// a UTF-16 file (PowerShell 5's `Out-File` default: re-save as UTF-8).
+/// a UTF-16 file (PowerShell 5's `Out-File` default: re-save as UTF-8). A cache that cannot be
+/// read or written is never an error (see [`CacheUse`]).
 pub fn load(path: &Path, object: ObjectType, opts: &LoadOptions) -> Result<Loaded, LoadError> {
+    match opts.cache {
+        CacheMode::Off => load_export(path, object, opts),
+        _ => cache::load_cached(path, object, opts),
+    }
+}
+
+/// Parses the export (no cache).
+fn load_export(path: &Path, object: ObjectType, opts: &LoadOptions) -> Result<Loaded, LoadError> {
     let files = files_of(path)?;
     let total: u64 = files
         .iter()
@@ -231,6 +249,7 @@ pub fn load(path: &Path, object: ObjectType, opts: &LoadOptions) -> Result<Loade
         skipped,
         warnings,
         bytes: total,
+        cache: CacheUse::Off,
     })
 }
 

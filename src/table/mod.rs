@@ -27,8 +27,10 @@ use std::sync::Arc;
 
 mod build;
 mod dict;
+pub(crate) mod dump;
 mod licenses;
 mod plans;
+mod rows;
 mod strings;
 
 pub use build::{Cell, Record, TableBuilder};
@@ -36,6 +38,7 @@ pub(crate) use dict::same_bytes;
 pub use dict::{Dict, HIGH_CARDINALITY, HIGH_CARDINALITY_SAMPLE};
 pub use licenses::{LicenseCell, LicenseColumn, LicenseEntry};
 pub use plans::{PlanColumn, PlanField, PlanSets};
+pub use rows::RowIndex;
 pub use strings::{BoolColumn, DateColumn, ListColumn, StrColumn};
 
 // The files of this folder share their crate-private items through these.
@@ -232,6 +235,20 @@ impl Table {
     /// A directory extension's column, by name (any case).
     pub fn extension(&self, name: &str) -> Option<&StrColumn> {
         self.extensions.get(&name.to_ascii_lowercase())
+    }
+
+    /// Whether `other` has this table's rows: the same object id column (this table, or a
+    /// variant of it from [`Table::with_assigned_plans`] or [`Table::with_member_of`]).
+    pub fn same_rows(&self, other: &Table) -> bool {
+        let at = self.layout.position(ColumnKey::Prop("objectId"));
+        self.len == other.len
+            && match (
+                at.and_then(|i| self.columns.get(i)),
+                at.and_then(|i| other.columns.get(i)),
+            ) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
     }
 
     /// Row `row`'s object id.
