@@ -1,6 +1,7 @@
 //! The audit: per group Entra's "Finish applying group based license to users" counts, per SKU
 //! the seat accounting, and the tenant-wide warnings.
 
+use std::sync::Arc;
 use super::candidates::UserCandidates;
 use super::intern::{Idx, SkuIx};
 use super::inventory::Inventory;
@@ -14,7 +15,7 @@ use crate::tenant::{IssueKind, Severity, Tenant, TenantIssue};
 /// failed; former members whose licence stays for a dependency count as blocked removals.
 pub(super) fn summarise_groups(
     summaries: &mut [GroupLicensing],
-    work: &[UserCandidates],
+    work: &[Arc<UserCandidates>],
     failures: &SeatFailures,
 ) {
     for (row, w) in work.iter().enumerate() {

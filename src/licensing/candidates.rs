@@ -11,8 +11,9 @@ use crate::catalog::PlanIx;
 use crate::table::{ListColumn, StrColumn};
 use crate::tenant::Tenant;
 use rayon::prelude::*;
+use std::cell::Cell;
 use std::collections::BTreeSet;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// A reason not to apply a group to a user: the error and the detail text.
 pub(super) type Violation = (LicenseError, String);
@@ -89,13 +90,54 @@ pub(super) struct Candidates<'a> {
     pub(super) duplicates: &'a OnceLock<Duplicates>,
 }
 
-impl Candidates<'_> {
-    /// Every user's candidates, rows `0..users`.
-    pub(super) fn all(&self, users: usize) -> Vec<UserCandidates> {
-        (0..users)
+/// Pass 1's result for every user, by row. Users with the same inputs share one result.
+pub(super) type Work = Vec<Arc<UserCandidates>>;
+
+/// What pass 1 reads of a user, beside the tenant-wide inputs: their licensing groups, which
+/// snapshot state list and `assignedLicenses` list they have, and their own usage location.
+/// Users with equal keys get equal results, unless the uniqueness check read their proxy
+/// addresses (then the result is the row's own).
+type Key<'k> = (&'k [SourceIx], (Option<usize>, Option<usize>), Option<&'k str>);
+
+impl<'a> Candidates<'a> {
+    /// Every user's candidates, rows `0..users`, in parallel over blocks of rows. Within a
+    /// block, a user whose [`Key`] was seen shares that result: a tenant's million users have a
+    /// few hundred distinct combinations of groups, licences and location, and pass 1 was most
+    /// of licensing's time.
+    pub(super) fn all(&self, users: usize) -> Work {
+        const BLOCK: usize = 1 << 14;
+        let blocks: Vec<Work> = (0..users.div_ceil(BLOCK))
             .into_par_iter()
-            .map(|row| self.for_user(row))
-            .collect()
+            .map(|b| {
+                let mut memo: hashbrown::HashMap<Key<'a>, Arc<UserCandidates>> =
+                    hashbrown::HashMap::new();
+                let rows = b * BLOCK..((b + 1) * BLOCK).min(users);
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let key = self.key(row);
+                    if let Some(w) = memo.get(&key) {
+                        out.push(Arc::clone(w));
+                        continue;
+                    }
+                    let own = Cell::new(false);
+                    let w = Arc::new(self.for_user(row, &own));
+                    if !own.get() {
+                        memo.insert(key, Arc::clone(&w));
+                    }
+                    out.push(w);
+                }
+                out
+            })
+            .collect();
+        blocks.into_iter().flatten().collect()
+    }
+
+    fn key(&self, row: usize) -> Key<'a> {
+        (
+            self.groups.of(row),
+            self.snapshot.list_codes(row),
+            self.usage.and_then(|c| c.get(row)),
+        )
     }
 
     fn gain(&self, h: &mut Holding, sku: SkuIx, d: DisabledIx) {
@@ -105,8 +147,9 @@ impl Candidates<'_> {
         }
     }
 
-    /// One user's candidate pairs, kept states and departures.
-    fn for_user(&self, row: usize) -> UserCandidates {
+    /// One user's candidate pairs, kept states and departures; sets `own` when the result read
+    /// something of the row beyond its [`Key`] (its proxy addresses).
+    fn for_user(&self, row: usize, own: &Cell<bool>) -> UserCandidates {
         let mut w = UserCandidates::default();
         let groups = self.groups.of(row);
         let from_assigned = self.snapshot.assigned(row);
@@ -149,7 +192,7 @@ impl Candidates<'_> {
             let error = self
                 .usage_location_violation(gp, location.as_deref())
                 .or_else(|| self.conflict_violation(gp, &h.plans))
-                .or_else(|| self.uniqueness_violation(gp, &plans_before, row));
+                .or_else(|| self.uniqueness_violation(gp, &plans_before, row, own));
             let new_skus: Vec<SkuIx> = gp
                 .skus()
                 .filter(|s| w.held_before.binary_search(s).is_err() && !kept_skus.contains(s))
@@ -310,12 +353,14 @@ impl Candidates<'_> {
         gp: &GroupPlan,
         plans_before: &[PlanIx],
         row: usize,
+        own: &Cell<bool>,
     ) -> Option<Violation> {
         let p = gp
             .mailboxes
             .iter()
             .find(|p| plans_before.binary_search(p).is_err())?;
         let proxies = self.proxies?;
+        own.set(true);
         let duplicates = self
             .duplicates
             .get_or_init(|| super::uniqueness::duplicate_addresses(self.tenant));

@@ -180,6 +180,15 @@ impl<'a> Snapshot<'a> {
         list_of(self.assigned_col, &self.assigned, row)
     }
 
+    /// Which of the distinct lists row `row`'s states and `assignedLicenses` are (`None` for
+    /// no value): rows with equal codes have equal lists.
+    pub(super) fn list_codes(&self, row: usize) -> (Option<usize>, Option<usize>) {
+        (
+            self.states_col.and_then(|c| c.list_code(row)),
+            self.assigned_col.and_then(|c| c.list_code(row)),
+        )
+    }
+
     /// Every converted state of both columns.
     pub(super) fn all(&self) -> impl Iterator<Item = &SnapState> {
         self.states.iter().chain(&self.assigned).flatten()

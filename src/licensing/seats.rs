@@ -2,6 +2,7 @@
 //! users who lose every source of it release. New holders are served in the documented order;
 //! the rest get `CountViolation`.
 
+use std::sync::Arc;
 use super::candidates::UserCandidates;
 use super::groups::GroupPlans;
 use super::intern::{Idx, SkuIx};
@@ -19,7 +20,7 @@ pub(super) struct Holders {
 
 impl Holders {
     /// Counts over every user's candidates.
-    pub(super) fn count(work: &[UserCandidates], skus: usize) -> Holders {
+    pub(super) fn count(work: &[Arc<UserCandidates>], skus: usize) -> Holders {
         let mut out = Holders {
             before: vec![0; skus],
             released: vec![0; skus],
@@ -125,7 +126,7 @@ pub(super) struct SeatQueue {
 impl SeatQueue {
     /// The requests of every user's candidates, sorted (users ranked by id only when someone
     /// asks for a seat).
-    pub(super) fn new(work: &[UserCandidates], group_rank: &[u32], users: &Table) -> SeatQueue {
+    pub(super) fn new(work: &[Arc<UserCandidates>], group_rank: &[u32], users: &Table) -> SeatQueue {
         let mut requests = Vec::new();
         for (row, w) in work.iter().enumerate() {
             for (k, x) in w.candidates.iter().enumerate() {
@@ -157,7 +158,7 @@ impl SeatQueue {
     pub(super) fn serve(
         &self,
         pool: &mut SeatPool,
-        work: &[UserCandidates],
+        work: &[Arc<UserCandidates>],
         plans: &GroupPlans,
     ) -> SeatFailures {
         let mut failures = SeatFailures::new();

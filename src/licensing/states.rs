@@ -1,5 +1,6 @@
 //! Pass 3: every user's final licence states, then the distinct lists interned.
 
+use std::sync::Arc;
 use super::candidates::{Candidate, UserCandidates};
 use super::groups::GroupPlans;
 use super::intern::{DetailIx, Idx, Interner, ListIx, SkuIx};
@@ -21,7 +22,7 @@ impl Details {
     /// Interns the details into `inv`.
     pub(super) fn intern(
         inv: &mut Inventory,
-        work: &[UserCandidates],
+        work: &[Arc<UserCandidates>],
         failures: &SeatFailures,
     ) -> Details {
         let mut seats = HashMap::new();
@@ -73,7 +74,7 @@ pub(super) fn failure(
 /// it and `Error` where not (D40); blocked departures `ActiveWithError` with
 /// `DependencyViolation`.
 pub(super) fn finalise(
-    work: &[UserCandidates],
+    work: &[Arc<UserCandidates>],
     plans: &GroupPlans,
     failures: &SeatFailures,
     details: &Details,

@@ -107,7 +107,8 @@ pub struct Layout {
     pub object: ObjectType,
     /// Column keys and kinds; [`Record::cells`] follow this order.
     pub columns: Vec<(ColumnKey, Kind)>,
-    index: HashMap<ColumnKey, usize>,
+    /// Column key → position (foldhash: looked up per row by some callers).
+    index: hashbrown::HashMap<ColumnKey, usize>,
 }
 
 impl Layout {

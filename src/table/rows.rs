@@ -40,15 +40,17 @@ impl RowIndex {
         let mut rows: hashbrown::HashTable<u32> = hashbrown::HashTable::with_capacity(table.len());
         let same = |a: &str, b: &str| a.trim().eq_ignore_ascii_case(b.trim());
         let mut buf = [0u8; 64];
-        for row in 0..table.len() {
-            let Some(id) = table.id(row) else { continue };
-            let h = hasher.hash_one(&*normalized(id, &mut buf));
-            let at = |r: &u32| table.id(*r as usize).is_some_and(|x| same(x, id));
-            if rows.find(h, at).is_none() {
-                rows.insert_unique(h, row as u32, |&r| {
-                    let mut b = [0u8; 64];
-                    hasher.hash_one(&*normalized(table.id(r as usize).unwrap_or(""), &mut b))
-                });
+        if let Some(ids) = table.str_column(ColumnKey::Prop("objectId")) {
+            for row in 0..table.len() {
+                let Some(id) = ids.get(row) else { continue };
+                let h = hasher.hash_one(&*normalized(id, &mut buf));
+                let at = |r: &u32| ids.get(*r as usize).is_some_and(|x| same(x, id));
+                if rows.find(h, at).is_none() {
+                    rows.insert_unique(h, row as u32, |&r| {
+                        let mut b = [0u8; 64];
+                        hasher.hash_one(&*normalized(ids.get(r as usize).unwrap_or(""), &mut b))
+                    });
+                }
             }
         }
         RowIndex {
