@@ -17,6 +17,7 @@ use crate::licensing::{self, Assignments};
 use crate::schema::ObjectType;
 use crate::table::{PlanColumn, Table};
 use crate::tenant::{Group, IssueKind, Tenant, TenantIssue};
+use rayon::prelude::*;
 use std::collections::HashMap;
 
 /// Rounds of licences → `assignedPlans` → memberships before a computation is declared a
@@ -349,15 +350,23 @@ fn plans_after(tenant: &Tenant, a: &Assignments) -> Option<PlanColumn> {
         .collect();
     let deleted_code = status_code("Deleted");
 
-    let mut lists: Vec<Vec<[PlanField<'_>; 3]>> = Vec::new();
+    // Each row's (plan set before, licence states after) pair, numbered in order of first
+    // appearance; the lists are then worked out once per pair, in parallel.
     let mut index: hashbrown::HashMap<(u32, crate::licensing::ListIx), u32> =
         hashbrown::HashMap::new();
+    let mut pairs: Vec<(u32, crate::licensing::ListIx)> = Vec::new();
     let mut codes = Vec::with_capacity(tenant.users.len());
     for row in 0..tenant.users.len() {
-        let before = col.set_codes.get(row).copied().unwrap_or(0);
-        let after = a.list_of(row);
-        let next = lists.len() as u32;
-        let code = *index.entry((before, after)).or_insert_with(|| {
+        let key = (col.set_codes.get(row).copied().unwrap_or(0), a.list_of(row));
+        let code = *index.entry(key).or_insert_with(|| {
+            pairs.push(key);
+            pairs.len() as u32 - 1
+        });
+        codes.push(code);
+    }
+    let lists: Vec<Vec<[PlanField<'_>; 3]>> = pairs
+        .par_iter()
+        .map(|&(before, after)| {
             let enabled = a.effective_plans(a.list(after), catalog);
             let mut seen: Vec<PlanIx> = Vec::new();
             let mut out: Vec<[PlanField<'_>; 3]> = Vec::new();
@@ -385,7 +394,8 @@ fn plans_after(tenant: &Tenant, a: &Assignments) -> Option<PlanColumn> {
                 };
                 out.push([field(p), field(svc), status]);
             }
-            for &x in enabled.iter().filter(|x| !seen.contains(x)) {
+            seen.sort_unstable();
+            for &x in enabled.iter().filter(|x| seen.binary_search(x).is_err()) {
                 let (id, svc) = match code_of_plan.get(&x) {
                     Some(&c) => (
                         PlanField::Code(c),
@@ -404,10 +414,8 @@ fn plans_after(tenant: &Tenant, a: &Assignments) -> Option<PlanColumn> {
                 };
                 out.push([id, svc, enabled_field]);
             }
-            lists.push(out);
-            next
-        });
-        codes.push(code);
-    }
+            out
+        })
+        .collect();
     col.derive(&lists, &codes).ok()
 }

@@ -1,7 +1,6 @@
 //! The audit: per group Entra's "Finish applying group based license to users" counts, per SKU
 //! the seat accounting, and the tenant-wide warnings.
 
-use std::sync::Arc;
 use super::candidates::UserCandidates;
 use super::intern::{Idx, SkuIx};
 use super::inventory::Inventory;
@@ -10,6 +9,7 @@ use super::seats::{Holders, SeatFailures, saturate};
 use super::states::failure;
 use crate::catalog::Catalog;
 use crate::tenant::{IssueKind, Severity, Tenant, TenantIssue};
+use std::sync::Arc;
 
 /// Fills in each group's summary: a member succeeded when none of their pairs with the group
 /// failed; former members whose licence stays for a dependency count as blocked removals.

@@ -97,7 +97,11 @@ pub(super) type Work = Vec<Arc<UserCandidates>>;
 /// snapshot state list and `assignedLicenses` list they have, and their own usage location.
 /// Users with equal keys get equal results, unless the uniqueness check read their proxy
 /// addresses (then the result is the row's own).
-type Key<'k> = (&'k [SourceIx], (Option<usize>, Option<usize>), Option<&'k str>);
+type Key<'k> = (
+    &'k [SourceIx],
+    (Option<usize>, Option<usize>),
+    Option<&'k str>,
+);
 
 impl<'a> Candidates<'a> {
     /// Every user's candidates, rows `0..users`, in parallel over blocks of rows. Within a

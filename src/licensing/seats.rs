@@ -2,7 +2,6 @@
 //! users who lose every source of it release. New holders are served in the documented order;
 //! the rest get `CountViolation`.
 
-use std::sync::Arc;
 use super::candidates::UserCandidates;
 use super::groups::GroupPlans;
 use super::intern::{Idx, SkuIx};
@@ -10,6 +9,7 @@ use super::inventory::Inventory;
 use crate::table::Table;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// Per SKU, from pass 1: users holding it in the snapshot, and the seats released by users who
 /// would no longer hold it.
@@ -126,7 +126,11 @@ pub(super) struct SeatQueue {
 impl SeatQueue {
     /// The requests of every user's candidates, sorted (users ranked by id only when someone
     /// asks for a seat).
-    pub(super) fn new(work: &[Arc<UserCandidates>], group_rank: &[u32], users: &Table) -> SeatQueue {
+    pub(super) fn new(
+        work: &[Arc<UserCandidates>],
+        group_rank: &[u32],
+        users: &Table,
+    ) -> SeatQueue {
         let mut requests = Vec::new();
         for (row, w) in work.iter().enumerate() {
             for (k, x) in w.candidates.iter().enumerate() {

@@ -1,6 +1,5 @@
 //! Pass 3: every user's final licence states, then the distinct lists interned.
 
-use std::sync::Arc;
 use super::candidates::{Candidate, UserCandidates};
 use super::groups::GroupPlans;
 use super::intern::{DetailIx, Idx, Interner, ListIx, SkuIx};
@@ -9,6 +8,7 @@ use super::model::{LicenseError, State, StateKind};
 use super::seats::SeatFailures;
 use rayon::prelude::*;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The detail of every failure, interned in a fixed order: seat failures (one text per SKU),
 /// then pass-1 errors and blocked departures, user by user.
