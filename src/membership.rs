@@ -23,6 +23,7 @@ use crate::schema::ObjectType;
 pub use crate::table::RowIndex;
 use crate::table::Table;
 use crate::tenant::{Group, IssueKind, MemberKind, Severity, Tenant, TenantIssue};
+use rayon::prelude::*;
 use std::collections::HashMap;
 
 /// How a group's membership was obtained.
@@ -180,7 +181,7 @@ fn plan_group(
         plan.processing = Processing::Kept("no membershipRule in the export".into());
         return plan;
     };
-    let checked = crate::check(rule);
+    let checked = crate::check_rule(rule, false);
     if let Some(o) = checked.object {
         plan.object = o;
     }
@@ -279,10 +280,20 @@ pub fn memberships(
     let mut issues = Vec::new();
     let t0 = std::time::Instant::now();
     let copts = CompileOptions { now: opts.now };
-    let plans: Vec<Plan> = groups
-        .iter()
-        .map(|g| plan_group(g, &index, tenant.devices.is_some(), &copts, &mut issues))
+    // Compiled in parallel; the issues in group order.
+    let planned: Vec<(Plan, Vec<TenantIssue>)> = groups
+        .par_iter()
+        .map(|g| {
+            let mut mine = Vec::new();
+            let p = plan_group(g, &index, tenant.devices.is_some(), &copts, &mut mine);
+            (p, mine)
+        })
         .collect();
+    let mut plans: Vec<Plan> = Vec::with_capacity(planned.len());
+    for (p, mine) in planned {
+        plans.push(p);
+        issues.extend(mine);
+    }
     let mut out = snapshot_memberships(
         tenant,
         groups,

@@ -609,7 +609,7 @@ impl Program {
     /// diagnostics (rendered by the caller), or a [`CompileError`] as one diagnostic-less
     /// message.
     pub fn from_text(src: &str, opts: &CompileOptions) -> Result<Program, String> {
-        let checked = crate::check(src);
+        let checked = crate::check_rule(src, false);
         match (&checked.hir, checked.is_valid()) {
             (Some(hir), true) => Program::compile(hir, opts).map_err(|e| e.to_string()),
             _ => Err(checked

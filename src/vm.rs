@@ -842,35 +842,40 @@ impl Scratch {
 }
 
 impl Bound<'_> {
+    /// Every program over every row: chunks of [`CHUNK_ROWS`] rows in parallel, each chunk's
+    /// masks written straight into the programs' bitmaps (a chunk owns its words of every
+    /// bitmap), so the results are never held twice and no mask is allocated per result.
     fn run(&self) -> Vec<Bitmap> {
         let rows = self.table.len();
-        let chunks = rows.div_ceil(CHUNK_ROWS);
-        let results: Vec<Vec<Box<Mask>>> = (0..chunks)
-            .into_par_iter()
-            .map_init(
+        let words = rows.div_ceil(64);
+        let mut out: Vec<Vec<u64>> = (0..self.code.len()).map(|_| vec![0u64; words]).collect();
+        {
+            // [chunk][program] → that chunk's words of that program's bitmap.
+            let chunks = rows.div_ceil(CHUNK_ROWS);
+            let mut parts: Vec<Vec<&mut [u64]>> = (0..chunks)
+                .map(|_| Vec::with_capacity(self.code.len()))
+                .collect();
+            for bitmap in &mut out {
+                for (part, words) in parts.iter_mut().zip(bitmap.chunks_mut(WORDS)) {
+                    part.push(words);
+                }
+            }
+            parts.into_par_iter().enumerate().for_each_init(
                 || Scratch::new(self.kernels.len()),
-                |s, ci| {
+                |s, (ci, mut dest)| {
                     let start = ci * CHUNK_ROWS;
                     let end = (start + CHUNK_ROWS).min(rows);
-                    self.code
-                        .iter()
-                        .map(|code| self.run_one(code, ci, start, end, s))
-                        .collect()
-                },
-            )
-            .collect();
-        (0..self.code.len())
-            .map(|p| {
-                let mut words = Vec::with_capacity(rows.div_ceil(64));
-                for (ci, chunk) in results.iter().enumerate() {
-                    let start = ci * CHUNK_ROWS;
-                    let n = (rows - start).min(CHUNK_ROWS).div_ceil(64);
-                    if let Some(m) = chunk.get(p) {
-                        words.extend_from_slice(m.get(..n).unwrap_or(&m[..]));
+                    for (code, d) in self.code.iter().zip(dest.iter_mut()) {
+                        let m = self.run_one(code, ci, start, end, s);
+                        let n = d.len();
+                        d.copy_from_slice(m.get(..n).unwrap_or(&m[..]));
+                        s.free.push(m);
                     }
-                }
-                Bitmap::from_words(words, rows)
-            })
+                },
+            );
+        }
+        out.into_iter()
+            .map(|w| Bitmap::from_words(w, rows))
             .collect()
     }
 
