@@ -1,4 +1,5 @@
-//! Engine benches over generated tenants (`dynrule::synth`, seed 7): JSON Lines load, compiling
+//! Engine benches over generated tenants (`dynrule::synth`, seed 7): JSON Lines load (parsed,
+//! and read back from the load cache), compiling
 //! the 36-rule suite of `benches/suite.jsonl`, and evaluating it, whole and per operator family.
 //!
 //! `cargo bench --bench engine` runs the 100k-user tenant; `DYNRULE_BENCH_1M=1` adds 1M users
@@ -85,6 +86,19 @@ fn bench_size(c: &mut Criterion, users: usize) {
     g.throughput(Throughput::Bytes(bytes));
     g.bench_function("load-jsonl", |b| {
         b.iter(|| load(&path, ObjectType::User, &LoadOptions::default()).expect("load"))
+    });
+    // The same table read back from the load cache (D79), written once before timing.
+    let cached = LoadOptions {
+        cache: dynrule::load::CacheMode::On,
+        ..LoadOptions::default()
+    };
+    load(&path, ObjectType::User, &cached).expect("write the cache");
+    g.bench_function("load-cached", |b| {
+        b.iter(|| {
+            let l = load(&path, ObjectType::User, &cached).expect("load");
+            assert!(matches!(l.cache, dynrule::load::CacheUse::Hit { .. }));
+            l
+        })
     });
     g.throughput(Throughput::Elements(rules.len() as u64));
     g.bench_function("compile-suite", |b| {

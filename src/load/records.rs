@@ -259,13 +259,17 @@ pub fn json_objects(
         }
         let (units, page) = json_units(&file, &bytes, fmt)?;
         check_not_partial(&file, &page, i == last)?;
+        // EntraExporter writes one object a file, its `Members/` folder beside it; a file of
+        // many objects (a Graph export) has no such folder, and looking for it per object was
+        // a folder listing per group.
+        let one = units.len() == 1;
         for (line, raw) in units {
             let v: serde_json::Value =
                 serde_json::from_str(raw).map_err(|e| LoadError::json(&file, line, &e))?;
             // An EntraExporter group's `Members/` folder is its `members` (D72).
             let v = match v {
                 serde_json::Value::Object(mut o)
-                    if !o.keys().any(|k| k.eq_ignore_ascii_case("members")) =>
+                    if one && !o.keys().any(|k| k.eq_ignore_ascii_case("members")) =>
                 {
                     if let Some(m) = entraexporter_members(&file) {
                         o.insert("members".to_string(), m);
