@@ -6,9 +6,12 @@ Usage (from the repository root):
     pip install duckdb
     cargo build --release
     python3 benches/duckdb_compare.py --users 1000000 [--threads 2] [--keep] [--repeat 3]
+        [--suite benches/suite2.jsonl] [--cache]
 
 It generates a tenant with `dynrule gen-tenant` (seed 7), loads it with DuckDB's `read_json`
-and with `dynrule eval --timings`, runs the 36 rules of `benches/suite.jsonl` (each has its SQL
+and with `dynrule eval --timings`, runs the 36 rules of `benches/suite.jsonl` (or `--suite`:
+`benches/suite2.jsonl` is a second suite of other shapes: regular expressions whose literal is not
+a prefix, patterns over a million distinct values, substrings over every proxy address; each has its SQL
 translation: `lower()` for Entra's case-insensitive comparison, NULL handling per our decision
 D1) as `count(*)` queries, checks that both give the same counts, and prints load and evaluate
 times and their ratios, and dynrule's peak resident memory (Linux). Times are wall-clock on
@@ -36,6 +39,10 @@ def main():
     ap.add_argument("--dir", default="/tmp/dynrule-bench")
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "dynrule"))
     ap.add_argument("--keep", action="store_true", help="reuse an existing generated file")
+    ap.add_argument("--suite", default=os.path.join(ROOT, "benches", "suite.jsonl"),
+                    help="rules and their SQL, one JSON object a line (suite.jsonl, suite2.jsonl)")
+    ap.add_argument("--cache", action="store_true",
+                    help="let dynrule read its load cache (D79); by default it parses the file, as DuckDB does")
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs of each engine, alternating; the best and median are reported")
     args = ap.parse_args()
@@ -48,7 +55,7 @@ def main():
         subprocess.run([args.binary, "gen-tenant", "--users", str(args.users), "--seed", "7",
                         "--out", data], check=True)
     size_mb = os.path.getsize(data) / 1e6
-    suite = [json.loads(l) for l in open(os.path.join(ROOT, "benches", "suite.jsonl")) if l.strip()]
+    suite = [json.loads(l) for l in open(args.suite) if l.strip()]
     rules_file = os.path.join(args.dir, "rules.jsonl")
     with open(rules_file, "w") as f:
         for s in suite:
@@ -61,8 +68,9 @@ def main():
 
     def run_dynrule():
         # load + compile + evaluate all rules in one process; --timings splits the phases.
+        cache = ["--cache", "on"] if args.cache else ["--no-cache"]
         p = subprocess.run([args.binary, "eval", "--users", data, "--rules", rules_file, "--count",
-                            "--timings", "--now", NOW], capture_output=True, text=True, check=True)
+                            "--timings", "--now", NOW] + cache, capture_output=True, text=True, check=True)
         counts = [json.loads(l)["count"] for l in p.stdout.splitlines()]
         m = re.search(r"load ([\d.]+) ms.*evaluate ([\d.]+) ms", p.stderr)
         rss = re.search(r"peak resident (\d+) MB", p.stderr)  # Linux only
@@ -96,6 +104,7 @@ def main():
         print(f"COUNT MISMATCH dynrule={a} duckdb={b}: {rule}", file=sys.stderr)
     n, r = args.users, len(suite)
     med = lambda xs: sorted(xs)[len(xs) // 2]
+    print(f"suite: {os.path.relpath(args.suite, ROOT)}; dynrule load: {'its cache' if args.cache else 'parsed'}")
     print(f"tenant: {n} users, {size_mb:.0f} MB JSON Lines; {r} rules; {args.threads} threads; "
           f"duckdb {duckdb.__version__}; {len(dyn)} runs each, alternating")
     for name, i in (("load", 0), ("evaluate", 1)):

@@ -73,69 +73,104 @@ pub(super) fn failure(
 /// licences `Active`, or on failure `ActiveWithError` where the snapshot shows the user holding
 /// it and `Error` where not (D40); blocked departures `ActiveWithError` with
 /// `DependencyViolation`.
+///
+/// Users who share a pass-1 result and had no seat refused share one list (per block of rows,
+/// as pass 1 shares): a tenant's ten million users have a few thousand distinct lists.
 pub(super) fn finalise(
     work: &[Arc<UserCandidates>],
     plans: &GroupPlans,
     failures: &SeatFailures,
     details: &Details,
-) -> Vec<Vec<State>> {
-    work.par_iter()
+) -> Vec<Arc<Vec<State>>> {
+    const BLOCK: usize = 1 << 14;
+    let blocks: Vec<Vec<Arc<Vec<State>>>> = work
+        .par_chunks(BLOCK)
         .enumerate()
-        .map(|(row, w)| {
-            let row = row as u32;
-            let mut out: Vec<State> = w.kept.iter().map(kept).collect();
-            for (k, x) in w.candidates.iter().enumerate() {
-                let Some(gp) = plans.get(x.group) else {
-                    continue;
-                };
-                let detail = match (&x.error, failures.get(&(row, k))) {
-                    (Some(_), _) => details.candidates.get(&(row, k)).copied(),
-                    (None, Some(s)) => details.seats.get(s).copied(),
-                    (None, None) => None,
-                };
-                let fail = failure(x, row, k, failures).map(|e| (e, detail.unwrap_or_default()));
-                for &(sku, d) in &gp.licenses {
-                    let mut s = State {
-                        sku,
-                        source: Some(x.group),
-                        disabled: d,
-                        state: StateKind::Active,
-                        error: None,
-                        detail: DetailIx::default(),
-                    };
-                    if let Some((e, detail)) = fail {
-                        s.error = Some(e);
-                        s.detail = detail;
-                        match w.inherited_from(x.group, sku) {
-                            Some(h) if h.state.holds() => {
-                                s.disabled = h.disabled;
-                                s.state = StateKind::ActiveWithError;
-                            }
-                            _ => s.state = StateKind::Error,
-                        }
+        .map(|(b, ws)| {
+            let mut memo: HashMap<usize, Arc<Vec<State>>> = HashMap::new();
+            let mut out = Vec::with_capacity(ws.len());
+            for (i, w) in ws.iter().enumerate() {
+                let row = (b * BLOCK + i) as u32;
+                // The pass-1 result is shared by pointer; a refused seat is the row's own.
+                let own = failures.range((row, 0)..(row + 1, 0)).next().is_some();
+                let key = Arc::as_ptr(w) as usize;
+                if !own {
+                    if let Some(s) = memo.get(&key) {
+                        out.push(Arc::clone(s));
+                        continue;
                     }
-                    out.push(s);
                 }
-            }
-            for (k, d) in w.departures.iter().enumerate() {
-                if d.blocked.is_some() {
-                    out.push(State {
-                        state: StateKind::ActiveWithError,
-                        error: Some(LicenseError::DependencyViolation),
-                        detail: details
-                            .departures
-                            .get(&(row, k))
-                            .copied()
-                            .unwrap_or_default(),
-                        ..kept(&d.state)
-                    });
+                let s = Arc::new(states_of(row, w, plans, failures, details));
+                if !own {
+                    memo.insert(key, Arc::clone(&s));
                 }
+                out.push(s);
             }
-            out.sort_unstable();
-            out.dedup();
             out
         })
-        .collect()
+        .collect();
+    blocks.into_iter().flatten().collect()
+}
+
+/// One user's final states (see [`finalise`]).
+fn states_of(
+    row: u32,
+    w: &UserCandidates,
+    plans: &GroupPlans,
+    failures: &SeatFailures,
+    details: &Details,
+) -> Vec<State> {
+    let mut out: Vec<State> = w.kept.iter().map(kept).collect();
+    for (k, x) in w.candidates.iter().enumerate() {
+        let Some(gp) = plans.get(x.group) else {
+            continue;
+        };
+        let detail = match (&x.error, failures.get(&(row, k))) {
+            (Some(_), _) => details.candidates.get(&(row, k)).copied(),
+            (None, Some(s)) => details.seats.get(s).copied(),
+            (None, None) => None,
+        };
+        let fail = failure(x, row, k, failures).map(|e| (e, detail.unwrap_or_default()));
+        for &(sku, d) in &gp.licenses {
+            let mut s = State {
+                sku,
+                source: Some(x.group),
+                disabled: d,
+                state: StateKind::Active,
+                error: None,
+                detail: DetailIx::default(),
+            };
+            if let Some((e, detail)) = fail {
+                s.error = Some(e);
+                s.detail = detail;
+                match w.inherited_from(x.group, sku) {
+                    Some(h) if h.state.holds() => {
+                        s.disabled = h.disabled;
+                        s.state = StateKind::ActiveWithError;
+                    }
+                    _ => s.state = StateKind::Error,
+                }
+            }
+            out.push(s);
+        }
+    }
+    for (k, d) in w.departures.iter().enumerate() {
+        if d.blocked.is_some() {
+            out.push(State {
+                state: StateKind::ActiveWithError,
+                error: Some(LicenseError::DependencyViolation),
+                detail: details
+                    .departures
+                    .get(&(row, k))
+                    .copied()
+                    .unwrap_or_default(),
+                ..kept(&d.state)
+            });
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// A snapshot state kept as it is.
@@ -159,24 +194,30 @@ pub(super) struct Lists {
 }
 
 impl Lists {
-    /// Interns every user's states.
-    pub(super) fn intern(per_user_states: Vec<Vec<State>>, skus: usize) -> Lists {
+    /// Interns every user's states: a list shared by several users (one allocation, see
+    /// [`finalise`]) is interned once, and its held SKUs worked out once.
+    pub(super) fn intern(per_user_states: Vec<Arc<Vec<State>>>, skus: usize) -> Lists {
         let mut lists: Interner<ListIx, Vec<State>> = Interner::starting_with(Vec::new());
         let mut per_user = Vec::with_capacity(per_user_states.len());
         let mut holders_after = vec![0u64; skus];
-        for states in per_user_states {
-            let mut held: Vec<SkuIx> = states
-                .iter()
-                .filter(|s| s.state.holds())
-                .map(|s| s.sku)
-                .collect();
-            held.dedup();
-            for s in held {
+        // Every list stays alive until the end, so an address names one list throughout.
+        let mut seen: HashMap<usize, (ListIx, Vec<SkuIx>)> = HashMap::new();
+        for states in &per_user_states {
+            let (ix, held) = seen.entry(Arc::as_ptr(states) as usize).or_insert_with(|| {
+                let mut held: Vec<SkuIx> = states
+                    .iter()
+                    .filter(|s| s.state.holds())
+                    .map(|s| s.sku)
+                    .collect();
+                held.dedup();
+                (lists.intern(states.as_ref()), held)
+            });
+            for s in held.iter() {
                 if let Some(h) = holders_after.get_mut(s.position()) {
                     *h += 1;
                 }
             }
-            per_user.push(lists.intern_owned(states));
+            per_user.push(*ix);
         }
         Lists {
             lists: lists.into_values(),

@@ -4,12 +4,13 @@ use std::hash::BuildHasher as _;
 
 use super::*;
 
-/// Object id (any case, surrounding spaces ignored) → row, for one table. Rows are hashed by
-/// their id's trimmed, ASCII-lower-cased bytes and compared against the table's own ids, so
-/// the index holds a `u32` per row and no copy of the ids.
+/// Object id (any case, surrounding spaces ignored) → row, for one table: every row's hash
+/// (of its id's trimmed, ASCII-lower-cased bytes) and row, sorted, so that it is built in
+/// parallel (hashing and sorting 10M ids on the pool) and a lookup is a binary search that
+/// compares the table's own ids. It holds 12 bytes per row and no copy of the ids.
 pub struct RowIndex {
     ids: Table,
-    rows: hashbrown::HashTable<u32>,
+    rows: Vec<(u64, u32)>,
     hasher: hashbrown::DefaultHashBuilder,
 }
 
@@ -37,22 +38,19 @@ impl RowIndex {
     /// Indexes `table`'s object ids (first row wins for a duplicate id).
     pub fn new(table: &Table) -> RowIndex {
         let hasher = hashbrown::DefaultHashBuilder::default();
-        let mut rows: hashbrown::HashTable<u32> = hashbrown::HashTable::with_capacity(table.len());
-        let same = |a: &str, b: &str| a.trim().eq_ignore_ascii_case(b.trim());
-        let mut buf = [0u8; 64];
-        if let Some(ids) = table.str_column(ColumnKey::Prop("objectId")) {
-            for row in 0..table.len() {
-                let Some(id) = ids.get(row) else { continue };
-                let h = hasher.hash_one(&*normalized(id, &mut buf));
-                let at = |r: &u32| ids.get(*r as usize).is_some_and(|x| same(x, id));
-                if rows.find(h, at).is_none() {
-                    rows.insert_unique(h, row as u32, |&r| {
-                        let mut b = [0u8; 64];
-                        hasher.hash_one(&*normalized(ids.get(r as usize).unwrap_or(""), &mut b))
-                    });
-                }
-            }
-        }
+        let mut rows: Vec<(u64, u32)> = match table.str_column(ColumnKey::Prop("objectId")) {
+            None => Vec::new(),
+            Some(ids) => (0..table.len())
+                .into_par_iter()
+                .filter_map(|row| {
+                    let id = ids.get(row)?;
+                    let mut buf = [0u8; 64];
+                    Some((hasher.hash_one(&*normalized(id, &mut buf)), row as u32))
+                })
+                .collect(),
+        };
+        // By hash, then row: among equal ids the first row comes first.
+        rows.par_sort_unstable();
         RowIndex {
             ids: table.clone(),
             rows,
@@ -64,13 +62,18 @@ impl RowIndex {
     pub fn get(&self, id: &str) -> Option<usize> {
         let mut buf = [0u8; 64];
         let h = self.hasher.hash_one(&*normalized(id, &mut buf));
+        let from = self.rows.partition_point(|&(x, _)| x < h);
         self.rows
-            .find(h, |&r| {
+            .get(from..)
+            .unwrap_or(&[])
+            .iter()
+            .take_while(|&&(x, _)| x == h)
+            .find(|&&(_, r)| {
                 self.ids
                     .id(r as usize)
                     .is_some_and(|x| x.trim().eq_ignore_ascii_case(id.trim()))
             })
-            .map(|&r| r as usize)
+            .map(|&(_, r)| r as usize)
     }
 
     /// Whether this index was made for `table`'s rows (the same id column: the table itself
