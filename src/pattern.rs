@@ -160,6 +160,59 @@ pub fn required_literal(source: &str) -> Option<String> {
     best.filter(|l| l.len() >= 2)
 }
 
+/// Every literal (lower-case ASCII, at least two bytes) that every match of `source` contains,
+/// longest first: the pieces of a top-level concatenation and what they require in turn
+/// (`.*\.nakamura[0-9]*@contoso\.com` → `@contoso.com`, `.nakamura`). The engine keeps the
+/// values holding all of them, so a pattern whose longest literal is in every value (a
+/// domain) still runs only on the values holding its rarer one. Empty when
+/// [`required_literal`] is `None`.
+pub fn required_literals(source: &str) -> Vec<String> {
+    let Some(hir) = regex_syntax::ParserBuilder::new()
+        .case_insensitive(true)
+        .build()
+        .parse(source)
+        .ok()
+    else {
+        return Vec::new();
+    };
+    let mut all = Vec::new();
+    collect_required(&hir, &mut all);
+    all.retain(|l| l.len() >= 2);
+    all.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    all.dedup();
+    all
+}
+
+/// Pushes the literals every match of `h` contains (see [`required_literals`]).
+fn collect_required(h: &regex_syntax::hir::Hir, out: &mut Vec<String>) {
+    use regex_syntax::hir::HirKind;
+    match h.kind() {
+        HirKind::Capture(c) => collect_required(&c.sub, out),
+        HirKind::Repetition(r) if r.min >= 1 => collect_required(&r.sub, out),
+        HirKind::Concat(parts) => {
+            let mut run = String::new();
+            for p in parts {
+                match p.kind() {
+                    HirKind::Literal(l)
+                        if std::str::from_utf8(&l.0).is_ok_and(|s| s.is_ascii()) =>
+                    {
+                        run.push_str(&String::from_utf8_lossy(&l.0).to_ascii_lowercase());
+                    }
+                    _ => match single_char(p) {
+                        Some(c) => run.push(c as char),
+                        None => {
+                            out.push(std::mem::take(&mut run));
+                            collect_required(p, out);
+                        }
+                    },
+                }
+            }
+            out.push(run);
+        }
+        _ => out.extend(required(h)),
+    }
+}
+
 /// One character a HIR node always matches, as lower-case ASCII: a literal byte or a class that
 /// is one ASCII letter in both cases (plus its non-ASCII case variants).
 fn single_char(h: &regex_syntax::hir::Hir) -> Option<u8> {
@@ -322,5 +375,16 @@ mod tests {
         assert_eq!(required_literal("[0-9]+").as_deref(), None);
         assert_eq!(required_literal("(?<=a)bc"), None);
         assert_eq!(required_literal("K[a]").as_deref(), Some("ka"));
+        // Every literal, longest first: the domain (in every value) and the rarer name.
+        assert_eq!(
+            super::required_literals(".*\\.nakamura[0-9]*@contoso\\.com"),
+            vec!["@contoso.com".to_string(), ".nakamura".to_string()]
+        );
+        assert_eq!(
+            super::required_literals("^(ab)+c?de(fg|hi)"),
+            vec!["ab".to_string(), "de".to_string()]
+        );
+        assert!(super::required_literals("^(Megan|Miriam) ").is_empty());
+        assert!(super::required_literals("(?<=a)bc").is_empty());
     }
 }

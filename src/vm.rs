@@ -215,7 +215,7 @@ impl<'a> ValueTest<'a> {
 fn decide_dict(dict: &Dict, tests: &[ValueTest<'_>]) -> Vec<Bitmap> {
     let n = dict.len();
     // `-match` with a literal every match contains: tested only on values holding it.
-    let filtered: Vec<(usize, String, &StrPred, bool)> = tests
+    let filtered: Vec<(usize, Vec<String>, &StrPred, bool)> = tests
         .iter()
         .enumerate()
         .filter(|(_, t)| t.bulk().is_none())
@@ -224,7 +224,8 @@ fn decide_dict(dict: &Dict, tests: &[ValueTest<'_>]) -> Vec<Bitmap> {
             let StrPred::Match(_, src) = pred else {
                 return None;
             };
-            crate::pattern::required_literal(src).map(|lit| (i, lit, pred, negated))
+            let literals = crate::pattern::required_literals(src);
+            (!literals.is_empty()).then_some((i, literals, pred, negated))
         })
         .collect();
     let per_value: Vec<(usize, ValueTest<'_>)> = tests
@@ -270,18 +271,27 @@ fn decide_dict(dict: &Dict, tests: &[ValueTest<'_>]) -> Vec<Bitmap> {
         .iter()
         .enumerate()
         .filter_map(|(i, t)| t.bulk().map(|(kind, x, pred, neg)| (i, kind, x, pred, neg)))
-        .chain(
-            filtered
-                .iter()
-                .map(|(i, lit, pred, neg)| (*i, Bulk::Contains, lit.as_str(), *pred, *neg)),
-        )
+        .chain(filtered.iter().flat_map(|(i, lits, pred, neg)| {
+            lits.iter()
+                .map(move |l| (*i, Bulk::Contains, l.as_str(), *pred, *neg))
+        }))
         .collect();
     let passes: Vec<(Bulk, &str)> = bulk.iter().map(|b| (b.1, b.2)).collect();
     let decided = bulk::decide(dict, &passes);
-    let decided: Vec<(usize, Bitmap)> = bulk
-        .par_iter()
-        .zip(decided)
-        .map(|(&(i, _, _, pred, negated), mut hits)| {
+    // A pattern's literals (one pass each) narrow its candidates together: a value must hold
+    // every one of them.
+    let mut merged: Vec<((usize, &StrPred, bool), Bitmap)> = Vec::new();
+    for (&(i, _, _, pred, negated), hits) in bulk.iter().zip(decided) {
+        match merged.last_mut() {
+            Some(((j, _, _), acc)) if *j == i && matches!(pred, StrPred::Match(..)) => {
+                *acc = acc.and_not(&hits.not());
+            }
+            _ => merged.push(((i, pred, negated), hits)),
+        }
+    }
+    let decided: Vec<(usize, Bitmap)> = merged
+        .into_par_iter()
+        .map(|((i, pred, negated), mut hits)| {
             if matches!(pred, StrPred::Match(..)) {
                 // The pass found the candidates: values holding the pattern's literal.
                 let candidates: Vec<usize> = hits.ones_iter().collect();
