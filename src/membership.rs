@@ -306,6 +306,16 @@ pub fn memberships(
     let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
     let t1 = std::time::Instant::now();
     evaluate_rules(tenant, groups, users, &plans, &mut out, &mut issues);
+    // Every membership is as long as its table, whatever the rules gave.
+    for m in &mut out {
+        let len = match m.object {
+            ObjectType::User => users.len(),
+            ObjectType::Device => tenant.devices.as_ref().map_or(0, Table::len),
+        };
+        if m.members.len() != len {
+            m.members = Bitmap::zeros(len);
+        }
+    }
     let evaluate_ms = t1.elapsed().as_secs_f64() * 1e3;
     issues.extend(undecided_issues(groups, &plans));
     (
@@ -393,9 +403,12 @@ fn snapshot_memberships(
                 "membership unknown (not evaluated, and no members exported): export groups with $expand=members, or page /groups/{id}/members".into(),
             ));
         }
+        // An evaluated group's members come from its rule: no zero bitmap is made for it here
+        // (15,000 of them are 1.9 GB at 1M users, held while the rules' results are made).
         let members = match (evaluated, &snapshot) {
             (false, Some(s)) => s.clone(),
-            _ => Bitmap::zeros(len),
+            (true, _) => Bitmap::default(),
+            (false, None) => Bitmap::zeros(len),
         };
         out.push(GroupMembership {
             object: plan.object,
