@@ -17,7 +17,7 @@ use dynrule::table::{ColumnKey, Projection, Table};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn dir(name: &str) -> PathBuf {
+fn dir(name: &str) -> common::TempDir {
     common::temp_dir("load", name)
 }
 

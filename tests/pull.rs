@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
@@ -539,7 +539,7 @@ fn read_jsonl(p: &Path) -> Vec<Value> {
 /// A generated tenant written as files, with every group's `members` as Graph would list them
 /// (the members recompute finds, so the snapshot is consistent), and the same data for the
 /// fake Graph.
-fn tenant(name: &str) -> (PathBuf, Directory) {
+fn tenant(name: &str) -> (common::TempDir, Directory) {
     let dir = common::temp_dir("pull", name);
     let files = dir.join("files");
     dynrule::synth::write_snapshot(150, 11, &files).expect("snapshot");

@@ -13,14 +13,14 @@
 mod common;
 
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const NOW: &str = "2026-11-01T00:00:00Z";
 const EMS: &str = "efccb6f7-5641-4e0e-bd10-b4976e1bf68e";
 const G1: &str = "e9f4a701-e7b5-4401-a0ca-5bd5f3cdcf4b";
 const G2: &str = "0b7f7e4e-1111-4c2b-9d3a-5a6b7c8d9e01";
 
-fn dir(name: &str) -> PathBuf {
+fn dir(name: &str) -> common::TempDir {
     common::temp_dir("trust", name)
 }
 

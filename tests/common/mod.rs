@@ -41,12 +41,36 @@ pub fn dynrule_with_stdin(args: &[&str], stdin: Option<&str>) -> Output {
     }
 }
 
-/// A fresh, empty temporary folder named after the test binary (`suite`) and `name`.
-pub fn temp_dir(suite: &str, name: &str) -> PathBuf {
+/// A temporary folder, removed with everything in it when dropped (so test runs do not fill
+/// the temp folder); derefs to its path.
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for TempDir {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A fresh, empty temporary folder named after the test binary (`suite`) and `name`, removed
+/// when the returned guard is dropped.
+pub fn temp_dir(suite: &str, name: &str) -> TempDir {
     let d = std::env::temp_dir().join(format!("dynrule-{suite}-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     if let Err(e) = std::fs::create_dir_all(&d) {
         panic!("temp dir {}: {e}", d.display());
     }
-    d
+    TempDir(d)
 }
