@@ -151,13 +151,7 @@ fn fancy_reason(msg: &str) -> String {
 /// its other case, and non-ASCII look-alikes (the Kelvin sign, the long s) that an ASCII value
 /// cannot contain. Non-ASCII values are always tested in full by the caller.
 pub fn required_literal(source: &str) -> Option<String> {
-    let hir = regex_syntax::ParserBuilder::new()
-        .case_insensitive(true)
-        .build()
-        .parse(source)
-        .ok()?;
-    let best = required(&hir);
-    best.filter(|l| l.len() >= 2)
+    required_literals(source).into_iter().next()
 }
 
 /// Every literal (lower-case ASCII, at least two bytes) that every match of `source` contains,
@@ -209,7 +203,12 @@ fn collect_required(h: &regex_syntax::hir::Hir, out: &mut Vec<String>) {
             }
             out.push(run);
         }
-        _ => out.extend(required(h)),
+        HirKind::Literal(l) => {
+            if let Some(t) = std::str::from_utf8(&l.0).ok().filter(|t| t.is_ascii()) {
+                out.push(t.to_ascii_lowercase());
+            }
+        }
+        _ => out.extend(single_char(h).map(|c| (c as char).to_string())),
     }
 }
 
@@ -248,53 +247,6 @@ fn single_char(h: &regex_syntax::hir::Hir) -> Option<u8> {
             }
             _ => None,
         },
-        _ => None,
-    }
-}
-
-/// The longest literal every match of `h` contains (lower-case ASCII).
-fn required(h: &regex_syntax::hir::Hir) -> Option<String> {
-    use regex_syntax::hir::HirKind;
-    if let Some(c) = single_char(h) {
-        return Some((c as char).to_string());
-    }
-    match h.kind() {
-        HirKind::Literal(l) => std::str::from_utf8(&l.0)
-            .ok()
-            .filter(|s| s.is_ascii())
-            .map(str::to_ascii_lowercase),
-        HirKind::Capture(c) => required(&c.sub),
-        HirKind::Repetition(r) if r.min >= 1 => required(&r.sub),
-        HirKind::Concat(parts) => {
-            let mut best: Option<String> = None;
-            let mut run = String::new();
-            let keep = |s: &str, best: &mut Option<String>| {
-                if best.as_ref().is_none_or(|b| s.len() > b.len()) && !s.is_empty() {
-                    *best = Some(s.to_string());
-                }
-            };
-            for p in parts {
-                match p.kind() {
-                    HirKind::Literal(l)
-                        if std::str::from_utf8(&l.0).is_ok_and(|s| s.is_ascii()) =>
-                    {
-                        run.push_str(&String::from_utf8_lossy(&l.0).to_ascii_lowercase());
-                    }
-                    _ => match single_char(p) {
-                        Some(c) => run.push(c as char),
-                        None => {
-                            keep(&run, &mut best);
-                            run.clear();
-                            if let Some(inner) = required(p) {
-                                keep(&inner, &mut best);
-                            }
-                        }
-                    },
-                }
-            }
-            keep(&run, &mut best);
-            best
-        }
         _ => None,
     }
 }

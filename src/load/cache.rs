@@ -533,11 +533,7 @@ pub(super) fn load_cached(
 ) -> Result<Loaded, LoadError> {
     let parse = |opts: &LoadOptions| load_export(path, object, opts);
     let files = files_of(path)?;
-    let total: u64 = files
-        .iter()
-        .filter_map(|f| std::fs::metadata(f).ok())
-        .map(|m| m.len())
-        .sum();
+    let total = total_bytes(&files);
     if opts.cache == CacheMode::Auto && total < AUTO_MIN_BYTES {
         return parse(opts).map(|l| Loaded {
             cache: CacheUse::Small,

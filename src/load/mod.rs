@@ -169,14 +169,19 @@ pub fn load(path: &Path, object: ObjectType, opts: &LoadOptions) -> Result<Loade
     }
 }
 
-/// Parses the export (no cache).
-fn load_export(path: &Path, object: ObjectType, opts: &LoadOptions) -> Result<Loaded, LoadError> {
-    let files = files_of(path)?;
-    let total: u64 = files
+/// The bytes of `files` together (a file that cannot be read counts 0).
+fn total_bytes(files: &[PathBuf]) -> u64 {
+    files
         .iter()
         .filter_map(|f| std::fs::metadata(f).ok())
         .map(|m| m.len())
-        .sum();
+        .sum()
+}
+
+/// Parses the export (no cache).
+fn load_export(path: &Path, object: ObjectType, opts: &LoadOptions) -> Result<Loaded, LoadError> {
+    let files = files_of(path)?;
+    let total = total_bytes(&files);
     let bar = progress_bar(
         opts.progress,
         total,

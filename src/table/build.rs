@@ -138,14 +138,7 @@ impl Builder {
             Builder::List(b) => Column::List(b.finish()?),
             Builder::Plans(b) => Column::Plans(b.finish()?),
             Builder::Licenses(b) => Column::Licenses(b.finish()),
-            Builder::Skip(kind) => match kind {
-                Kind::Str => Column::Str(StrColumn::default()),
-                Kind::Bool => Column::Bool(BoolColumn::default()),
-                Kind::Date => Column::Date(DateColumn::default()),
-                Kind::List => Column::List(ListColumn::default()),
-                Kind::Plans => Column::Plans(PlanColumn::default()),
-                Kind::Licenses => Column::Licenses(LicenseColumn::default()),
-            },
+            Builder::Skip(kind) => Column::empty(kind),
         })
     }
 }

@@ -427,15 +427,12 @@ impl Table {
             .columns
             .iter()
             .map(|&(_, kind)| {
-                let c = given.next().flatten().unwrap_or(match kind {
-                    Kind::Str => Column::Str(StrColumn::default()),
-                    Kind::Bool => Column::Bool(BoolColumn::default()),
-                    Kind::Date => Column::Date(DateColumn::default()),
-                    Kind::List => Column::List(ListColumn::default()),
-                    Kind::Plans => Column::Plans(PlanColumn::default()),
-                    Kind::Licenses => Column::Licenses(LicenseColumn::default()),
-                });
-                Arc::new(c)
+                Arc::new(
+                    given
+                        .next()
+                        .flatten()
+                        .unwrap_or_else(|| Column::empty(kind)),
+                )
             })
             .collect();
         Table {

@@ -68,6 +68,21 @@ pub enum Column {
     Licenses(LicenseColumn),
 }
 
+impl Column {
+    /// An empty column of `kind`: every row reads as null (a column a projection left out, or
+    /// that no record had).
+    pub fn empty(kind: Kind) -> Column {
+        match kind {
+            Kind::Str => Column::Str(StrColumn::default()),
+            Kind::Bool => Column::Bool(BoolColumn::default()),
+            Kind::Date => Column::Date(DateColumn::default()),
+            Kind::List => Column::List(ListColumn::default()),
+            Kind::Plans => Column::Plans(PlanColumn::default()),
+            Kind::Licenses => Column::Licenses(LicenseColumn::default()),
+        }
+    }
+}
+
 /// What a column holds, beside the schema's properties.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ColumnKey {
