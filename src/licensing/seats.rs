@@ -146,9 +146,9 @@ impl SeatQueue {
             }
         }
         if !requests.is_empty() {
-            let rank = user_ranks(users);
+            let rank = user_ranks(users, requests.iter().map(|r| r.row).collect());
             for r in &mut requests {
-                r.user_rank = rank.get(r.row as usize).copied().unwrap_or(0);
+                r.user_rank = rank.get(&r.row).copied().unwrap_or(0);
             }
             requests.par_sort_unstable();
         }
@@ -193,16 +193,17 @@ impl SeatQueue {
     }
 }
 
-/// Each user's rank by id.
-fn user_ranks(users: &Table) -> Vec<u32> {
-    let n = users.len();
-    let mut by_id: Vec<u32> = (0..n as u32).collect();
-    by_id.par_sort_by(|&a, &b| users.id(a as usize).cmp(&users.id(b as usize)));
-    let mut rank: Vec<u32> = vec![0; n];
-    for (r, &row) in by_id.iter().enumerate() {
-        if let Some(x) = rank.get_mut(row as usize) {
-            *x = r as u32;
-        }
-    }
-    rank
+/// The rank by id of each of `rows` among them (equal ids in row order): the order the whole
+/// tenant's ranking would give them, without sorting the users who ask for no seat.
+fn user_ranks(users: &Table, mut rows: Vec<u32>) -> HashMap<u32, u32> {
+    let ids = users.str_column(crate::table::ColumnKey::Prop("objectId"));
+    let id = |row: u32| ids.and_then(|c| c.get(row as usize));
+    rows.sort_unstable();
+    rows.dedup();
+    // Stable: rows with equal ids stay in row order.
+    rows.par_sort_by(|&a, &b| id(a).cmp(&id(b)));
+    rows.into_iter()
+        .enumerate()
+        .map(|(r, row)| (row, r as u32))
+        .collect()
 }
