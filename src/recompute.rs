@@ -177,27 +177,40 @@ fn evaluate_again(
         .changed
         .iter()
         .copied()
-        .chain((0..groups.len()).filter(|&i| groups.get(i).is_some_and(reads_plans)))
+        .chain(readers(groups))
         .filter(|&i| i < groups.len())
         .collect();
     again.sort_unstable();
     again.dedup();
-    let sub: Vec<Group> = again
-        .iter()
-        .filter_map(|&i| groups.get(i).cloned())
-        .collect();
-    let (fresh, issues) = memberships(tenant, &sub, &tenant.users, opts);
+    let (fresh, issues) = memberships(tenant, &subset(groups, &again), &tenant.users, opts);
     let mut m = Memberships {
         groups: r.base.groups.clone(),
         compile_ms: fresh.compile_ms,
         evaluate_ms: fresh.evaluate_ms,
     };
-    for (&i, g) in again.iter().zip(fresh.groups) {
+    splice(&mut m, &again, fresh);
+    (m, issues)
+}
+
+/// Indices of the groups whose rules read `assignedPlans`.
+fn readers(groups: &[Group]) -> Vec<usize> {
+    (0..groups.len())
+        .filter(|&i| groups.get(i).is_some_and(reads_plans))
+        .collect()
+}
+
+/// The groups at `at`, in that order (what [`memberships`] evaluates of a partial round).
+fn subset(groups: &[Group], at: &[usize]) -> Vec<Group> {
+    at.iter().filter_map(|&i| groups.get(i).cloned()).collect()
+}
+
+/// Puts `fresh`'s memberships (of the groups at `at`, in that order) into `m`.
+fn splice(m: &mut Memberships, at: &[usize], fresh: Memberships) {
+    for (&i, g) in at.iter().zip(fresh.groups) {
         if let Some(slot) = m.groups.get_mut(i) {
             *slot = g;
         }
     }
-    (m, issues)
 }
 
 /// The licences → plans → memberships loop, every group evaluated each round (a tenant with
@@ -256,13 +269,8 @@ fn iterate_readers(
     mut m: Memberships,
     mut a: Assignments,
 ) -> (Memberships, Assignments, usize, bool) {
-    let readers: Vec<usize> = (0..groups.len())
-        .filter(|&i| groups.get(i).is_some_and(reads_plans))
-        .collect();
-    let sub: Vec<Group> = readers
-        .iter()
-        .filter_map(|&i| groups.get(i).cloned())
-        .collect();
+    let readers = readers(groups);
+    let sub = subset(groups, &readers);
     let of = |m: &Memberships| -> Vec<Bitmap> {
         readers
             .iter()
@@ -283,11 +291,7 @@ fn iterate_readers(
         let users = tenant.users.with_assigned_plans(col);
         let (fresh, _) = memberships(tenant, &sub, &users, opts);
         let before = history.last().cloned().unwrap_or_default();
-        for (&i, g) in readers.iter().zip(fresh.groups) {
-            if let Some(slot) = m.groups.get_mut(i) {
-                *slot = g;
-            }
-        }
+        splice(&mut m, &readers, fresh);
         if let Some(k) = keep {
             k.apply(&mut m);
         }

@@ -467,10 +467,10 @@ pub fn write_memberships(
     memberships: &Memberships,
 ) -> io::Result<()> {
     for (g, m) in tenant.groups.iter().zip(&memberships.groups) {
-        let table = tenant.table(m.object);
+        let id_column = object_ids(tenant, m.object);
         let ids = |b: &crate::bitmap::Bitmap| -> Vec<&str> {
-            table.map_or_else(Vec::new, |t| {
-                b.ones_iter().filter_map(|r| t.id(r)).collect()
+            id_column.map_or_else(Vec::new, |c| {
+                b.ones_iter().filter_map(|r| c.get(r)).collect()
             })
         };
         let line = json!({
@@ -489,6 +489,17 @@ pub fn write_memberships(
     Ok(())
 }
 
+/// The object id column of the users or devices table, looked up once per group rather than
+/// once per member written.
+fn object_ids(
+    tenant: &Tenant,
+    object: crate::schema::ObjectType,
+) -> Option<&crate::table::StrColumn> {
+    tenant
+        .table(object)
+        .and_then(|t| t.str_column(crate::table::ColumnKey::Prop("objectId")))
+}
+
 /// Writes `members.jsonl` (`recompute --out DIR --members`): one line per group, `{"id",
 /// "members": [object ids]}` (`null` when the membership is unknown), written without building
 /// a JSON value per group.
@@ -503,15 +514,15 @@ pub fn write_members(
         out.write_all(b"{\"id\":")?;
         serde_json::to_writer(&mut *out, &g.id)?;
         out.write_all(b",\"members\":")?;
-        match tenant.table(m.object).filter(|_| m.known) {
+        match object_ids(tenant, m.object).filter(|_| m.known) {
             None => out.write_all(b"null")?,
-            Some(t) => {
+            Some(c) => {
                 out.write_all(b"[")?;
                 for (i, r) in m.members.ones_iter().enumerate() {
                     if i > 0 {
                         out.write_all(b",")?;
                     }
-                    serde_json::to_writer(&mut *out, t.id(r).unwrap_or(""))?;
+                    serde_json::to_writer(&mut *out, c.get(r).unwrap_or(""))?;
                 }
                 out.write_all(b"]")?;
             }

@@ -697,19 +697,15 @@ fn put(v: &mut Value, key: &str, x: Value) {
 /// each SKU has its holders plus some headroom, except EMS, which has none.
 ///
 /// Errors: I/O errors.
-/// Writes a snapshot folder of `users` generated users (see [`write_snapshot_with`]) and its
-/// few hundred groups.
-///
-/// Errors: a file cannot be written.
 pub fn write_snapshot(users: usize, seed: u64, dir: &std::path::Path) -> std::io::Result<()> {
     write_snapshot_with(users, seed, 0, dir)
 }
 
-/// Writes a snapshot folder: `users.jsonl`, `groups.json` (the generated groups, topped up to
-/// `groups` dynamic groups by [`extra_groups`] when that is more), `subscribedSkus.json`,
-/// `organization.json`. Deterministic for the same arguments.
+/// [`write_snapshot`], its groups topped up to `group_count` by the dynamic groups of
+/// [`extra_groups`] (none when the generated groups are as many or more): a tenant at Entra's
+/// limit of 15,000 dynamic groups. Deterministic for the same arguments.
 ///
-/// Errors: a file cannot be written.
+/// Errors: I/O errors.
 pub fn write_snapshot_with(
     users: usize,
     seed: u64,
@@ -847,18 +843,15 @@ pub fn extra_groups(seed: u64, from: usize, to: usize) -> Vec<Value> {
             } else {
                 " -and "
             };
-            let mut parts: Vec<String> =
-                (0..n).map(|_| format!("({})", clause(&mut rng))).collect();
-            if rng.random_bool(0.5) {
-                let body = if parts.len() > 1 {
-                    format!("({})", parts.join(join))
-                } else {
-                    parts.join(join)
-                };
-                parts = vec![body, "(user.accountEnabled -eq true)".to_string()];
-                return group_value(seed, i, parts.join(" -and "));
-            }
-            group_value(seed, i, parts.join(join))
+            let parts: Vec<String> = (0..n).map(|_| format!("({})", clause(&mut rng))).collect();
+            let rule = parts.join(join);
+            let rule = if rng.random_bool(0.5) {
+                let body = if n > 1 { format!("({rule})") } else { rule };
+                format!("{body} -and (user.accountEnabled -eq true)")
+            } else {
+                rule
+            };
+            group_value(seed, i, rule)
         })
         .collect()
 }
