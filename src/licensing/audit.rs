@@ -1,36 +1,55 @@
 //! The audit: per group Entra's "Finish applying group based license to users" counts, per SKU
 //! the seat accounting, and the tenant-wide warnings.
 
-use super::candidates::UserCandidates;
+use super::candidates::{UserCandidates, Work};
 use super::intern::{Idx, SkuIx};
 use super::inventory::Inventory;
 use super::model::{GroupLicensing, SkuSeats};
 use super::seats::{Holders, SeatFailures, saturate};
-use super::states::failure;
+use super::states::{failure, refused_rows};
 use crate::catalog::Catalog;
 use crate::tenant::{IssueKind, Severity, Tenant, TenantIssue};
-use std::sync::Arc;
 
 /// Fills in each group's summary: a member succeeded when none of their pairs with the group
 /// failed; former members whose licence stays for a dependency count as blocked removals.
+/// Counted per class ([`Work`]) times its rows, and per row that had a seat refused.
 pub(super) fn summarise_groups(
     summaries: &mut [GroupLicensing],
-    work: &[Arc<UserCandidates>],
+    work: &Work,
     failures: &SeatFailures,
 ) {
-    for (row, w) in work.iter().enumerate() {
+    let refused = refused_rows(failures);
+    let mut refused_in = vec![0u64; work.classes.len()];
+    for &row in &refused {
+        if let Some(n) = work
+            .class_of
+            .get(row as usize)
+            .and_then(|&c| refused_in.get_mut(c as usize))
+        {
+            *n += 1;
+        }
+    }
+    let pairs = |summaries: &mut [GroupLicensing], w: &UserCandidates, row, n: u64| {
         for (k, x) in w.candidates.iter().enumerate() {
             let Some(info) = summaries.get_mut(x.group.index()) else {
                 continue;
             };
-            match failure(x, row as u32, k, failures) {
-                None => info.users_succeeded += 1,
+            match failure(x, row, k, failures) {
+                None => info.users_succeeded += n,
                 Some(e) => {
-                    info.users_failed += 1;
-                    *info.errors.entry(e.as_str().to_string()).or_default() += 1;
+                    info.users_failed += n;
+                    *info.errors.entry(e.as_str().to_string()).or_default() += n;
                 }
             }
         }
+    };
+    for (c, w, n) in work.counted() {
+        pairs(
+            summaries,
+            w,
+            None,
+            n - refused_in.get(c).copied().unwrap_or(0),
+        );
         let mut blocked: Vec<_> = w
             .departures
             .iter()
@@ -41,8 +60,13 @@ pub(super) fn summarise_groups(
         blocked.dedup();
         for g in blocked {
             if let Some(info) = summaries.get_mut(g.index()) {
-                info.removals_blocked += 1;
+                info.removals_blocked += n;
             }
+        }
+    }
+    for row in refused {
+        if let Some(w) = work.of(row as usize) {
+            pairs(summaries, w, Some(row), 1);
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::tenant::Tenant;
 use rayon::prelude::*;
 use std::cell::Cell;
 use std::collections::BTreeSet;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 /// A reason not to apply a group to a user: the error and the detail text.
 pub(super) type Violation = (LicenseError, String);
@@ -90,8 +90,46 @@ pub(super) struct Candidates<'a> {
     pub(super) duplicates: &'a OnceLock<Duplicates>,
 }
 
-/// Pass 1's result for every user, by row. Users with the same inputs share one result.
-pub(super) type Work = Vec<Arc<UserCandidates>>;
+/// Pass 1's result for every user. Users with equal inputs ([`Key`]) form a *class* and share
+/// one result: a tenant's million users have a few thousand distinct combinations of groups,
+/// licences and location, so pass 1 runs a few thousand times, and the passes after it count
+/// per class with its number of rows. A user whose result read their own proxy addresses (the
+/// uniqueness check) is a class of their own.
+#[derive(Debug, Default)]
+pub(super) struct Work {
+    /// Per row, its class (an index into `classes`).
+    pub(super) class_of: Vec<u32>,
+    /// Per class, the shared result.
+    pub(super) classes: Vec<UserCandidates>,
+    /// Per class, how many rows it has.
+    pub(super) rows: Vec<u64>,
+}
+
+impl Work {
+    /// Row `row`'s result.
+    pub(super) fn of(&self, row: usize) -> Option<&UserCandidates> {
+        self.class_of
+            .get(row)
+            .and_then(|&c| self.classes.get(c as usize))
+    }
+
+    /// Every class: its index, its result and its number of rows.
+    pub(super) fn counted(&self) -> impl Iterator<Item = (usize, &UserCandidates, u64)> {
+        self.classes
+            .iter()
+            .zip(&self.rows)
+            .enumerate()
+            .map(|(c, (w, &n))| (c, w, n))
+    }
+
+    /// The number of rows whose class's result satisfies `f`.
+    pub(super) fn count(&self, f: impl Fn(&UserCandidates) -> bool) -> u64 {
+        self.counted()
+            .filter(|(_, w, _)| f(w))
+            .map(|(_, _, n)| n)
+            .sum()
+    }
+}
 
 /// What pass 1 reads of a user, beside the tenant-wide inputs: their licensing groups, which
 /// snapshot state list and `assignedLicenses` list they have, and their own usage location.
@@ -104,36 +142,90 @@ type Key<'k> = (
 );
 
 impl<'a> Candidates<'a> {
-    /// Every user's candidates, rows `0..users`, in parallel over blocks of rows. Within a
-    /// block, a user whose [`Key`] was seen shares that result: a tenant's million users have a
-    /// few hundred distinct combinations of groups, licences and location, and pass 1 was most
-    /// of licensing's time.
+    /// Every user's candidates, rows `0..users`, by class (see [`Work`]). Classes are numbered
+    /// in the order of their first row, then rows that are a class of their own in row order,
+    /// so the result does not depend on the thread count.
     pub(super) fn all(&self, users: usize) -> Work {
         const BLOCK: usize = 1 << 14;
-        let blocks: Vec<Work> = (0..users.div_ceil(BLOCK))
+        // Per block of rows, in parallel: each row's key, numbered in order of first sight.
+        type Local<'k> = (Vec<u32>, Vec<(Key<'k>, usize)>);
+        let blocks: Vec<Local<'a>> = (0..users.div_ceil(BLOCK))
             .into_par_iter()
             .map(|b| {
-                let mut memo: hashbrown::HashMap<Key<'a>, Arc<UserCandidates>> =
-                    hashbrown::HashMap::new();
-                let rows = b * BLOCK..((b + 1) * BLOCK).min(users);
-                let mut out = Vec::with_capacity(rows.len());
-                for row in rows {
-                    let key = self.key(row);
-                    if let Some(w) = memo.get(&key) {
-                        out.push(Arc::clone(w));
-                        continue;
-                    }
-                    let own = Cell::new(false);
-                    let w = Arc::new(self.for_user(row, &own));
-                    if !own.get() {
-                        memo.insert(key, Arc::clone(&w));
-                    }
-                    out.push(w);
-                }
-                out
+                let mut local: hashbrown::HashMap<Key<'a>, u32> = hashbrown::HashMap::new();
+                let mut firsts: Vec<(Key<'a>, usize)> = Vec::new();
+                let ids = (b * BLOCK..((b + 1) * BLOCK).min(users))
+                    .map(|row| {
+                        let key = self.key(row);
+                        *local.entry(key).or_insert_with(|| {
+                            firsts.push((key, row));
+                            firsts.len() as u32 - 1
+                        })
+                    })
+                    .collect();
+                (ids, firsts)
             })
             .collect();
-        blocks.into_iter().flatten().collect()
+        // Classes across blocks, in block order: each with its first row.
+        let mut global: hashbrown::HashMap<Key<'a>, u32> = hashbrown::HashMap::new();
+        let mut first_rows: Vec<usize> = Vec::new();
+        let maps: Vec<Vec<u32>> = blocks
+            .iter()
+            .map(|(_, firsts)| {
+                firsts
+                    .iter()
+                    .map(|&(key, row)| {
+                        *global.entry(key).or_insert_with(|| {
+                            first_rows.push(row);
+                            first_rows.len() as u32 - 1
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut class_of = vec![0u32; users];
+        class_of
+            .par_chunks_mut(BLOCK)
+            .zip(blocks.par_iter().zip(&maps))
+            .for_each(|(out, ((ids, _), map))| {
+                for (o, &i) in out.iter_mut().zip(ids) {
+                    *o = map.get(i as usize).copied().unwrap_or(0);
+                }
+            });
+        let run = |&row: &usize| {
+            let own = Cell::new(false);
+            let w = self.for_user(row, &own);
+            (w, own.get())
+        };
+        let (mut classes, own): (Vec<UserCandidates>, Vec<bool>) =
+            first_rows.par_iter().map(run).unzip();
+        // A class whose result read its first row's proxy addresses is that row's alone; its
+        // other rows become classes of their own.
+        if own.contains(&true) {
+            let alone: Vec<usize> = (0..users)
+                .filter(|&row| {
+                    let c = class_of.get(row).copied().unwrap_or(0) as usize;
+                    own.get(c).copied().unwrap_or(false) && first_rows.get(c) != Some(&row)
+                })
+                .collect();
+            for (k, &row) in alone.iter().enumerate() {
+                if let Some(c) = class_of.get_mut(row) {
+                    *c = (classes.len() + k) as u32;
+                }
+            }
+            classes.par_extend(alone.par_iter().map(|r| run(r).0));
+        }
+        let mut rows = vec![0u64; classes.len()];
+        for &c in &class_of {
+            if let Some(n) = rows.get_mut(c as usize) {
+                *n += 1;
+            }
+        }
+        Work {
+            class_of,
+            classes,
+            rows,
+        }
     }
 
     fn key(&self, row: usize) -> Key<'a> {

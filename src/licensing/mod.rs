@@ -114,17 +114,18 @@ pub fn assign(
     let details = Details::intern(&mut inv, &work, &failures);
     let lists = Lists::intern(
         states::finalise(&work, &plans, &failures, &details),
+        &work,
         inv.skus.len(),
     );
     let mut summaries = plans.summaries;
     audit::summarise_groups(&mut summaries, &work, &failures);
     audit::account_seats(&mut inv, catalog, &holders, &lists.holders_after, &failures);
-    let no_location_users = work.iter().filter(|w| w.no_location).count() as u64;
+    let no_location_users = work.count(|w| w.no_location);
     issues.extend(audit::tenant_warnings(tenant, &inv.skus, no_location_users));
     let out = Assignments {
         skus: inv.skus,
         groups: summaries,
-        tenant_location_users: work.iter().filter(|w| w.tenant_location).count() as u64,
+        tenant_location_users: work.count(|w| w.tenant_location),
         no_location_users,
         ms: t0.elapsed().as_secs_f64() * 1e3,
         sources: inv.sources.into_values(),

@@ -2,14 +2,13 @@
 //! users who lose every source of it release. New holders are served in the documented order;
 //! the rest get `CountViolation`.
 
-use super::candidates::UserCandidates;
+use super::candidates::Work;
 use super::groups::GroupPlans;
 use super::intern::{Idx, SkuIx};
 use super::inventory::Inventory;
 use crate::table::Table;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 /// Per SKU, from pass 1: users holding it in the snapshot, and the seats released by users who
 /// would no longer hold it.
@@ -19,20 +18,20 @@ pub(super) struct Holders {
 }
 
 impl Holders {
-    /// Counts over every user's candidates.
-    pub(super) fn count(work: &[Arc<UserCandidates>], skus: usize) -> Holders {
+    /// Counts over every user's candidates (per class, times its rows).
+    pub(super) fn count(work: &Work, skus: usize) -> Holders {
         let mut out = Holders {
             before: vec![0; skus],
             released: vec![0; skus],
         };
-        for w in work {
+        for (_, w, n) in work.counted() {
             for &s in &w.held_before {
                 if let Some(h) = out.before.get_mut(s.index()) {
-                    *h += 1;
+                    *h += n;
                 }
                 if w.held_after.binary_search(&s).is_err() {
                     if let Some(r) = out.released.get_mut(s.index()) {
-                        *r += 1;
+                        *r += n;
                     }
                 }
             }
@@ -126,13 +125,27 @@ pub(super) struct SeatQueue {
 impl SeatQueue {
     /// The requests of every user's candidates, sorted (users ranked by id only when someone
     /// asks for a seat).
-    pub(super) fn new(
-        work: &[Arc<UserCandidates>],
-        group_rank: &[u32],
-        users: &Table,
-    ) -> SeatQueue {
+    pub(super) fn new(work: &Work, group_rank: &[u32], users: &Table) -> SeatQueue {
         let mut requests = Vec::new();
-        for (row, w) in work.iter().enumerate() {
+        // Only the rows of classes with a pair that asks for a seat are visited.
+        let asks: Vec<bool> = work
+            .classes
+            .iter()
+            .map(|w| {
+                w.candidates
+                    .iter()
+                    .any(|x| x.error.is_none() && !x.new_skus.is_empty())
+            })
+            .collect();
+        let asking = work
+            .class_of
+            .iter()
+            .enumerate()
+            .filter(|&(_, &c)| asks.get(c as usize).copied().unwrap_or(false));
+        for (row, &c) in asking {
+            let Some(w) = work.classes.get(c as usize) else {
+                continue;
+            };
             for (k, x) in w.candidates.iter().enumerate() {
                 if x.error.is_none() && !x.new_skus.is_empty() {
                     requests.push(SeatRequest {
@@ -162,13 +175,13 @@ impl SeatQueue {
     pub(super) fn serve(
         &self,
         pool: &mut SeatPool,
-        work: &[Arc<UserCandidates>],
+        work: &Work,
         plans: &GroupPlans,
     ) -> SeatFailures {
         let mut failures = SeatFailures::new();
         let mut granted: HashMap<u32, Vec<SkuIx>> = HashMap::new();
         for r in &self.requests {
-            let Some(w) = work.get(r.row as usize) else {
+            let Some(w) = work.of(r.row as usize) else {
                 continue;
             };
             let Some(x) = w.candidates.get(r.candidate) else {

@@ -1,6 +1,6 @@
 //! Pass 3: every user's final licence states, then the distinct lists interned.
 
-use super::candidates::{Candidate, UserCandidates};
+use super::candidates::{Candidate, UserCandidates, Work};
 use super::groups::GroupPlans;
 use super::intern::{DetailIx, Idx, Interner, ListIx, SkuIx};
 use super::inventory::{Inventory, SnapState};
@@ -8,23 +8,20 @@ use super::model::{LicenseError, State, StateKind};
 use super::seats::SeatFailures;
 use rayon::prelude::*;
 use std::collections::HashMap;
-use std::sync::Arc;
 
 /// The detail of every failure, interned in a fixed order: seat failures (one text per SKU),
-/// then pass-1 errors and blocked departures, user by user.
+/// then pass-1 errors and blocked departures, class by class ([`Work`]).
 pub(super) struct Details {
     seats: HashMap<SkuIx, DetailIx>,
+    /// By (class, candidate).
     candidates: HashMap<(u32, usize), DetailIx>,
+    /// By (class, departure).
     departures: HashMap<(u32, usize), DetailIx>,
 }
 
 impl Details {
     /// Interns the details into `inv`.
-    pub(super) fn intern(
-        inv: &mut Inventory,
-        work: &[Arc<UserCandidates>],
-        failures: &SeatFailures,
-    ) -> Details {
+    pub(super) fn intern(inv: &mut Inventory, work: &Work, failures: &SeatFailures) -> Details {
         let mut seats = HashMap::new();
         for &s in failures.values() {
             if let std::collections::hash_map::Entry::Vacant(e) = seats.entry(s) {
@@ -34,15 +31,15 @@ impl Details {
         }
         let mut candidates = HashMap::new();
         let mut departures = HashMap::new();
-        for (row, w) in work.iter().enumerate() {
+        for (c, w) in work.classes.iter().enumerate() {
             for (k, x) in w.candidates.iter().enumerate() {
                 if let Some((_, d)) = &x.error {
-                    candidates.insert((row as u32, k), inv.details.intern(d.as_str()));
+                    candidates.insert((c as u32, k), inv.details.intern(d.as_str()));
                 }
             }
             for (k, d) in w.departures.iter().enumerate() {
                 if let Some(text) = &d.blocked {
-                    departures.insert((row as u32, k), inv.details.intern(text.as_str()));
+                    departures.insert((c as u32, k), inv.details.intern(text.as_str()));
                 }
             }
         }
@@ -55,66 +52,66 @@ impl Details {
 }
 
 /// Why a candidate failed, if it did: its pass-1 error, else `CountViolation` when pass 2 had no
-/// seat for it.
+/// seat for it. `row` is `None` for a class's shared result, which no seat failure touches.
 pub(super) fn failure(
     x: &Candidate,
-    row: u32,
+    row: Option<u32>,
     k: usize,
     failures: &SeatFailures,
 ) -> Option<LicenseError> {
     x.error.as_ref().map(|(e, _)| *e).or_else(|| {
-        failures
-            .get(&(row, k))
+        row.and_then(|row| failures.get(&(row, k)))
             .map(|_| LicenseError::CountViolation)
     })
+}
+
+/// The rows that had a seat refused, in order (each has states of its own).
+pub(super) fn refused_rows(failures: &SeatFailures) -> Vec<u32> {
+    let mut rows: Vec<u32> = failures.keys().map(|&(row, _)| row).collect();
+    rows.dedup();
+    rows
+}
+
+/// Pass 3's result: the final states of every class, and of every row that had a seat refused.
+pub(super) struct Final {
+    /// Per class ([`Work`]), for its rows without a refused seat.
+    pub(super) classes: Vec<Vec<State>>,
+    /// Rows that had a seat refused, in row order, with their own states.
+    pub(super) refused: Vec<(u32, Vec<State>)>,
 }
 
 /// Every user's final states, sorted: kept snapshot states; per candidate, its group's
 /// licences `Active`, or on failure `ActiveWithError` where the snapshot shows the user holding
 /// it and `Error` where not (D40); blocked departures `ActiveWithError` with
-/// `DependencyViolation`.
-///
-/// Users who share a pass-1 result and had no seat refused share one list (per block of rows,
-/// as pass 1 shares): a tenant's ten million users have a few thousand distinct lists.
+/// `DependencyViolation`. Worked out once per class, and once per row that had a seat refused.
 pub(super) fn finalise(
-    work: &[Arc<UserCandidates>],
+    work: &Work,
     plans: &GroupPlans,
     failures: &SeatFailures,
     details: &Details,
-) -> Vec<Arc<Vec<State>>> {
-    const BLOCK: usize = 1 << 14;
-    let blocks: Vec<Vec<Arc<Vec<State>>>> = work
-        .par_chunks(BLOCK)
+) -> Final {
+    let classes = work
+        .classes
+        .par_iter()
         .enumerate()
-        .map(|(b, ws)| {
-            let mut memo: HashMap<usize, Arc<Vec<State>>> = HashMap::new();
-            let mut out = Vec::with_capacity(ws.len());
-            for (i, w) in ws.iter().enumerate() {
-                let row = (b * BLOCK + i) as u32;
-                // The pass-1 result is shared by pointer; a refused seat is the row's own.
-                let own = failures.range((row, 0)..(row + 1, 0)).next().is_some();
-                let key = Arc::as_ptr(w) as usize;
-                if !own {
-                    if let Some(s) = memo.get(&key) {
-                        out.push(Arc::clone(s));
-                        continue;
-                    }
-                }
-                let s = Arc::new(states_of(row, w, plans, failures, details));
-                if !own {
-                    memo.insert(key, Arc::clone(&s));
-                }
-                out.push(s);
-            }
-            out
+        .map(|(c, w)| states_of(c as u32, None, w, plans, failures, details))
+        .collect();
+    let refused = refused_rows(failures)
+        .into_par_iter()
+        .filter_map(|row| {
+            let c = *work.class_of.get(row as usize)?;
+            let w = work.classes.get(c as usize)?;
+            Some((row, states_of(c, Some(row), w, plans, failures, details)))
         })
         .collect();
-    blocks.into_iter().flatten().collect()
+    Final { classes, refused }
 }
 
-/// One user's final states (see [`finalise`]).
+/// The final states of class `class` (see [`finalise`]); with `row`, that row's, seat failures
+/// included.
 fn states_of(
-    row: u32,
+    class: u32,
+    row: Option<u32>,
     w: &UserCandidates,
     plans: &GroupPlans,
     failures: &SeatFailures,
@@ -125,8 +122,9 @@ fn states_of(
         let Some(gp) = plans.get(x.group) else {
             continue;
         };
-        let detail = match (&x.error, failures.get(&(row, k))) {
-            (Some(_), _) => details.candidates.get(&(row, k)).copied(),
+        let refused = row.and_then(|row| failures.get(&(row, k)));
+        let detail = match (&x.error, refused) {
+            (Some(_), _) => details.candidates.get(&(class, k)).copied(),
             (None, Some(s)) => details.seats.get(s).copied(),
             (None, None) => None,
         };
@@ -161,7 +159,7 @@ fn states_of(
                 error: Some(LicenseError::DependencyViolation),
                 detail: details
                     .departures
-                    .get(&(row, k))
+                    .get(&(class, k))
                     .copied()
                     .unwrap_or_default(),
                 ..kept(&d.state)
@@ -194,30 +192,50 @@ pub(super) struct Lists {
 }
 
 impl Lists {
-    /// Interns every user's states: a list shared by several users (one allocation, see
-    /// [`finalise`]) is interned once, and its held SKUs worked out once.
-    pub(super) fn intern(per_user_states: Vec<Arc<Vec<State>>>, skus: usize) -> Lists {
+    /// Interns the classes' lists (each once, with its rows counted as holders) and the lists
+    /// of rows that had a seat refused, and gives every user theirs.
+    pub(super) fn intern(done: Final, work: &Work, skus: usize) -> Lists {
         let mut lists: Interner<ListIx, Vec<State>> = Interner::starting_with(Vec::new());
-        let mut per_user = Vec::with_capacity(per_user_states.len());
         let mut holders_after = vec![0u64; skus];
-        // Every list stays alive until the end, so an address names one list throughout.
-        let mut seen: HashMap<usize, (ListIx, Vec<SkuIx>)> = HashMap::new();
-        for states in &per_user_states {
-            let (ix, held) = seen.entry(Arc::as_ptr(states) as usize).or_insert_with(|| {
-                let mut held: Vec<SkuIx> = states
-                    .iter()
-                    .filter(|s| s.state.holds())
-                    .map(|s| s.sku)
-                    .collect();
-                held.dedup();
-                (lists.intern(states.as_ref()), held)
-            });
-            for s in held.iter() {
+        let mut hold = |states: &[State], n: u64| {
+            let mut held: Vec<SkuIx> = states
+                .iter()
+                .filter(|s| s.state.holds())
+                .map(|s| s.sku)
+                .collect();
+            held.dedup();
+            for s in held {
                 if let Some(h) = holders_after.get_mut(s.position()) {
-                    *h += 1;
+                    *h += n;
                 }
             }
-            per_user.push(*ix);
+        };
+        // Rows of each class with a refused seat have their own lists.
+        let mut refused_in = vec![0u64; work.classes.len()];
+        for (row, _) in &done.refused {
+            if let Some(n) = work
+                .class_of
+                .get(*row as usize)
+                .and_then(|&c| refused_in.get_mut(c as usize))
+            {
+                *n += 1;
+            }
+        }
+        let mut class_list = Vec::with_capacity(done.classes.len());
+        for ((states, &n), &r) in done.classes.iter().zip(&work.rows).zip(&refused_in) {
+            hold(states, n - r);
+            class_list.push(lists.intern(states));
+        }
+        let mut per_user: Vec<ListIx> = work
+            .class_of
+            .par_iter()
+            .map(|&c| class_list.get(c as usize).copied().unwrap_or_default())
+            .collect();
+        for (row, states) in &done.refused {
+            hold(states, 1);
+            if let Some(slot) = per_user.get_mut(*row as usize) {
+                *slot = lists.intern(states);
+            }
         }
         Lists {
             lists: lists.into_values(),
