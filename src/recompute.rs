@@ -15,10 +15,9 @@ use crate::bitmap::Bitmap;
 use crate::catalog::PlanIx;
 use crate::licensing::{self, Assignments};
 use crate::schema::ObjectType;
-use crate::table::{PlanColumn, Table};
+use crate::table::{PlanColumn, PlanList, Table};
 use crate::tenant::{Group, IssueKind, Tenant, TenantIssue};
 use rayon::prelude::*;
-use std::collections::HashMap;
 
 /// Rounds of licences → `assignedPlans` → memberships before a computation is declared a
 /// cycle.
@@ -317,48 +316,15 @@ fn iterate_readers(
 /// that plan elsewhere in the table. Worked out once per distinct (plan set, licence states)
 /// pair, on dictionary codes.
 fn plans_after(tenant: &Tenant, a: &Assignments) -> Option<PlanColumn> {
-    use crate::table::PlanField;
+    use crate::licensing::ListIx;
     let col = tenant.users.assigned_plans()?;
     let catalog = &tenant.catalog;
     let [ids, _, statuses] = &col.sets.dicts;
-    // servicePlanId code → catalog plan, and catalog plan → code.
-    let plan_of_code: Vec<Option<PlanIx>> = std::iter::once(None)
-        .chain((0..ids.len()).map(|i| catalog.plan_by_id(ids.get(i))))
-        .collect();
-    let code_of_plan: HashMap<PlanIx, u32> = plan_of_code
-        .iter()
-        .enumerate()
-        .filter_map(|(c, p)| p.map(|p| (p, c as u32)))
-        .collect();
-    // servicePlanId code → the first `service` code seen with it.
-    let mut service_of: Vec<u32> = vec![0; plan_of_code.len()];
-    for (p, s) in col.sets.service_plan_id.iter().zip(&col.sets.service) {
-        if let Some(slot) = service_of.get_mut(*p as usize) {
-            if *slot == 0 {
-                *slot = *s;
-            }
-        }
-    }
-    let status_code = |name: &str| {
-        (0..statuses.len())
-            .find(|&i| statuses.get(i).eq_ignore_ascii_case(name))
-            .map(|i| i as u32 + 1)
-    };
-    let enabled_field = status_code("Enabled").map_or(PlanField::Text("Enabled"), PlanField::Code);
-    let deleted_field = status_code("Deleted").map_or(PlanField::Text("Deleted"), PlanField::Code);
-    let active: Vec<bool> = std::iter::once(false)
-        .chain((0..statuses.len()).map(|i| {
-            let s = statuses.get(i);
-            s.eq_ignore_ascii_case("Enabled") || s.eq_ignore_ascii_case("Warning")
-        }))
-        .collect();
-    let deleted_code = status_code("Deleted");
-
     // Each row's (plan set before, licence states after) pair, numbered in order of first
-    // appearance; the lists are then worked out once per pair, in parallel.
-    let mut index: hashbrown::HashMap<(u32, crate::licensing::ListIx), u32> =
-        hashbrown::HashMap::new();
-    let mut pairs: Vec<(u32, crate::licensing::ListIx)> = Vec::new();
+    // appearance; the lists are then worked out once per pair, in parallel, from the effective
+    // plans worked out once per licence list.
+    let mut index: hashbrown::HashMap<(u32, ListIx), u32> = hashbrown::HashMap::new();
+    let mut pairs: Vec<(u32, ListIx)> = Vec::new();
     let mut codes = Vec::with_capacity(tenant.users.len());
     for row in 0..tenant.users.len() {
         let key = (col.set_codes.get(row).copied().unwrap_or(0), a.list_of(row));
@@ -368,58 +334,99 @@ fn plans_after(tenant: &Tenant, a: &Assignments) -> Option<PlanColumn> {
         });
         codes.push(code);
     }
-    let lists: Vec<Vec<[PlanField<'_>; 3]>> = pairs
+    let mut used: Vec<ListIx> = pairs.iter().map(|&(_, l)| l).collect();
+    used.sort_unstable();
+    used.dedup();
+    let plans: Vec<Vec<PlanIx>> = used
+        .par_iter()
+        .map(|&l| a.effective_plans(a.list(l), catalog))
+        .collect();
+    let effective: hashbrown::HashMap<ListIx, Vec<PlanIx>> = used.into_iter().zip(plans).collect();
+
+    // Codes: servicePlanId code → catalog plan, and catalog plan → code; plans no row has yet
+    // get codes after the dictionary's, their ids as new text.
+    let mut new_text: [Vec<&str>; 3] = Default::default();
+    let plan_of_code: Vec<Option<PlanIx>> = std::iter::once(None)
+        .chain((0..ids.len()).map(|i| catalog.plan_by_id(ids.get(i))))
+        .collect();
+    let mut code_of_plan: hashbrown::HashMap<PlanIx, u32> = plan_of_code
+        .iter()
+        .enumerate()
+        .filter_map(|(c, p)| p.map(|p| (p, c as u32)))
+        .collect();
+    let mut gained: Vec<PlanIx> = effective.values().flatten().copied().collect();
+    gained.sort_unstable();
+    gained.dedup();
+    for p in gained {
+        if code_of_plan.contains_key(&p) {
+            continue;
+        }
+        if let Some(info) = catalog.plan_info(p) {
+            new_text[0].push(info.service_plan_id.as_str());
+            code_of_plan.insert(p, (ids.len() + new_text[0].len()) as u32);
+        }
+    }
+    // servicePlanId code → the first `service` code seen with it.
+    let mut service_of: Vec<u32> = vec![0; plan_of_code.len()];
+    for (p, s) in col.sets.service_plan_id.iter().zip(&col.sets.service) {
+        if let Some(slot) = service_of.get_mut(*p as usize) {
+            if *slot == 0 {
+                *slot = *s;
+            }
+        }
+    }
+    let mut status_code = |name: &'static str| match (0..statuses.len())
+        .find(|&i| statuses.get(i).eq_ignore_ascii_case(name))
+    {
+        Some(i) => i as u32 + 1,
+        None => {
+            new_text[2].push(name);
+            (statuses.len() + new_text[2].len()) as u32
+        }
+    };
+    let enabled_code = status_code("Enabled");
+    let deleted_code = status_code("Deleted");
+    let active: Vec<bool> = std::iter::once(false)
+        .chain((0..statuses.len()).map(|i| {
+            let s = statuses.get(i);
+            s.eq_ignore_ascii_case("Enabled") || s.eq_ignore_ascii_case("Warning")
+        }))
+        .collect();
+
+    let lists: Vec<PlanList> = pairs
         .par_iter()
         .map(|&(before, after)| {
-            let enabled = a.effective_plans(a.list(after), catalog);
+            let enabled = effective.get(&after).map_or(&[][..], Vec::as_slice);
             let mut seen: Vec<PlanIx> = Vec::new();
-            let mut out: Vec<[PlanField<'_>; 3]> = Vec::new();
+            let mut out: Vec<[u32; 3]> = Vec::new();
             for [p, svc, status] in col.sets.plans(before as usize) {
                 let plan = plan_of_code.get(p as usize).copied().flatten();
                 let on = plan.is_some_and(|x| enabled.binary_search(&x).is_ok());
-                let status = if on && Some(status) == deleted_code {
-                    enabled_field
+                let status = if on && status == deleted_code {
+                    enabled_code
                 } else if !on && active.get(status as usize).copied().unwrap_or(false) {
-                    deleted_field
-                } else if status == 0 {
-                    PlanField::Null
+                    deleted_code
                 } else {
-                    PlanField::Code(status)
+                    status
                 };
                 if let Some(x) = plan {
                     seen.push(x);
                 }
-                let field = |c: u32| {
-                    if c == 0 {
-                        PlanField::Null
-                    } else {
-                        PlanField::Code(c)
-                    }
-                };
-                out.push([field(p), field(svc), status]);
+                out.push([p, svc, status]);
             }
             seen.sort_unstable();
             for &x in enabled.iter().filter(|x| seen.binary_search(x).is_err()) {
-                let (id, svc) = match code_of_plan.get(&x) {
-                    Some(&c) => (
-                        PlanField::Code(c),
-                        service_of
-                            .get(c as usize)
-                            .copied()
-                            .filter(|&s| s > 0)
-                            .map_or(PlanField::Null, PlanField::Code),
-                    ),
-                    None => (
-                        catalog.plan_info(x).map_or(PlanField::Null, |i| {
-                            PlanField::Text(i.service_plan_id.as_str())
-                        }),
-                        PlanField::Null,
-                    ),
-                };
-                out.push([id, svc, enabled_field]);
+                let id = code_of_plan.get(&x).copied().unwrap_or(0);
+                let svc = service_of.get(id as usize).copied().unwrap_or(0);
+                out.push([id, svc, enabled_code]);
             }
-            out
+            if out.iter().copied().eq(col.sets.plans(before as usize)) {
+                return PlanList::Set(before);
+            }
+            out.sort_unstable();
+            out.dedup();
+            PlanList::Plans(out)
         })
         .collect();
-    col.derive(&lists, &codes).ok()
+    col.derive(&new_text, lists, &codes).ok()
 }

@@ -37,7 +37,7 @@ pub use build::{Cell, Record, TableBuilder};
 pub(crate) use dict::same_bytes;
 pub use dict::{Dict, HIGH_CARDINALITY, HIGH_CARDINALITY_SAMPLE};
 pub use licenses::{LicenseCell, LicenseColumn, LicenseEntry};
-pub use plans::{PlanColumn, PlanField, PlanSets};
+pub use plans::{PlanColumn, PlanList, PlanSets};
 pub use rows::RowIndex;
 pub use strings::{BoolColumn, DateColumn, ListColumn, StrColumn};
 

@@ -142,73 +142,99 @@ impl Default for PlanBuilder {
     }
 }
 
-/// One field of a plan given to [`PlanColumn::derive`]: null, a code of the column's own
-/// dictionary for that field, or new text.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PlanField<'a> {
-    /// Null.
-    Null,
-    /// A code (`1 + index`) of this column's dictionary for the field.
-    Code(u32),
-    /// Text, interned into the new column's dictionary.
-    Text(&'a str),
+/// One row's plans given to [`PlanColumn::derive`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PlanList {
+    /// Set `s` of this column, unchanged.
+    Set(u32),
+    /// Plans as `[servicePlanId, service, capabilityStatus]` codes, sorted and deduplicated.
+    /// A field's code is 0 for null, `1..=n` for a value of the column's own dictionary of `n`
+    /// values, and `n + 1 + k` for the field's `k`-th new text given to [`PlanColumn::derive`].
+    Plans(Vec<[u32; 3]>),
 }
 
 impl PlanColumn {
-    /// A new column over the same rows from plan lists given mostly as codes of this column
-    /// (`[servicePlanId, service, capabilityStatus]`), without going through text for values
-    /// it already has: `lists[set_codes[row]]` is row `row`'s plans.
+    /// A new column over the same rows: `lists[set_codes[row]]` is row `row`'s plans. The new
+    /// column keeps every set of this one under its code (a [`PlanList::Set`] costs nothing)
+    /// and adds the distinct [`PlanList::Plans`] lists after them; `new_text` extends each
+    /// field's dictionary (see [`PlanList::Plans`] for the codes).
     ///
-    /// Errors: more than 4 billion plans, or 4 GiB of distinct text.
+    /// Errors: more than 4 billion plans or sets, or 4 GiB of distinct text.
     pub fn derive(
         &self,
-        lists: &[Vec<[PlanField<'_>; 3]>],
+        new_text: &[Vec<&str>; 3],
+        lists: Vec<PlanList>,
         set_codes: &[u32],
     ) -> Result<PlanColumn, String> {
         let mut dicts: [DictBuilder; 3] = Default::default();
         let mut remap: [Vec<u32>; 3] = Default::default();
-        for ((b, r), d) in dicts.iter_mut().zip(remap.iter_mut()).zip(&self.sets.dicts) {
+        for (((b, r), d), new) in dicts
+            .iter_mut()
+            .zip(remap.iter_mut())
+            .zip(&self.sets.dicts)
+            .zip(new_text)
+        {
             b.always_dedupe = true;
             r.push(0);
             for i in 0..d.len() {
                 r.push(b.intern(d.get(i)));
             }
+            for t in new {
+                r.push(b.intern(t));
+            }
         }
+        // A dictionary with a repeated value (or new text it had) moves codes: lists are then
+        // mapped, and sorted again.
+        let identity = remap
+            .iter()
+            .all(|r| r.iter().enumerate().all(|(i, &c)| c as usize == i));
+        let field = |f: usize, c: u32| {
+            remap
+                .get(f)
+                .and_then(|r| r.get(c as usize))
+                .copied()
+                .unwrap_or(0)
+        };
         let mut sets = PlanSets {
-            offsets: vec![0, 0],
-            ..PlanSets::default()
+            offsets: self.sets.offsets.clone(),
+            service_plan_id: self
+                .sets
+                .service_plan_id
+                .iter()
+                .map(|&c| field(0, c))
+                .collect(),
+            service: self.sets.service.iter().map(|&c| field(1, c)).collect(),
+            capability_status: self
+                .sets
+                .capability_status
+                .iter()
+                .map(|&c| field(2, c))
+                .collect(),
+            dicts: Default::default(),
         };
         let mut index: hashbrown::HashMap<Vec<[u32; 3]>, u32> = hashbrown::HashMap::new();
         index.insert(Vec::new(), 0);
         let mut list_sets = Vec::with_capacity(lists.len());
         for l in lists {
-            let mut key: Vec<[u32; 3]> = l
-                .iter()
-                .map(|p| {
-                    let mut out = [0u32; 3];
-                    for (f, v) in p.iter().enumerate() {
-                        let code = match v {
-                            PlanField::Null => 0,
-                            PlanField::Code(c) => remap
-                                .get(f)
-                                .and_then(|r| r.get(*c as usize))
-                                .copied()
-                                .unwrap_or(0),
-                            PlanField::Text(t) => dicts.get_mut(f).map_or(0, |b| b.intern(t)),
-                        };
-                        if let Some(o) = out.get_mut(f) {
-                            *o = code;
-                        }
-                    }
-                    out
-                })
-                .collect();
-            key.sort_unstable();
-            key.dedup();
-            let next = index.len() as u32;
+            let mut key = match l {
+                PlanList::Set(s) => {
+                    list_sets.push(s);
+                    continue;
+                }
+                PlanList::Plans(key) => key,
+            };
+            if !identity {
+                for [a, b, c] in &mut key {
+                    (*a, *b, *c) = (field(0, *a), field(1, *b), field(2, *c));
+                }
+                key.sort_unstable();
+                key.dedup();
+            }
             let code = match index.get(&key) {
                 Some(&c) => c,
                 None => {
+                    let next =
+                        u32::try_from(sets.len()).map_err(|_| "too many plan sets".to_string())?;
                     for [a, b, c] in &key {
                         sets.service_plan_id.push(*a);
                         sets.service.push(*b);
