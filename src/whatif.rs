@@ -1169,12 +1169,30 @@ fn error_keys(tenant: &Tenant, a: &Assignments, states: &[State]) -> BTreeSet<Er
 }
 
 /// Every user (of the test group, when there is one) whose licence states or memberships
-/// differ. State lists are compared by content, once per distinct pair.
+/// differ. State lists are compared by content, and their difference worked out, once per
+/// distinct (before, after) pair of lists.
 fn user_diffs(x: &Sides<'_>, test: Option<&Bitmap>, g: &mut GroupDiffs) -> Vec<UserDiff> {
     let (ab, aa) = (&x.before.assignments, &x.after.assignments);
-    let mut sig_b: HashMap<ListIx, Vec<_>> = HashMap::new();
-    let mut sig_a: HashMap<ListIx, Vec<_>> = HashMap::new();
-    let mut same_pair: HashMap<(ListIx, ListIx), bool> = HashMap::new();
+    let mut sig_b: hashbrown::HashMap<ListIx, Vec<_>> = hashbrown::HashMap::new();
+    let mut sig_a: hashbrown::HashMap<ListIx, Vec<_>> = hashbrown::HashMap::new();
+    let mut same_pair: hashbrown::HashMap<(ListIx, ListIx), bool> = hashbrown::HashMap::new();
+    let mut changes: hashbrown::HashMap<(ListIx, ListIx), LicenceChange> =
+        hashbrown::HashMap::new();
+    // Who joins and leaves, by row, walked in step with the rows.
+    let sorted = |m: HashMap<usize, Vec<String>>| {
+        let mut v: Vec<(usize, Vec<String>)> = m.into_iter().collect();
+        v.sort_unstable_by_key(|(r, _)| *r);
+        v.into_iter().peekable()
+    };
+    let mut joined_by = sorted(std::mem::take(&mut g.joined_by_user));
+    let mut left_by = sorted(std::mem::take(&mut g.left_by_user));
+    let take = |it: &mut std::iter::Peekable<std::vec::IntoIter<(usize, Vec<String>)>>,
+                row: usize| {
+        while it.next_if(|(r, _)| *r < row).is_some() {}
+        it.next_if(|(r, _)| *r == row)
+            .map(|(_, v)| v)
+            .unwrap_or_default()
+    };
     let mut out = Vec::new();
     for row in 0..x.tenant.users.len() {
         if test.is_some_and(|t| !t.get(row)) {
@@ -1186,22 +1204,50 @@ fn user_diffs(x: &Sides<'_>, test: Option<&Bitmap>, g: &mut GroupDiffs) -> Vec<U
             let a = sig_a.entry(ca).or_insert_with(|| signature(aa, ca));
             b == *a
         });
-        let joined = g.joined_by_user.remove(&row).unwrap_or_default();
-        let left = g.left_by_user.remove(&row).unwrap_or_default();
+        let joined = take(&mut joined_by, row);
+        let left = take(&mut left_by, row);
         if same && joined.is_empty() && left.is_empty() {
             continue;
         }
-        out.push(user_diff(x, row, joined, left));
+        let change = changes
+            .entry((cb, ca))
+            .or_insert_with(|| licence_change(x, ab.list(cb), aa.list(ca)));
+        let users = &x.tenant.users;
+        out.push(UserDiff {
+            id: users.id(row).unwrap_or("").to_string(),
+            user_principal_name: users.name(row).unwrap_or("").to_string(),
+            groups_joined: joined,
+            groups_left: left,
+            skus_gained: change.skus_gained.clone(),
+            skus_lost: change.skus_lost.clone(),
+            plans_gained: change.plans_gained.clone(),
+            plans_lost: change.plans_lost.clone(),
+            loses_every_license: change.loses_every_license,
+            data_plans_lost: change.data_plans_lost.clone(),
+            errors_new: change.errors_new.clone(),
+            errors_cleared: change.errors_cleared.clone(),
+        });
     }
     out
 }
 
-/// How user `row`'s licences change: SKUs, effective plans (plans that hold data first, then
-/// by name) and errors.
-fn user_diff(x: &Sides<'_>, row: usize, joined: Vec<String>, left: Vec<String>) -> UserDiff {
+/// How a user's licences change between two state lists (the licence fields of [`UserDiff`]).
+struct LicenceChange {
+    skus_gained: Vec<String>,
+    skus_lost: Vec<String>,
+    plans_gained: Vec<String>,
+    plans_lost: Vec<String>,
+    loses_every_license: bool,
+    data_plans_lost: Vec<String>,
+    errors_new: Vec<ErrorKey>,
+    errors_cleared: Vec<ErrorKey>,
+}
+
+/// How licences change from states `sb` (before) to `sa` (after): SKUs, effective plans (plans
+/// that hold data first, then by name) and errors.
+fn licence_change(x: &Sides<'_>, sb: &[State], sa: &[State]) -> LicenceChange {
     let (tenant, catalog) = (x.tenant, &x.tenant.catalog);
     let (ab, aa) = (&x.before.assignments, &x.after.assignments);
-    let (sb, sa) = (ab.states(row), aa.states(row));
     let held = |a: &Assignments, states: &[State]| -> BTreeSet<String> {
         a.held(states)
             .into_iter()
@@ -1227,12 +1273,7 @@ fn user_diff(x: &Sides<'_>, row: usize, joined: Vec<String>, left: Vec<String>) 
         });
         v
     };
-    let users = &tenant.users;
-    UserDiff {
-        id: users.id(row).unwrap_or("").to_string(),
-        user_principal_name: users.name(row).unwrap_or("").to_string(),
-        groups_joined: joined,
-        groups_left: left,
+    LicenceChange {
         skus_gained: ha.difference(&hb).cloned().collect(),
         skus_lost: hb.difference(&ha).cloned().collect(),
         plans_gained: order(pa.difference(&pb).map(label).collect()),
