@@ -293,17 +293,27 @@ fn decide_dict(dict: &Dict, tests: &[ValueTest<'_>]) -> Vec<Bitmap> {
         .into_par_iter()
         .map(|((i, pred, negated), mut hits)| {
             if matches!(pred, StrPred::Match(..)) {
-                // The pass found the candidates: values holding the pattern's literal.
-                let candidates: Vec<usize> = hits.ones_iter().collect();
-                let matched: Vec<usize> = candidates
-                    .into_par_iter()
-                    .with_min_len(256)
-                    .filter(|&c| pred.test(Some(dict.text(c - 1))))
+                // The pass found the candidates (values holding the pattern's literals): each
+                // is tested, a word of candidates at a time.
+                let words: Vec<u64> = hits
+                    .words()
+                    .par_iter()
+                    .enumerate()
+                    .with_min_len(64)
+                    .map(|(wi, &w)| {
+                        let (mut w, mut out) = (w, 0u64);
+                        while w != 0 {
+                            let b = w.trailing_zeros();
+                            w &= w - 1;
+                            let code = wi * 64 + b as usize;
+                            if code > 0 && pred.test(Some(dict.text(code - 1))) {
+                                out |= 1 << b;
+                            }
+                        }
+                        out
+                    })
                     .collect();
-                hits = Bitmap::zeros(n + 1);
-                for c in matched {
-                    hits.set(c, true);
-                }
+                hits = Bitmap::from_words(words, n + 1);
             }
             // Non-ASCII values compare by their folded form, value by value.
             for e in dict.unicode_entries() {
