@@ -6,8 +6,9 @@
 //! `recompute` (memberships and licensing), and the what-if computed incrementally (the
 //! default) and in full (`--full`).
 //!
-//! Report ratios between runs of the same session (`--save-baseline` / `--baseline`), not
-//! absolute times.
+//! `DYNRULE_BENCH_1M=1` adds the first group at 1M users (a 2.6 GB snapshot written once to the
+//! temp folder; loading it takes seconds). Report ratios between runs of the same session
+//! (`--save-baseline` / `--baseline`), not absolute times.
 
 #![allow(
     clippy::expect_used,
@@ -26,10 +27,10 @@ use std::path::PathBuf;
 
 const USERS: usize = 100_000;
 
-fn snapshot() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dynrule-bench-snapshot-{USERS}-v1"));
+fn snapshot(users: usize) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dynrule-bench-snapshot-{users}-v1"));
     if !dir.join("organization.json").exists() {
-        dynrule::synth::write_snapshot(USERS, 7, &dir).expect("write snapshot");
+        dynrule::synth::write_snapshot(users, 7, &dir).expect("write snapshot");
     }
     dir
 }
@@ -82,13 +83,20 @@ fn now() -> jiff::Timestamp {
 }
 
 fn bench(c: &mut Criterion) {
-    let dir = snapshot();
+    bench_size(c, USERS);
+    if std::env::var_os("DYNRULE_BENCH_1M").is_some() {
+        bench_size(c, 1_000_000);
+    }
+}
+
+fn bench_size(c: &mut Criterion, users: usize) {
+    let dir = snapshot(users);
     let tenant = Tenant::load(&dir, &TenantOptions::default()).expect("load");
     let opts = RecomputeOptions { now: now() };
     let (m, _) = memberships(&tenant, &tenant.groups, &tenant.users, &opts);
     let change = ems_narrowed(&tenant);
 
-    let mut g = c.benchmark_group(format!("licensing-{USERS}-users"));
+    let mut g = c.benchmark_group(format!("licensing-{users}-users"));
     g.sample_size(10);
     g.bench_function("memberships-201-groups", |b| {
         b.iter(|| memberships(&tenant, &tenant.groups, &tenant.users, &opts))
