@@ -1,6 +1,7 @@
-//! Pass 1, per user in parallel: the candidate (user, group) pairs with the checks that do not
-//! depend on seats, one function per documented check; the snapshot states kept as they are;
-//! and the departures, with a dependency that blocks them.
+//! Pass 1, once per class of users with the same inputs ([`Work`]), in parallel: the candidate
+//! (user, group) pairs with the checks that do not depend on seats, one function per documented
+//! check; the snapshot states kept as they are; and the departures, with a dependency that
+//! blocks them.
 
 use super::groups::{GroupPlan, GroupPlans, UserGroups};
 use super::intern::{DisabledIx, SkuIx, SourceIx};
