@@ -6,8 +6,8 @@
 //! `recompute` (memberships and licensing), and the what-if computed incrementally (the
 //! default) and in full (`--full`).
 //!
-//! `DYNRULE_BENCH_1M=1` adds the first group at 1M users (a 2.6 GB snapshot written once to the
-//! temp folder; loading it takes seconds). Report ratios between runs of the same session
+//! `DYNRULE_BENCH_1M=1` adds both groups at 1M users (2.6 GB snapshots written once to the temp
+//! folder; loading each takes seconds). Report ratios between runs of the same session
 //! (`--save-baseline` / `--baseline`), not absolute times.
 
 #![allow(
@@ -35,21 +35,28 @@ fn snapshot(users: usize) -> PathBuf {
     dir
 }
 
-/// The 100k-user snapshot topped up to 15,000 dynamic groups.
-fn snapshot_15k() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dynrule-bench-snapshot-{USERS}-15000-v1"));
+/// The `users`-user snapshot topped up to 15,000 dynamic groups.
+fn snapshot_15k(users: usize) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dynrule-bench-snapshot-{users}-15000-v1"));
     if !dir.join("organization.json").exists() {
-        dynrule::synth::write_snapshot_with(USERS, 7, 15_000, &dir).expect("write snapshot");
+        dynrule::synth::write_snapshot_with(users, 7, 15_000, &dir).expect("write snapshot");
     }
     dir
 }
 
 fn many_groups(c: &mut Criterion) {
-    let dir = snapshot_15k();
+    many_groups_size(c, USERS);
+    if std::env::var_os("DYNRULE_BENCH_1M").is_some() {
+        many_groups_size(c, 1_000_000);
+    }
+}
+
+fn many_groups_size(c: &mut Criterion, users: usize) {
+    let dir = snapshot_15k(users);
     let tenant = Tenant::load(&dir, &TenantOptions::default()).expect("load");
     let ropts = RecomputeOptions { now: now() };
     let change = ems_narrowed(&tenant);
-    let mut g = c.benchmark_group(format!("many-groups-{USERS}-users-15000-groups"));
+    let mut g = c.benchmark_group(format!("many-groups-{users}-users-15000-groups"));
     g.sample_size(10);
     g.bench_function("recompute", |b| {
         b.iter(|| dynrule::recompute::run(&tenant, &dynrule::recompute::Overlay::default(), &ropts))
