@@ -19,16 +19,7 @@ pub(super) fn summarise_groups(
     failures: &SeatFailures,
 ) {
     let refused = refused_rows(failures);
-    let mut refused_in = vec![0u64; work.classes.len()];
-    for &row in &refused {
-        if let Some(n) = work
-            .class_of
-            .get(row as usize)
-            .and_then(|&c| refused_in.get_mut(c as usize))
-        {
-            *n += 1;
-        }
-    }
+    let refused_in = work.rows_per_class(refused.iter().map(|&r| r as usize));
     let pairs = |summaries: &mut [GroupLicensing], w: &UserCandidates, row, n: u64| {
         for (k, x) in w.candidates.iter().enumerate() {
             let Some(info) = summaries.get_mut(x.group.index()) else {

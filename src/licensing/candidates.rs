@@ -123,6 +123,11 @@ impl Work {
             .map(|(c, (w, &n))| (c, w, n))
     }
 
+    /// Per class, how many of `rows` it has (for example the rows that had a seat refused).
+    pub(super) fn rows_per_class(&self, rows: impl IntoIterator<Item = usize>) -> Vec<u64> {
+        per_class(&self.class_of, self.classes.len(), rows)
+    }
+
     /// The number of rows whose class's result satisfies `f`.
     pub(super) fn count(&self, f: impl Fn(&UserCandidates) -> bool) -> u64 {
         self.counted()
@@ -130,6 +135,17 @@ impl Work {
             .map(|(_, _, n)| n)
             .sum()
     }
+}
+
+/// Per class (of `classes`), how many of `rows` it has, by `class_of`.
+fn per_class(class_of: &[u32], classes: usize, rows: impl IntoIterator<Item = usize>) -> Vec<u64> {
+    let mut out = vec![0u64; classes];
+    for row in rows {
+        if let Some(n) = class_of.get(row).and_then(|&c| out.get_mut(c as usize)) {
+            *n += 1;
+        }
+    }
+    out
 }
 
 /// What pass 1 reads of a user, beside the tenant-wide inputs: their licensing groups, which
@@ -216,12 +232,7 @@ impl<'a> Candidates<'a> {
             }
             classes.par_extend(alone.par_iter().map(|r| run(r).0));
         }
-        let mut rows = vec![0u64; classes.len()];
-        for &c in &class_of {
-            if let Some(n) = rows.get_mut(c as usize) {
-                *n += 1;
-            }
-        }
+        let rows = per_class(&class_of, classes.len(), 0..users);
         Work {
             class_of,
             classes,

@@ -211,16 +211,7 @@ impl Lists {
             }
         };
         // Rows of each class with a refused seat have their own lists.
-        let mut refused_in = vec![0u64; work.classes.len()];
-        for (row, _) in &done.refused {
-            if let Some(n) = work
-                .class_of
-                .get(*row as usize)
-                .and_then(|&c| refused_in.get_mut(c as usize))
-            {
-                *n += 1;
-            }
-        }
+        let refused_in = work.rows_per_class(done.refused.iter().map(|(r, _)| *r as usize));
         let mut class_list = Vec::with_capacity(done.classes.len());
         for ((states, &n), &r) in done.classes.iter().zip(&work.rows).zip(&refused_in) {
             hold(states, n - r);
